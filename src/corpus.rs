@@ -1,0 +1,745 @@
+//! Corpus readers: every input format `prep` accepts, as a stream of text
+//! units.
+//!
+//! In: files, directories (walked recursively, sorted) and `-` (stdin).
+//! Out: calls to a sink with one *unit* of raw text at a time: a line of a
+//! plain-text file, a JSONL record's text field, a parquet row, a sentence of
+//! CoNLL-U, a document inside a Taiga archive. Nothing is unpacked to disk
+//! and memory stays bounded: lines longer than `max_line_bytes` are cut at
+//! the last whitespace before the limit.
+//!
+//! Formats are detected by extension, then by magic bytes, or forced:
+//! - plain text (`.txt`, anything unrecognised), `.gz` / `.zst` wrappers;
+//! - JSON Lines (`.jsonl`, `.ndjson`, `.json`) with a string field;
+//! - parquet (`.parquet`, magic `PAR1`) with a string column, read one
+//!   record batch at a time (row group by row group);
+//! - Taiga archives (`.tar`, `.tar.gz`, `.tgz`, `.tar.zst`, `.zip`): `.txt`
+//!   entries under `texts/` (any depth, e.g. `texts/2015/03/x.txt`) are
+//!   documents; `tagged_texts/`, `meta/` and metadata tables are skipped;
+//!   a leading BOM and the social segment's `DataBaseItem: <id>` separator
+//!   lines are removed; `.conllu` entries are read as CoNLL-U;
+//! - CoNLL-U (`.conllu`): `# text =` lines, or the FORM column rebuilt.
+//!
+//! `min_cyrillic_share` drops units whose letters are mostly non-Cyrillic
+//! (the Subtitles segment ships English files beside Russian ones), and
+//! `skip_pattern` drops archive entries whose path matches a regex.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, io_err, pq_err, Error, Result};
+
+/// An input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Text,
+    Jsonl,
+    Parquet,
+    Tar,
+    Zip,
+    Conllu,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "text" | "txt" => Format::Text,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "parquet" => Format::Parquet,
+            "tar" => Format::Tar,
+            "zip" => Format::Zip,
+            "conllu" => Format::Conllu,
+            _ => {
+                return Err(format!(
+                    "unknown format '{s}' (text, jsonl, parquet, tar, zip, conllu)"
+                ))
+            }
+        })
+    }
+}
+
+/// A stream compression wrapper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// How inputs are read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReadConfig {
+    /// Force a format instead of detecting it. By default, detect.
+    pub format: Option<Format>,
+    /// JSONL field holding the text. By default, `text`.
+    pub text_field: String,
+    /// Parquet column holding the text. By default, `text`.
+    pub text_column: String,
+    /// Drop units whose Cyrillic share of letters is below this. By default, 0 (off).
+    pub min_cyrillic_share: f32,
+    /// Drop archive entries whose path matches this regex. By default, none.
+    pub skip_pattern: Option<String>,
+    /// Longest line held in memory before it is cut at whitespace. By default, 1 MiB.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        ReadConfig {
+            format: None,
+            text_field: "text".into(),
+            text_column: "text".into(),
+            min_cyrillic_share: 0.0,
+            skip_pattern: None,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+/// One input file (or stdin) with its detected format.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Input {
+    pub path: PathBuf,
+    pub format: Format,
+    pub compression: Compression,
+    pub bytes: u64,
+}
+
+/// Counters filled while reading.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReadStats {
+    /// Raw bytes read from disk (compressed size for compressed inputs).
+    pub bytes_in: u64,
+    /// Text units handed to the sink.
+    pub units: u64,
+    /// Invalid UTF-8 sequences replaced by U+FFFD.
+    pub invalid_utf8: u64,
+    /// Lines cut because they exceeded `max_line_bytes`.
+    pub long_lines_cut: u64,
+    /// Archive entries skipped (metadata, tagged texts, other file types).
+    pub skipped_entries: u64,
+    /// Units dropped by `min_cyrillic_share`.
+    pub non_cyrillic_dropped: u64,
+    /// JSONL lines that were not JSON or had no string text field.
+    pub bad_records: u64,
+    /// Input files with no content.
+    pub empty_files: Vec<String>,
+}
+
+/// Expands directories (recursively, sorted) and detects formats.
+pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            files.push(p.clone());
+        } else if p.is_dir() {
+            walk(p, &mut files)?;
+        } else {
+            std::fs::metadata(p).map_err(io_err(p, "read input"))?;
+            files.push(p.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let (format, compression) = detect(&path, cfg.format)?;
+            let bytes = if path.as_os_str() == "-" {
+                0
+            } else {
+                std::fs::metadata(&path)
+                    .map_err(io_err(&path, "read input"))?
+                    .len()
+            };
+            Ok(Input {
+                path,
+                format,
+                compression,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir, "list directory"))?
+        .map(|e| e.map(|e| e.path()).map_err(io_err(dir, "list directory")))
+        .collect::<Result<_>>()?;
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn sniff(path: &Path) -> Result<[u8; 4]> {
+    let mut magic = [0u8; 4];
+    let mut f = File::open(path).map_err(io_err(path, "open"))?;
+    let mut got = 0;
+    while got < 4 {
+        let n = f.read(&mut magic[got..]).map_err(io_err(path, "read"))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(magic)
+}
+
+/// Format and compression of `path`, by extension then magic bytes.
+pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compression)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_lowercase();
+    let stdin = path.as_os_str() == "-";
+    let magic = if stdin { [0; 4] } else { sniff(path)? };
+    let compression = if name.ends_with(".gz")
+        || name.ends_with(".tgz")
+        || magic[..2] == [0x1f, 0x8b]
+    {
+        Compression::Gzip
+    } else if name.ends_with(".zst") || name.ends_with(".zstd") || magic == [0x28, 0xb5, 0x2f, 0xfd]
+    {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    if let Some(f) = forced {
+        return Ok((f, compression));
+    }
+    let inner = name
+        .trim_end_matches(".gz")
+        .trim_end_matches(".zstd")
+        .trim_end_matches(".zst")
+        .to_string();
+    let format = if name.ends_with(".tgz") || inner.ends_with(".tar") {
+        Format::Tar
+    } else if inner.ends_with(".zip") || magic == *b"PK\x03\x04" {
+        Format::Zip
+    } else if inner.ends_with(".parquet") || magic == *b"PAR1" {
+        Format::Parquet
+    } else if inner.ends_with(".jsonl") || inner.ends_with(".ndjson") || inner.ends_with(".json") {
+        Format::Jsonl
+    } else if inner.ends_with(".conllu") {
+        Format::Conllu
+    } else {
+        Format::Text
+    };
+    if matches!(format, Format::Parquet | Format::Zip) && compression != Compression::None {
+        return Err(invalid(
+            path,
+            "parquet and zip inputs cannot be stream-compressed; decompress them first",
+        ));
+    }
+    Ok((format, compression))
+}
+
+/// Receives text units; returns an error to stop reading.
+pub type Sink<'a> = dyn FnMut(&str) -> Result<()> + 'a;
+
+/// Reads one input, calling `sink` for each unit.
+pub struct Reader<'a> {
+    cfg: &'a ReadConfig,
+    skip: Option<regex::Regex>,
+    /// Counters.
+    pub stats: ReadStats,
+    line: Vec<u8>,
+    text: String,
+}
+
+/// Counts bytes read so progress can report input bytes.
+struct Counting<R> {
+    inner: R,
+    on_read: Box<dyn FnMut(u64) + Send>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
+    }
+}
+
+fn cyrillic_share(s: &str) -> f32 {
+    let (mut cyr, mut letters) = (0u32, 0u32);
+    for c in s.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        if ('\u{0400}'..='\u{052F}').contains(&c) {
+            cyr += 1;
+        }
+    }
+    if letters == 0 {
+        1.0
+    } else {
+        cyr as f32 / letters as f32
+    }
+}
+
+/// Decodes `bytes` as UTF-8, replacing invalid sequences and counting them.
+pub fn decode_lossy<'b>(bytes: &'b [u8], scratch: &'b mut String, invalid: &mut u64) -> &'b str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => {
+            scratch.clear();
+            for chunk in bytes.utf8_chunks() {
+                scratch.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    *invalid += 1;
+                    scratch.push('\u{FFFD}');
+                }
+            }
+            scratch
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader for `cfg`.
+    pub fn new(cfg: &'a ReadConfig) -> Result<Self> {
+        let skip = match &cfg.skip_pattern {
+            Some(p) => Some(
+                regex::Regex::new(p)
+                    .map_err(|e| Error::InvalidConfig(format!("--skip-pattern: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Reader {
+            cfg,
+            skip,
+            stats: ReadStats::default(),
+            line: Vec::new(),
+            text: String::new(),
+        })
+    }
+
+    fn open(
+        &self,
+        input: &Input,
+        on_read: Box<dyn FnMut(u64) + Send>,
+    ) -> Result<Box<dyn BufRead + Send>> {
+        let raw: Box<dyn Read + Send> = if input.path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(&input.path).map_err(io_err(&input.path, "open"))?)
+        };
+        let counted = Counting {
+            inner: raw,
+            on_read,
+        };
+        Ok(match input.compression {
+            Compression::None => Box::new(BufReader::with_capacity(1 << 20, counted)),
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::read::MultiGzDecoder::new(BufReader::new(counted)),
+            )),
+            Compression::Zstd => Box::new(BufReader::with_capacity(
+                1 << 20,
+                zstd::stream::read::Decoder::new(counted)
+                    .map_err(io_err(&input.path, "open zstd stream"))?,
+            )),
+        })
+    }
+
+    /// Reads `input`, calling `sink` for every unit. `on_read` is told how
+    /// many raw bytes were read, as they are read.
+    pub fn read(
+        &mut self,
+        input: &Input,
+        on_read: Box<dyn FnMut(u64) + Send>,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let before = self.stats.units;
+        self.stats.bytes_in += input.bytes;
+        let path = input.path.clone();
+        match input.format {
+            Format::Parquet => self.read_parquet(&path, on_read, sink)?,
+            Format::Zip => self.read_zip(&path, on_read, sink)?,
+            Format::Text | Format::Jsonl | Format::Conllu | Format::Tar => {
+                let r = self.open(input, on_read)?;
+                match input.format {
+                    Format::Tar => self.read_tar(&path, r, sink)?,
+                    f => self.read_stream(&path, f, r, false, sink)?,
+                }
+            }
+        }
+        if self.stats.units == before {
+            self.stats.empty_files.push(path.display().to_string());
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, unit: &str, sink: &mut Sink) -> Result<()> {
+        if self.cfg.min_cyrillic_share > 0.0 && cyrillic_share(unit) < self.cfg.min_cyrillic_share {
+            self.stats.non_cyrillic_dropped += 1;
+            return Ok(());
+        }
+        self.stats.units += 1;
+        sink(unit)
+    }
+
+    /// Line-oriented formats. `archive_doc` turns on BOM and `DataBaseItem:`
+    /// handling for documents inside Taiga archives.
+    fn read_stream(
+        &mut self,
+        path: &Path,
+        format: Format,
+        r: impl BufRead,
+        archive_doc: bool,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let mut conllu = ConlluState::default();
+        let mut line = std::mem::take(&mut self.line);
+        let mut text = std::mem::take(&mut self.text);
+        let mut lines = BoundedLines::new(r, self.cfg.max_line_bytes);
+        let result = (|| -> Result<()> {
+            let mut first = true;
+            loop {
+                line.clear();
+                let got = lines.next_line(&mut line, path)?;
+                if got == LineRead::Eof {
+                    break;
+                }
+                if got == LineRead::Cut {
+                    self.stats.long_lines_cut += 1;
+                }
+                let s = decode_lossy(&line, &mut text, &mut self.stats.invalid_utf8);
+                let mut s = s.trim_end_matches('\r');
+                if first {
+                    s = s.trim_start_matches('\u{FEFF}');
+                    first = false;
+                }
+                match format {
+                    Format::Jsonl => {
+                        if s.trim().is_empty() {
+                            continue;
+                        }
+                        let field =
+                            serde_json::from_str::<serde_json::Value>(s)
+                                .ok()
+                                .and_then(|v| {
+                                    v.get(&self.cfg.text_field)
+                                        .and_then(|t| t.as_str().map(str::to_owned))
+                                });
+                        match field {
+                            Some(t) => self.emit(&t, sink)?,
+                            None => self.stats.bad_records += 1,
+                        }
+                    }
+                    Format::Conllu => {
+                        if let Some(sent) = conllu.line(s) {
+                            self.emit(&sent, sink)?;
+                        }
+                    }
+                    _ => {
+                        if archive_doc && s.starts_with("DataBaseItem:") {
+                            continue;
+                        }
+                        let s = s.trim_start_matches('\u{FEFF}');
+                        if !s.trim().is_empty() {
+                            let s = s.to_owned();
+                            self.emit(&s, sink)?;
+                        }
+                    }
+                }
+            }
+            if let Some(sent) = conllu.finish() {
+                self.emit(&sent, sink)?;
+            }
+            Ok(())
+        })();
+        self.line = line;
+        self.text = text;
+        result
+    }
+
+    /// What to do with an archive entry: `None` skips it.
+    fn entry_kind(&self, name: &str) -> Option<Format> {
+        if self.skip.as_ref().is_some_and(|re| re.is_match(name)) {
+            return None;
+        }
+        let lower = name.to_lowercase();
+        let comps: Vec<&str> = lower.split('/').collect();
+        let file = comps.last().copied().unwrap_or("");
+        if comps
+            .iter()
+            .any(|c| *c == "tagged_texts" || *c == "meta" || c.starts_with("__macosx"))
+            || file.starts_with('.')
+            || file.contains("meta")
+        {
+            return None;
+        }
+        if file.ends_with(".conllu") {
+            return Some(Format::Conllu);
+        }
+        if file.ends_with(".txt") || file.ends_with(".text") || !file.contains('.') {
+            return Some(Format::Text);
+        }
+        None
+    }
+
+    fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead + Send>, sink: &mut Sink) -> Result<()> {
+        let mut ar = tar::Archive::new(r);
+        for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
+            let entry = entry.map_err(io_err(path, "read tar archive"))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = entry
+                .path()
+                .map_err(io_err(path, "read tar entry name in"))?
+                .to_string_lossy()
+                .into_owned();
+            let Some(kind) = self.entry_kind(&name) else {
+                self.stats.skipped_entries += 1;
+                continue;
+            };
+            let entry_path = path.join(&name);
+            self.read_stream(&entry_path, kind, BufReader::new(entry), true, sink)?;
+        }
+        Ok(())
+    }
+
+    fn read_zip(
+        &mut self,
+        path: &Path,
+        mut on_read: Box<dyn FnMut(u64) + Send>,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let f = File::open(path).map_err(io_err(path, "open"))?;
+        let mut zip = zip::ZipArchive::new(f)
+            .map_err(|e| invalid(path, format!("cannot read zip archive: {e}")))?;
+        for i in 0..zip.len() {
+            let entry = zip
+                .by_index(i)
+                .map_err(|e| invalid(path, format!("cannot read zip entry {i}: {e}")))?;
+            on_read(entry.compressed_size());
+            if !entry.is_file() {
+                continue;
+            }
+            let name = entry.name().to_string();
+            let Some(kind) = self.entry_kind(&name) else {
+                self.stats.skipped_entries += 1;
+                continue;
+            };
+            let entry_path = path.join(&name);
+            self.read_stream(&entry_path, kind, BufReader::new(entry), true, sink)?;
+        }
+        Ok(())
+    }
+
+    fn read_parquet(
+        &mut self,
+        path: &Path,
+        mut on_read: Box<dyn FnMut(u64) + Send>,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::DataType;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ProjectionMask;
+
+        let f = File::open(path).map_err(io_err(path, "open"))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq_err(path, "read parquet"))?;
+        let schema = builder.parquet_schema();
+        let col = (0..schema.num_columns())
+            .find(|&i| schema.column(i).path().string() == self.cfg.text_column)
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("no column '{}' (use --text-column)", self.cfg.text_column),
+                )
+            })?;
+        let row_groups = builder.metadata().num_row_groups();
+        let rg_bytes: Vec<u64> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|rg| rg.compressed_size() as u64)
+            .collect();
+        let mask = ProjectionMask::leaves(schema, [col]);
+        // One row group at a time: never the whole file in memory.
+        for (rg, bytes) in rg_bytes.iter().enumerate().take(row_groups) {
+            let f = File::open(path).map_err(io_err(path, "open"))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                .map_err(pq_err(path, "read parquet"))?
+                .with_projection(mask.clone())
+                .with_row_groups(vec![rg])
+                .with_batch_size(1024)
+                .build()
+                .map_err(pq_err(path, "read parquet"))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::Arrow {
+                    path: path.to_path_buf(),
+                    action: "decode parquet batch from",
+                    source: e,
+                })?;
+                let array = batch.column(0);
+                let mut each = |s: Option<&str>| -> Result<()> {
+                    if let Some(s) = s {
+                        for line in s.lines() {
+                            if !line.trim().is_empty() {
+                                self.emit(line, sink)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                match array.data_type() {
+                    DataType::Utf8 => array.as_string::<i32>().iter().try_for_each(&mut each)?,
+                    DataType::LargeUtf8 => {
+                        array.as_string::<i64>().iter().try_for_each(&mut each)?
+                    }
+                    DataType::Utf8View => array.as_string_view().iter().try_for_each(&mut each)?,
+                    other => {
+                        return Err(invalid(
+                            path,
+                            format!(
+                                "column '{}' is {other}, not a string column",
+                                self.cfg.text_column
+                            ),
+                        ))
+                    }
+                }
+                let _ = array.len();
+            }
+            on_read(*bytes);
+        }
+        Ok(())
+    }
+}
+
+#[derive(PartialEq, Eq, Debug)]
+enum LineRead {
+    Eof,
+    Line,
+    Cut,
+}
+
+/// Splits a stream into lines without ever holding more than `max` bytes:
+/// a longer line is cut at its last ASCII whitespace (or, failing that, at a
+/// UTF-8 boundary) and the rest starts the next line.
+struct BoundedLines<R> {
+    r: R,
+    carry: Vec<u8>,
+    max: usize,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    fn new(r: R, max: usize) -> Self {
+        BoundedLines {
+            r,
+            carry: Vec::new(),
+            max: max.max(16),
+        }
+    }
+
+    /// Reads the next line (without its `\n`) into `buf`.
+    fn next_line(&mut self, buf: &mut Vec<u8>, path: &Path) -> Result<LineRead> {
+        buf.clear();
+        buf.append(&mut self.carry);
+        loop {
+            let avail = self.r.fill_buf().map_err(io_err(path, "read"))?;
+            if avail.is_empty() {
+                return Ok(if buf.is_empty() {
+                    LineRead::Eof
+                } else {
+                    LineRead::Line
+                });
+            }
+            let room = self.max.saturating_sub(buf.len()).max(1);
+            let look = &avail[..avail.len().min(room)];
+            if let Some(i) = memchr::memchr(b'\n', look) {
+                buf.extend_from_slice(&look[..i]);
+                self.r.consume(i + 1);
+                return Ok(LineRead::Line);
+            }
+            let n = look.len();
+            buf.extend_from_slice(look);
+            self.r.consume(n);
+            if buf.len() >= self.max {
+                let cut = buf
+                    .iter()
+                    .rposition(|b| b.is_ascii_whitespace())
+                    .filter(|&p| p > 0)
+                    .unwrap_or_else(|| utf8_boundary(buf));
+                self.carry = buf.split_off(cut);
+                return Ok(LineRead::Cut);
+            }
+        }
+    }
+}
+
+fn utf8_boundary(buf: &[u8]) -> usize {
+    let mut i = buf.len();
+    while i > 0 && (buf[i - 1] & 0xC0) == 0x80 {
+        i -= 1;
+    }
+    // buf[i-1] is a lead byte (or ASCII); step before it unless complete.
+    if i > 0 && buf[i - 1] >= 0xC0 {
+        i - 1
+    } else {
+        buf.len()
+    }
+}
+
+#[derive(Default)]
+struct ConlluState {
+    text: Option<String>,
+    forms: Vec<String>,
+}
+
+impl ConlluState {
+    /// Feeds one line; returns a finished sentence at a blank line.
+    fn line(&mut self, s: &str) -> Option<String> {
+        if s.trim().is_empty() {
+            return self.finish();
+        }
+        if let Some(t) = s
+            .strip_prefix("# text =")
+            .or_else(|| s.strip_prefix("# text="))
+        {
+            self.text = Some(t.trim().to_string());
+        } else if !s.starts_with('#') {
+            let mut cols = s.split('\t');
+            let id = cols.next().unwrap_or("");
+            let form = cols.next().unwrap_or("");
+            // Skip multiword ranges (1-2) and empty nodes (1.1).
+            if !id.contains('-') && !id.contains('.') && id.parse::<u32>().is_ok() {
+                self.forms.push(form.to_string());
+            }
+        }
+        None
+    }
+
+    fn finish(&mut self) -> Option<String> {
+        let forms = std::mem::take(&mut self.forms);
+        let text = self.text.take();
+        match text {
+            Some(t) if !t.is_empty() => Some(t),
+            _ if !forms.is_empty() => Some(forms.join(" ")),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The library's one error type.
+//!
+//! Every variant carries enough context to print a one-line message that
+//! names the file and the action ("cannot read shard shards/part-00003.parquet:
+//! unexpected end of file"). There is deliberately no blanket
+//! `From<io::Error>`: I/O errors go through [`io_err`] so the path and the
+//! action are never lost.
+
+use std::path::{Path, PathBuf};
+
+/// Library result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with where and while doing what.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system or stream operation failed.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or writing a parquet file failed.
+    #[error("cannot {action} {}", path.display())]
+    Parquet {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or decoding an Arrow batch failed.
+    #[error("cannot {action} {}", path.display())]
+    Arrow {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A JSON file (manifest, vocab) is malformed.
+    #[error("cannot {action} {}", path.display())]
+    Json {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The input is readable but its content is wrong.
+    #[error("{}: {message}", path.display())]
+    InvalidInput { path: PathBuf, message: String },
+    /// A configuration value is out of range or inconsistent (a usage error).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The output of an earlier stage does not match what this stage expects.
+    #[error("{}: {message}", path.display())]
+    Mismatch { path: PathBuf, message: String },
+    /// A query word is not in the vocabulary.
+    #[error("'{word}' is not in vocabulary{}", fmt_suggestions(suggestions))]
+    UnknownWord {
+        word: String,
+        suggestions: Vec<String>,
+    },
+    /// Training produced NaN or Inf.
+    #[error("training diverged at step {step}: {what}; the last good checkpoint is kept")]
+    Diverged { step: u64, what: String },
+    /// A libtorch call failed.
+    #[error("libtorch: {0}")]
+    Torch(String),
+    /// The user asked to stop (Ctrl-C); a checkpoint was written.
+    #[error("interrupted; checkpoint written to {}", path.display())]
+    Interrupted { path: PathBuf },
+}
+
+fn fmt_suggestions(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean: {}?", s.join(", "))
+    }
+}
+
+impl Error {
+    /// True for errors caused by how the program was called (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::InvalidConfig(_))
+    }
+}
+
+/// Wraps an I/O error with the path and the action.
+pub fn io_err(
+    path: impl AsRef<Path>,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.as_ref().to_path_buf();
+    move |source| Error::Io {
+        path,
+        action,
+        source,
+    }
+}
+
+/// Wraps a parquet error with the path and the action.
+pub fn pq_err(
+    path: impl AsRef<Path>,
+    action: &'static str,
+) -> impl FnOnce(parquet::errors::ParquetError) -> Error {
+    let path = path.as_ref().to_path_buf();
+    move |source| Error::Parquet {
+        path,
+        action,
+        source,
+    }
+}
+
+/// Wraps an Arrow error with the path and the action.
+pub fn arrow_err(
+    path: impl AsRef<Path>,
+    action: &'static str,
+) -> impl FnOnce(arrow::error::ArrowError) -> Error {
+    let path = path.as_ref().to_path_buf();
+    move |source| Error::Arrow {
+        path,
+        action,
+        source,
+    }
+}
+
+/// Wraps a JSON error with the path and the action.
+pub fn json_err(
+    path: impl AsRef<Path>,
+    action: &'static str,
+) -> impl FnOnce(serde_json::Error) -> Error {
+    let path = path.as_ref().to_path_buf();
+    move |source| Error::Json {
+        path,
+        action,
+        source,
+    }
+}
+
+/// An [`Error::InvalidInput`] for `path`.
+pub fn invalid(path: impl AsRef<Path>, message: impl Into<String>) -> Error {
+    Error::InvalidInput {
+        path: path.as_ref().to_path_buf(),
+        message: message.into(),
+    }
+}

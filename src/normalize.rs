@@ -1,0 +1,378 @@
+//! Russian text normalization: the contract every stage and every query uses.
+//!
+//! In: one line of raw UTF-8 text. Out: its tokens, lowercased, joined by
+//! single spaces. `prep` writes one normalized segment per line into
+//! `data/corpus.txt`; `neighbors`, `analogy` and `eval` pass their queries
+//! through the same [`Normalizer`], so `Ёлка`, `елка` and `ЕЛКА` meet.
+//!
+//! The rules, in order:
+//! 1. **Segmentation** by Unicode word boundaries (UAX #29, crate
+//!    `unicode-segmentation`).
+//! 2. **Letters only.** Inside a word segment, maximal runs of alphabetic
+//!    characters become tokens; digits, `_`, apostrophes and punctuation
+//!    split and are dropped. This matches the original pipeline's
+//!    `re.findall(r"[^\W\d_]+", line.lower())`. With
+//!    [`NumberMode::Token`], each run of digits becomes the token `<num>`.
+//! 3. **Combining marks.** A combining breve after и/И makes й, a diaeresis
+//!    after е/Е makes ё; any other combining mark (U+0300..U+036F, e.g. the
+//!    stress mark in `за́мок`) is dropped and the word stays whole.
+//! 4. **Hyphens.** With `hyphens = Keep` (default), `кто-то` and
+//!    `санкт-петербург` stay one token: a single `-` (or U+2010) directly
+//!    between two letter runs joins them. With `Split`, they are two tokens.
+//! 5. **Lowercase** (full Unicode lowercase).
+//! 6. **Latin look-alikes.** A token that has Cyrillic letters and whose every
+//!    Latin letter is one of `a b c e h k m o p t x y` (after lowercasing;
+//!    `b h k m t` come from the upper-case look-alikes `В Н К М Т`) has those
+//!    replaced by their Cyrillic twins: `cреда` (Latin c) becomes `среда`.
+//!    Tokens with other Latin letters are left alone.
+//! 7. **ё → е** with [`YoMode::Fold`] (default); kept with [`YoMode::Keep`].
+//! 8. **Length.** Tokens longer than `max_token_chars` characters are dropped
+//!    whole, never cut.
+
+use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// What to do with `ё`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum YoMode {
+    /// Map ё to е (and Ё to е). The default.
+    #[default]
+    Fold,
+    /// Keep ё.
+    Keep,
+}
+
+/// What to do with digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberMode {
+    /// Drop them (the original pipeline). The default.
+    #[default]
+    Drop,
+    /// Replace each run of digits with the token `<num>`.
+    Token,
+}
+
+/// What to do with a hyphen inside a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HyphenMode {
+    /// `кто-то` stays one token. The default.
+    #[default]
+    Keep,
+    /// `кто-то` becomes `кто то`.
+    Split,
+}
+
+/// Normalization settings. Recorded in `data/manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NormalizeConfig {
+    /// ё handling. By default, fold.
+    pub yo: YoMode,
+    /// Digit handling. By default, drop.
+    pub numbers: NumberMode,
+    /// Intra-word hyphen handling. By default, keep.
+    pub hyphens: HyphenMode,
+    /// Repair Latin look-alike letters in Cyrillic words. By default, true.
+    pub repair_homoglyphs: bool,
+    /// Longest token kept, in characters. By default, 40.
+    pub max_token_chars: usize,
+}
+
+impl Default for NormalizeConfig {
+    fn default() -> Self {
+        NormalizeConfig {
+            yo: YoMode::Fold,
+            numbers: NumberMode::Drop,
+            hyphens: HyphenMode::Keep,
+            repair_homoglyphs: true,
+            max_token_chars: 40,
+        }
+    }
+}
+
+/// The token emitted for numbers with [`NumberMode::Token`].
+pub const NUM_TOKEN: &str = "<num>";
+
+/// Applies a [`NormalizeConfig`]. Cheap to clone; holds no buffers.
+#[derive(Clone, Debug, Default)]
+pub struct Normalizer {
+    cfg: NormalizeConfig,
+}
+
+#[inline]
+fn is_cyrillic(c: char) -> bool {
+    matches!(c, '\u{0400}'..='\u{04FF}' | '\u{0500}'..='\u{052F}')
+}
+
+#[inline]
+fn homoglyph(c: char) -> Option<char> {
+    Some(match c {
+        'a' => 'а',
+        'b' => 'в',
+        'c' => 'с',
+        'e' => 'е',
+        'h' => 'н',
+        'k' => 'к',
+        'm' => 'м',
+        'o' => 'о',
+        'p' => 'р',
+        't' => 'т',
+        'x' => 'х',
+        'y' => 'у',
+        _ => return None,
+    })
+}
+
+/// The token being built.
+#[derive(Default)]
+struct Tok {
+    text: String,
+    chars: usize,
+    has_cyr: bool,
+    has_latin: bool,
+    /// True when the last char pushed was a letter (a hyphen may follow).
+    open: bool,
+}
+
+impl Normalizer {
+    /// A normalizer for `cfg`.
+    pub fn new(cfg: NormalizeConfig) -> Self {
+        Normalizer { cfg }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &NormalizeConfig {
+        &self.cfg
+    }
+
+    /// Appends the tokens of `line` to `out`, space-separated (a space is put
+    /// before the first one only if `out` is non-empty and does not end in a
+    /// newline). Returns the number of tokens appended.
+    pub fn normalize_into(&self, line: &str, out: &mut String) -> usize {
+        let mut tok = Tok::default();
+        let mut n = 0usize;
+        let mut pending_hyphen = false;
+        for seg in line.split_word_bounds() {
+            let mut chars = seg.chars();
+            let first = chars.next().unwrap_or(' ');
+            let single = chars.next().is_none();
+            if single && (first == '-' || first == '\u{2010}') {
+                // A hyphen joins only if a letter run is open right before it.
+                if self.cfg.hyphens == HyphenMode::Keep && tok.open && !pending_hyphen {
+                    pending_hyphen = true;
+                } else {
+                    n += self.flush(&mut tok, out);
+                    pending_hyphen = false;
+                }
+                continue;
+            }
+            if single && !first.is_alphanumeric() {
+                // Whitespace or punctuation: close everything.
+                n += self.flush(&mut tok, out);
+                pending_hyphen = false;
+                continue;
+            }
+            let join = pending_hyphen && first.is_alphabetic();
+            pending_hyphen = false;
+            if join {
+                tok.text.push('-');
+                tok.chars += 1;
+            } else {
+                n += self.flush(&mut tok, out);
+            }
+            n += self.segment(seg, &mut tok, out);
+        }
+        n += self.flush(&mut tok, out);
+        n
+    }
+
+    /// Feeds one word-ish segment; letter runs go to `tok`, and every run but
+    /// the last is flushed.
+    fn segment(&self, seg: &str, tok: &mut Tok, out: &mut String) -> usize {
+        let mut n = 0usize;
+        let mut in_digits = false;
+        for c in seg.chars() {
+            if c.is_alphabetic() {
+                in_digits = false;
+                self.push_letter(c, tok);
+            } else if ('\u{0300}'..='\u{036F}').contains(&c) && tok.open {
+                // Combining mark: compose й / ё, drop the rest (stress marks).
+                let composed = match (tok.text.chars().last(), c) {
+                    (Some('и'), '\u{0306}') => Some('й'),
+                    (Some('е'), '\u{0308}') => Some('ё'),
+                    _ => None,
+                };
+                if let Some(nc) = composed {
+                    tok.text.pop();
+                    tok.chars -= 1;
+                    self.push_letter(nc, tok);
+                }
+            } else {
+                n += self.flush(tok, out);
+                if c.is_numeric() && self.cfg.numbers == NumberMode::Token && !in_digits {
+                    n += emit(NUM_TOKEN, out);
+                }
+                in_digits = c.is_numeric();
+            }
+        }
+        n
+    }
+
+    #[inline]
+    fn push_letter(&self, c: char, tok: &mut Tok) {
+        for l in c.to_lowercase() {
+            let l = if l == 'ё' && self.cfg.yo == YoMode::Fold {
+                'е'
+            } else {
+                l
+            };
+            if l.is_ascii() {
+                tok.has_latin = true;
+            } else if is_cyrillic(l) {
+                tok.has_cyr = true;
+            }
+            tok.text.push(l);
+            tok.chars += 1;
+        }
+        tok.open = true;
+    }
+
+    /// Finishes the token being built: repair, length check, emit.
+    fn flush(&self, tok: &mut Tok, out: &mut String) -> usize {
+        tok.open = false;
+        if tok.text.is_empty() {
+            return 0;
+        }
+        let mut n = 0;
+        if tok.chars <= self.cfg.max_token_chars {
+            if self.cfg.repair_homoglyphs
+                && tok.has_cyr
+                && tok.has_latin
+                && tok
+                    .text
+                    .chars()
+                    .all(|c| !c.is_ascii_alphabetic() || homoglyph(c).is_some())
+            {
+                let fixed: String = tok
+                    .text
+                    .chars()
+                    .map(|c| homoglyph(c).unwrap_or(c))
+                    .collect();
+                n = emit(&fixed, out);
+            } else {
+                n = emit(&tok.text, out);
+            }
+        }
+        tok.text.clear();
+        tok.chars = 0;
+        tok.has_cyr = false;
+        tok.has_latin = false;
+        n
+    }
+
+    /// Normalizes a query the way `prep` normalizes text: the tokens joined
+    /// by spaces, or `None` when nothing is left.
+    pub fn normalize_query(&self, text: &str) -> Option<String> {
+        let mut out = String::new();
+        (self.normalize_into(text, &mut out) > 0).then_some(out)
+    }
+}
+
+#[inline]
+fn emit(t: &str, out: &mut String) -> usize {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push(' ');
+    }
+    out.push_str(t);
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        let mut out = String::new();
+        Normalizer::default().normalize_into(s, &mut out);
+        out
+    }
+
+    fn norm_with(cfg: NormalizeConfig, s: &str) -> String {
+        let mut out = String::new();
+        Normalizer::new(cfg).normalize_into(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn golden_cases() {
+        let cases = [
+            ("Привет, Мир!", "привет мир"),
+            ("ЁЛКА ёлка Ёлка", "елка елка елка"),
+            ("В 1812 году", "в году"),
+            ("кто-то сказал: «что-нибудь»", "кто-то сказал что-нибудь"),
+            ("cреда", "среда"), // Latin c
+            ("HОВЫЙ", "новый"), // Latin H
+            ("iPhone и Android", "iphone и android"),
+            ("abc123def", "abc def"),
+            ("тест😀смайл", "тест смайл"),
+            ("за\u{0301}мок", "замок"), // stress mark
+            ("и\u{0306}од", "йод"),     // decomposed й
+            ("", ""),
+            ("  ,,, !!! ", ""),
+            ("word_with_underscores", "word with underscores"),
+            ("д'Артаньян", "д артаньян"),
+            ("Он - дурак", "он дурак"), // spaced dash is not a hyphen
+            ("--а-б--", "а-б"),
+            ("Straße", "straße"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(norm(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn yo_keep_and_numbers_token_and_split_hyphens() {
+        let cfg = NormalizeConfig {
+            yo: YoMode::Keep,
+            numbers: NumberMode::Token,
+            hyphens: HyphenMode::Split,
+            ..Default::default()
+        };
+        assert_eq!(
+            norm_with(cfg.clone(), "Ёлка 2024 года, кто-то"),
+            "ёлка <num> года кто то"
+        );
+        assert_eq!(norm_with(cfg, "3.14 и 42"), "<num> <num> и <num>");
+    }
+
+    #[test]
+    fn long_tokens_are_dropped_whole() {
+        let cfg = NormalizeConfig {
+            max_token_chars: 5,
+            ..Default::default()
+        };
+        assert_eq!(norm_with(cfg, "короткое длинн дом"), "длинн дом");
+    }
+
+    #[test]
+    fn homoglyph_repair_only_for_lookalikes() {
+        // 'z' has no Cyrillic twin: left alone.
+        assert_eq!(norm("cлоzо"), "cлоzо");
+        let off = NormalizeConfig {
+            repair_homoglyphs: false,
+            ..Default::default()
+        };
+        assert_eq!(norm_with(off, "cреда"), "cреда");
+    }
+
+    #[test]
+    fn query_normalization() {
+        let n = Normalizer::default();
+        assert_eq!(n.normalize_query("Ёлка").as_deref(), Some("елка"));
+        assert_eq!(n.normalize_query("ЕЛКА").as_deref(), Some("елка"));
+        assert_eq!(n.normalize_query("123"), None);
+    }
+}

@@ -1,0 +1,262 @@
+//! `w2v prep`: raw corpora in, one normalized segment per line out.
+//!
+//! In: any mix of files, directories and stdin (see [`crate::corpus`]).
+//! Out: `data/corpus.txt` (tokens joined by single spaces, one segment per
+//! line, no empty lines) and `data/manifest.json` (inputs, settings, counts).
+//!
+//! A reader thread decodes inputs in order and packs text units into ~2 MiB
+//! blocks; a rayon pool normalizes a window of blocks in parallel, and the
+//! blocks are written back in order. Memory is bounded by the window, output
+//! order does not depend on the thread count, and the output goes through a
+//! temp file that is renamed only when everything succeeded.
+
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::{discover, Input, ReadConfig, ReadStats, Reader};
+use crate::error::{io_err, Error, Result};
+use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::normalize::{NormalizeConfig, Normalizer};
+use crate::progress::Progress;
+
+/// Block size handed to one normalizing task.
+const BLOCK_BYTES: usize = 2 << 20;
+
+/// Settings of the prep stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrepConfig {
+    /// Files, directories or `-`. By default, none (an error).
+    pub inputs: Vec<PathBuf>,
+    /// Output corpus. By default, `data/corpus.txt`.
+    pub output: PathBuf,
+    /// How inputs are read. By default, detected formats.
+    pub read: ReadConfig,
+    /// Normalization rules. By default, see [`NormalizeConfig`].
+    pub normalize: NormalizeConfig,
+    /// Segments with fewer tokens are dropped. By default, 1.
+    pub min_tokens: usize,
+    /// Worker threads; 0 means all cores. By default, 0.
+    pub threads: usize,
+    /// Recorded for provenance; prep itself draws no random numbers. By default, 1.
+    pub seed: u64,
+}
+
+impl Default for PrepConfig {
+    fn default() -> Self {
+        PrepConfig {
+            inputs: Vec::new(),
+            output: PathBuf::from("data/corpus.txt"),
+            read: ReadConfig::default(),
+            normalize: NormalizeConfig::default(),
+            min_tokens: 1,
+            threads: 0,
+            seed: 1,
+        }
+    }
+}
+
+impl PrepConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.inputs.is_empty() {
+            return Err(Error::InvalidConfig("prep needs at least one input".into()));
+        }
+        if self.normalize.max_token_chars == 0 {
+            return Err(Error::InvalidConfig(
+                "--max-token-chars must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.read.min_cyrillic_share) {
+            return Err(Error::InvalidConfig(
+                "--min-cyrillic-share must be within 0..=1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What prep did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PrepSummary {
+    pub inputs: Vec<Input>,
+    pub read: ReadStats,
+    pub lines_out: u64,
+    pub tokens_out: u64,
+    pub bytes_out: u64,
+    pub segments_below_min_tokens: u64,
+    pub elapsed_s: f64,
+    pub mb_per_s: f64,
+}
+
+struct Block {
+    text: String,
+}
+
+struct Normalized {
+    text: String,
+    lines: u64,
+    tokens: u64,
+    dropped: u64,
+}
+
+fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Normalized {
+    let mut out = String::with_capacity(block.text.len());
+    let (mut lines, mut tokens, mut dropped) = (0, 0, 0);
+    for line in block.text.split('\n') {
+        let start = out.len();
+        let n = norm.normalize_into(line, &mut out);
+        if n == 0 {
+            continue;
+        }
+        if n < min_tokens {
+            out.truncate(start);
+            dropped += 1;
+            continue;
+        }
+        out.push('\n');
+        lines += 1;
+        tokens += n as u64;
+    }
+    Normalized {
+        text: out,
+        lines,
+        tokens,
+        dropped,
+    }
+}
+
+/// Runs the prep stage.
+pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let inputs = discover(&cfg.inputs, &cfg.read)?;
+    let total: u64 = inputs.iter().map(|i| i.bytes).sum();
+    let stage = progress.stage("prep", total, "bytes");
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        cfg.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::InvalidConfig(format!("cannot start {threads} threads: {e}")))?;
+    let norm = Normalizer::new(cfg.normalize.clone());
+    let window = threads * 2;
+    let (tx, rx) = sync_channel::<Block>(window * 2);
+
+    let mut out = AtomicFile::create(&cfg.output)?;
+    let mut summary = PrepSummary {
+        inputs: inputs.clone(),
+        ..Default::default()
+    };
+
+    let read_stats = std::thread::scope(|scope| -> Result<ReadStats> {
+        let reader_stage = stage.clone();
+        let read_cfg = &cfg.read;
+        let inputs = &inputs;
+        let producer = scope.spawn(move || -> Result<ReadStats> {
+            let mut reader = Reader::new(read_cfg)?;
+            let mut block = String::with_capacity(BLOCK_BYTES + 4096);
+            for input in inputs {
+                let st = reader_stage.clone();
+                let mut sink = |unit: &str| -> Result<()> {
+                    // Units may hold newlines (documents): each line is a segment.
+                    block.push_str(unit);
+                    block.push('\n');
+                    if block.len() >= BLOCK_BYTES {
+                        let full = std::mem::replace(
+                            &mut block,
+                            String::with_capacity(BLOCK_BYTES + 4096),
+                        );
+                        // The consumer hung up: it failed, and reports why.
+                        tx.send(Block { text: full })
+                            .map_err(|_| Error::InvalidConfig("prep writer stopped".into()))?;
+                    }
+                    Ok(())
+                };
+                reader.read(input, Box::new(move |n| st.inc(n)), &mut sink)?;
+            }
+            if !block.is_empty() {
+                let _ = tx.send(Block { text: block });
+            }
+            drop(tx);
+            Ok(reader.stats)
+        });
+
+        let consume = (|| -> Result<()> {
+            let mut batch = Vec::with_capacity(window);
+            loop {
+                batch.clear();
+                while batch.len() < window {
+                    match rx.recv() {
+                        Ok(b) => batch.push(b),
+                        Err(_) => break,
+                    }
+                }
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let done: Vec<Normalized> = pool.install(|| {
+                    batch
+                        .par_iter()
+                        .map(|b| normalize_block(&norm, cfg.min_tokens, b))
+                        .collect()
+                });
+                for n in done {
+                    std::io::Write::write_all(&mut out, n.text.as_bytes())
+                        .map_err(io_err(&cfg.output, "write"))?;
+                    summary.lines_out += n.lines;
+                    summary.tokens_out += n.tokens;
+                    summary.bytes_out += n.text.len() as u64;
+                    summary.segments_below_min_tokens += n.dropped;
+                }
+                stage.message(format!("{} tokens", summary.tokens_out));
+            }
+        })();
+        drop(rx);
+        let produced = producer.join().expect("prep reader thread panicked");
+        // A reader error explains a consumer stop; report it first.
+        let stats = produced?;
+        consume?;
+        Ok(stats)
+    })?;
+    stage.finish();
+    out.commit()?;
+
+    for f in &read_stats.empty_files {
+        progress.warn(&format!("{f}: empty input, nothing read"));
+    }
+    if read_stats.invalid_utf8 > 0 {
+        progress.warn(&format!(
+            "replaced {} invalid UTF-8 sequences with U+FFFD",
+            read_stats.invalid_utf8
+        ));
+    }
+    summary.read = read_stats;
+    summary.elapsed_s = start.elapsed().as_secs_f64();
+    summary.mb_per_s = total as f64 / 1e6 / summary.elapsed_s.max(1e-9);
+
+    let dir = cfg
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut m = Manifest::new("prep", cfg.seed, cfg);
+    m.inputs = inputs
+        .par_iter()
+        .filter(|i| i.path.as_os_str() != "-")
+        .map(|i| fingerprint(&i.path))
+        .collect::<Result<_>>()?;
+    m.outputs = vec![fingerprint(&cfg.output)?];
+    m.summary = serde_json::to_value(&summary).unwrap_or_default();
+    m.write(dir)?;
+    Ok(summary)
+}

@@ -1,0 +1,212 @@
+//! Progress reporting for long stages.
+//!
+//! The library takes a cheap, cloneable [`Progress`] handle. It has three
+//! backends: an indicatif bar when stderr is a TTY, JSON lines on stderr
+//! otherwise (or when asked), and silent (tests). Counters are atomics and
+//! workers only call [`Stage::inc`]; drawing is throttled by the backend.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Which backend renders progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// indicatif bar on stderr.
+    Bar,
+    /// One JSON object per line on stderr, at most once a second per stage.
+    Json,
+    /// Plain `key=value` lines on stderr, at most once a second per stage.
+    Plain,
+    /// Nothing at all.
+    Silent,
+}
+
+/// Cloneable handle passed into every stage.
+#[derive(Clone)]
+pub struct Progress {
+    mode: Mode,
+}
+
+impl Progress {
+    /// A handle with an explicit backend.
+    pub fn new(mode: Mode) -> Self {
+        Progress { mode }
+    }
+
+    /// Bar on a TTY, JSON lines otherwise.
+    pub fn auto() -> Self {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            Progress::new(Mode::Bar)
+        } else {
+            Progress::new(Mode::Json)
+        }
+    }
+
+    /// A handle that reports nothing.
+    pub fn silent() -> Self {
+        Progress::new(Mode::Silent)
+    }
+
+    /// The backend in use.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Starts a stage counting `total` units (0 when unknown).
+    pub fn stage(&self, name: &str, total: u64, unit: &str) -> Stage {
+        let bar = if self.mode == Mode::Bar {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let tmpl = if unit == "bytes" {
+                "{prefix:>6} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
+            } else {
+                "{prefix:>6} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} eta {eta} {msg}"
+            };
+            bar.set_style(ProgressStyle::with_template(tmpl).expect("static template"));
+            if total == 0 {
+                bar.set_length(u64::MAX);
+            }
+            bar.set_prefix(name.to_string());
+            Some(bar)
+        } else {
+            None
+        };
+        Stage {
+            inner: Arc::new(StageInner {
+                name: name.to_string(),
+                unit: unit.to_string(),
+                mode: self.mode,
+                total: AtomicU64::new(total),
+                done: AtomicU64::new(0),
+                start: Instant::now(),
+                last_emit: Mutex::new(Instant::now()),
+                message: Mutex::new(String::new()),
+                bar,
+            }),
+        }
+    }
+
+    /// A one-off warning or note (not for hot loops).
+    pub fn warn(&self, message: &str) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Json => {
+                emit_line(&serde_json::json!({"level": "warn", "message": message}).to_string())
+            }
+            Mode::Bar | Mode::Plain => emit_line(&format!("w2v: warning: {message}")),
+        }
+    }
+
+    /// A one-off informational line.
+    pub fn info(&self, message: &str) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Json => {
+                emit_line(&serde_json::json!({"level": "info", "message": message}).to_string())
+            }
+            Mode::Bar | Mode::Plain => emit_line(&format!("w2v: {message}")),
+        }
+    }
+}
+
+fn emit_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+struct StageInner {
+    name: String,
+    unit: String,
+    mode: Mode,
+    total: AtomicU64,
+    done: AtomicU64,
+    start: Instant,
+    last_emit: Mutex<Instant>,
+    message: Mutex<String>,
+    bar: Option<ProgressBar>,
+}
+
+/// One running stage; cloneable and shareable across worker threads.
+#[derive(Clone)]
+pub struct Stage {
+    inner: Arc<StageInner>,
+}
+
+impl Stage {
+    /// Adds `n` units of work done.
+    pub fn inc(&self, n: u64) {
+        let done = self.inner.done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &self.inner.bar {
+            bar.set_position(done);
+        } else if matches!(self.inner.mode, Mode::Json | Mode::Plain) {
+            self.maybe_emit(false);
+        }
+    }
+
+    /// Units done so far.
+    pub fn done(&self) -> u64 {
+        self.inner.done.load(Ordering::Relaxed)
+    }
+
+    /// Sets the total when it becomes known.
+    pub fn set_total(&self, total: u64) {
+        self.inner.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.inner.bar {
+            bar.set_length(total);
+        }
+    }
+
+    /// Sets the free-form status (e.g. "epoch 2/5 loss 2.31 lr 0.02").
+    pub fn message(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        if let Some(bar) = &self.inner.bar {
+            bar.set_message(msg.clone());
+        }
+        *self.inner.message.lock().expect("progress lock") = msg;
+    }
+
+    /// Ends the stage, printing a final line in the line-based modes.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.inner.bar {
+            bar.finish();
+        } else if matches!(self.inner.mode, Mode::Json | Mode::Plain) {
+            self.maybe_emit(true);
+        }
+    }
+
+    fn maybe_emit(&self, force: bool) {
+        let mut last = self.inner.last_emit.lock().expect("progress lock");
+        if !force && last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        *last = Instant::now();
+        let done = self.inner.done.load(Ordering::Relaxed);
+        let total = self.inner.total.load(Ordering::Relaxed);
+        let secs = self.inner.start.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let eta = if total > done && rate > 0.0 {
+            (total - done) as f64 / rate
+        } else {
+            0.0
+        };
+        let msg = self.inner.message.lock().expect("progress lock").clone();
+        let line = if self.inner.mode == Mode::Json {
+            serde_json::json!({
+                "stage": self.inner.name, "unit": self.inner.unit, "done": done, "total": total,
+                "rate": (rate * 10.0).round() / 10.0, "eta_s": eta.round(), "elapsed_s": (secs * 10.0).round() / 10.0,
+                "message": msg, "finished": force,
+            })
+            .to_string()
+        } else {
+            format!(
+                "{} done={} total={} rate={:.0}/s eta={:.0}s {}",
+                self.inner.name, done, total, rate, eta, msg
+            )
+        };
+        emit_line(&line);
+    }
+}
