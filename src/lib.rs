@@ -5,13 +5,25 @@
 //! [`vocab`] + [`unigram`] + [`pairs`] (via [`shards`]) → [`train`] →
 //! [`embeddings`] → [`query`], [`eval`], [`export`].
 pub mod corpus;
+pub mod doctor;
+pub mod embeddings;
 pub mod error;
+pub mod eval;
+pub mod export;
+pub mod hogwild;
 pub mod manifest;
 pub mod normalize;
+pub mod pairs;
 pub mod prep;
 pub mod progress;
+pub mod query;
 pub mod rng;
+pub mod shards;
+pub mod simd;
 pub mod synth;
+pub mod train;
+pub mod unigram;
+pub mod vocab;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,161 @@
+//! `w2v export` / `w2v import`: word2vec.c formats, `.npy`, vocab TSV.
+//!
+//! word2vec text: `V D\n` then `word x1 ... xD\n` per word. word2vec binary:
+//! `V D\n` then per word `word<space>` + D little-endian float32 + `\n`,
+//! exactly what word2vec.c writes. Import is lenient: the header is
+//! optional (text), and invalid UTF-8 in words is replaced and counted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, io_err, Error, Result};
+use crate::manifest::AtomicFile;
+use crate::query::Model;
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportFormat {
+    Word2vecBin,
+    Word2vecText,
+    Npy,
+    VocabTsv,
+}
+
+/// Writes `model` to `path` in `format`.
+pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
+    let (v, d) = (model.len(), model.vectors.cols());
+    if format == ExportFormat::Npy {
+        return crate::embeddings::write_npy(path, model.vectors.data(), &[v, d]);
+    }
+    let mut f = AtomicFile::create(path)?;
+    let e = |p: &Path| io_err(p.to_path_buf(), "write");
+    match format {
+        ExportFormat::VocabTsv => {
+            for i in 0..v {
+                writeln!(f, "{i}\t{}", model.word(i)).map_err(e(path))?;
+            }
+        }
+        ExportFormat::Word2vecText | ExportFormat::Word2vecBin => {
+            writeln!(f, "{v} {d}").map_err(e(path))?;
+            for i in 0..v {
+                let row = model.vectors.row(i);
+                if format == ExportFormat::Word2vecText {
+                    write!(f, "{}", model.word(i)).map_err(e(path))?;
+                    for x in row {
+                        write!(f, " {x}").map_err(e(path))?;
+                    }
+                    writeln!(f).map_err(e(path))?;
+                } else {
+                    write!(f, "{} ", model.word(i)).map_err(e(path))?;
+                    f.write_all(bytemuck::cast_slice(row)).map_err(e(path))?;
+                    f.write_all(b"\n").map_err(e(path))?;
+                }
+            }
+        }
+        ExportFormat::Npy => unreachable!("handled above"),
+    }
+    f.commit()
+}
+
+/// What `import` read.
+#[derive(Debug, Serialize)]
+pub struct Imported {
+    pub words: Vec<String>,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub invalid_utf8: u64,
+}
+
+/// Reads word2vec text or binary (detected from the first record).
+pub fn import(path: &Path) -> Result<Imported> {
+    let f = std::fs::File::open(path).map_err(io_err(path, "open vectors"))?;
+    let mut r = BufReader::new(f);
+    let mut first = Vec::new();
+    r.read_until(b'\n', &mut first)
+        .map_err(io_err(path, "read vectors"))?;
+    let head = String::from_utf8_lossy(&first).trim().to_string();
+    let nums: Vec<&str> = head.split_whitespace().collect();
+    let header = (nums.len() == 2 && nums.iter().all(|x| x.parse::<usize>().is_ok())).then(|| {
+        (
+            nums[0].parse::<usize>().unwrap_or(0),
+            nums[1].parse::<usize>().unwrap_or(0),
+        )
+    });
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest)
+        .map_err(io_err(path, "read vectors"))?;
+    let mut invalid_utf8 = 0u64;
+    let mut decode = |b: &[u8]| -> String {
+        let mut scratch = String::new();
+        crate::corpus::decode_lossy(b, &mut scratch, &mut invalid_utf8).to_string()
+    };
+    let (mut words, mut data) = (Vec::new(), Vec::new());
+    // Binary when the header is there and the body is not plain text.
+    let binary = header.is_some() && std::str::from_utf8(&rest[..rest.len().min(4096)]).is_err();
+    if binary {
+        let (v, d) = header.expect("checked");
+        let mut pos = 0;
+        for _ in 0..v {
+            while pos < rest.len() && rest[pos] == b'\n' {
+                pos += 1;
+            }
+            let sp = memchr::memchr(b' ', &rest[pos..])
+                .ok_or_else(|| invalid(path, "truncated binary record"))?;
+            words.push(decode(&rest[pos..pos + sp]));
+            pos += sp + 1;
+            let bytes = rest
+                .get(pos..pos + 4 * d)
+                .ok_or_else(|| invalid(path, "truncated binary record"))?;
+            data.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            );
+            pos += 4 * d;
+        }
+        return Ok(Imported {
+            words,
+            dim: d,
+            data,
+            invalid_utf8,
+        });
+    }
+    let mut body = if header.is_some() { Vec::new() } else { first };
+    body.extend_from_slice(&rest);
+    let mut dim = header.map(|h| h.1).unwrap_or(0);
+    for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let s = decode(line);
+        let mut parts = s.split_whitespace();
+        let Some(w) = parts.next() else { continue };
+        let vals: Vec<f32> = parts
+            .map(|x| x.parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| invalid(path, format!("bad number in the record of '{w}'")))?;
+        if dim == 0 {
+            dim = vals.len();
+        }
+        if vals.len() != dim {
+            return Err(invalid(
+                path,
+                format!("'{w}' has {} values, expected {dim}", vals.len()),
+            ));
+        }
+        words.push(w.to_string());
+        data.extend(vals);
+    }
+    if words.is_empty() {
+        return Err(Error::InvalidInput {
+            path: path.to_path_buf(),
+            message: "no vectors found".into(),
+        });
+    }
+    Ok(Imported {
+        words,
+        dim,
+        data,
+        invalid_utf8,
+    })
+}

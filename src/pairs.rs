@@ -1,0 +1,642 @@
+//! `w2v pairs`: normalized corpus → vocabulary → (target, context) shards.
+//!
+//! In: `data/corpus.txt` (checked against `data/manifest.json`).
+//! Out: `vocab/` (see [`crate::vocab`], [`crate::unigram`]) and
+//! `shards/epoch-XX/part-NNNNN.parquet` + `shards/manifest.json` (see
+//! [`crate::shards`]).
+//!
+//! **Sampling**, as word2vec.c does it: out-of-vocabulary tokens are removed;
+//! each remaining token with frequency `f = count / n_covered` is kept with
+//! probability `keep_prob = sqrt(t/f) + t/f` (`t` = `--sample`, 0 keeps all);
+//! then every kept token gets a window radius `b` uniform in `1..=window`
+//! (or exactly `window` with `dynamic_window = false`) and is paired with the
+//! kept tokens at distance ≤ b on the same line. Lines are window boundaries.
+//!
+//! **Fresh draws per epoch.** word2vec.c and gensim redraw subsampling and
+//! windows every epoch. We write one independent draw per training epoch
+//! (`--epochs`, default 5) into `epoch-XX/`; training epoch `e` reads draw
+//! `e % n_draws`. The corpus is tokenized once per chunk and all draws are
+//! generated from it, so `--epochs 5` costs far less than five runs.
+//!
+//! **Determinism.** The corpus is cut into fixed-size newline-aligned chunks
+//! (independent of `--threads`); chunk `k` of draw `d` uses the random stream
+//! `(seed, d, k)`. The same seed gives byte-identical shards on any core count.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{arrow_err, io_err, pq_err, Error, Result};
+use crate::manifest::{AtomicFile, Manifest};
+use crate::progress::{Progress, Stage};
+use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
+use crate::shards::{draw_dir, schema, ShardInfo, ROW_GROUP};
+use crate::vocab::{chunk_bounds, map_corpus, Vocab, VocabConfig};
+use crate::TokenId;
+
+/// Corpus bytes per generation task.
+const PAIR_CHUNK_BYTES: usize = 1 << 20;
+
+/// Settings of the pairs stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PairsConfig {
+    /// Vocabulary settings (corpus path, output dir, min_count, ...).
+    pub vocab: VocabConfig,
+    /// Output directory. By default, `shards`.
+    pub shards_dir: PathBuf,
+    /// Maximum window radius. By default, 5.
+    pub window: usize,
+    /// Draw the radius uniformly in 1..=window per token. By default, true.
+    pub dynamic_window: bool,
+    /// Subsampling threshold `t` (0 = keep every token). By default, 1e-3.
+    pub sample: f64,
+    /// Independent draws to write, one per training epoch. By default, 5.
+    pub epochs: u32,
+    /// Pairs per shard file. By default, 50,000,000.
+    pub shard_size: u64,
+    /// Shuffle the rows of each shard (holds a whole shard in memory). By default, false.
+    pub shuffle: bool,
+    /// Overwrite a non-empty shards directory. By default, false.
+    pub force: bool,
+    /// Worker threads (0 = all cores). By default, 0.
+    pub threads: usize,
+    /// Master seed. By default, 1.
+    pub seed: u64,
+}
+
+impl Default for PairsConfig {
+    fn default() -> Self {
+        PairsConfig {
+            vocab: VocabConfig::default(),
+            shards_dir: PathBuf::from("shards"),
+            window: 5,
+            dynamic_window: true,
+            sample: 1e-3,
+            epochs: 5,
+            shard_size: 50_000_000,
+            shuffle: false,
+            force: false,
+            threads: 0,
+            seed: 1,
+        }
+    }
+}
+
+impl PairsConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        self.vocab.validate()?;
+        if self.window == 0 || self.window > 64 {
+            return Err(Error::InvalidConfig(
+                "--window must be within 1..=64".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.sample) {
+            return Err(Error::InvalidConfig("--sample must be within 0..1".into()));
+        }
+        if self.epochs == 0 || self.epochs > 100 {
+            return Err(Error::InvalidConfig(
+                "--epochs must be within 1..=100".into(),
+            ));
+        }
+        if self.shard_size < 1000 {
+            return Err(Error::InvalidConfig(
+                "--shard-size must be at least 1000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `shards/manifest.json` summary.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PairsSummary {
+    pub vocab_fingerprint: String,
+    pub n_draws: u32,
+    pub pairs_per_draw: Vec<u64>,
+    pub total_pairs: u64,
+    pub bytes_on_disk: u64,
+    pub bytes_per_pair: f64,
+    pub corpus_tokens: u64,
+    pub shards: Vec<ShardInfo>,
+    pub elapsed_s: f64,
+    pub pairs_per_s: f64,
+}
+
+impl PairsSummary {
+    /// Reads `dir/manifest.json` (stage "pairs").
+    pub fn read(dir: &Path) -> Result<(Manifest, PairsSummary)> {
+        let m = Manifest::read(dir, "pairs")?;
+        let s: PairsSummary =
+            serde_json::from_value(m.summary.clone()).map_err(crate::error::json_err(
+                dir.join(crate::manifest::FILE_NAME),
+                "parse pairs summary in",
+            ))?;
+        Ok((m, s))
+    }
+}
+
+/// Keep probability per id: `sqrt(t/f) + t/f`, capped at 1 (1 when t = 0).
+pub fn keep_probs(counts: &[u64], sample: f64) -> Vec<f32> {
+    let total: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| {
+            if sample <= 0.0 {
+                return 1.0;
+            }
+            let f = c as f64 / total as f64;
+            ((sample / f).sqrt() + sample / f).min(1.0) as f32
+        })
+        .collect()
+}
+
+/// The pair generator for one chunk; owns no buffers across chunks.
+pub struct Sampler<'a> {
+    pub keep: &'a [f32],
+    pub window: usize,
+    pub dynamic_window: bool,
+}
+
+impl Sampler<'_> {
+    /// Appends the pairs of one line of ids (already OOV-free) to `t`/`c`.
+    pub fn line(
+        &self,
+        ids: &[TokenId],
+        rng: &mut Rng,
+        kept: &mut Vec<TokenId>,
+        t: &mut Vec<TokenId>,
+        c: &mut Vec<TokenId>,
+    ) {
+        kept.clear();
+        for &id in ids {
+            let p = self.keep[id as usize];
+            if p >= 1.0 || unit_f32(rng) < p {
+                kept.push(id);
+            }
+        }
+        let n = kept.len();
+        for i in 0..n {
+            let b = if self.dynamic_window {
+                1 + below(rng, self.window as u64) as usize
+            } else {
+                self.window
+            };
+            let lo = i.saturating_sub(b);
+            let hi = (i + b + 1).min(n);
+            for j in lo..hi {
+                if j != i {
+                    t.push(kept[i]);
+                    c.push(kept[j]);
+                }
+            }
+        }
+    }
+}
+
+/// Tokenizes a chunk into ids; `-1` separates lines. OOV tokens are dropped.
+fn tokenize(chunk: &[u8], index: &FxHashMap<&[u8], TokenId>, out: &mut Vec<TokenId>) {
+    out.clear();
+    for line in chunk.split(|&b| b == b'\n') {
+        for tok in line.split(|&b| b == b' ') {
+            if let Some(&id) = index.get(tok) {
+                out.push(id);
+            }
+        }
+        out.push(-1);
+    }
+}
+
+/// Pairs of one chunk for every draw.
+fn chunk_pairs(
+    chunk: &[u8],
+    k: usize,
+    index: &FxHashMap<&[u8], TokenId>,
+    sampler: &Sampler,
+    cfg: &PairsConfig,
+) -> Vec<(Vec<TokenId>, Vec<TokenId>)> {
+    let mut ids = Vec::new();
+    tokenize(chunk, index, &mut ids);
+    let mut kept = Vec::new();
+    (0..cfg.epochs)
+        .map(|d| {
+            let mut rng = stream(cfg.seed, &[purpose::SUBSAMPLE, d as u64, k as u64]);
+            let cap = ids.len() * (cfg.window + 1);
+            let (mut t, mut c) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
+            for line in ids.split(|&x| x < 0) {
+                sampler.line(line, &mut rng, &mut kept, &mut t, &mut c);
+            }
+            (t, c)
+        })
+        .collect()
+}
+
+/// Streams one draw's pairs into `part-NNNNN.parquet` files.
+struct DrawWriter {
+    dir: PathBuf,
+    rel: String,
+    draw: u32,
+    shard_size: u64,
+    shuffle: Option<u64>,
+    writer: Option<parquet::arrow::ArrowWriter<AtomicFile>>,
+    path: PathBuf,
+    in_shard: u64,
+    t: Vec<TokenId>,
+    c: Vec<TokenId>,
+    shards: Vec<ShardInfo>,
+}
+
+impl DrawWriter {
+    fn new(root: &Path, draw: u32, cfg: &PairsConfig) -> Result<Self> {
+        let rel = draw_dir(draw);
+        let dir = root.join(&rel);
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create shard directory"))?;
+        Ok(DrawWriter {
+            dir,
+            rel,
+            draw,
+            shard_size: cfg.shard_size,
+            shuffle: cfg.shuffle.then_some(cfg.seed),
+            writer: None,
+            path: PathBuf::new(),
+            in_shard: 0,
+            t: Vec::new(),
+            c: Vec::new(),
+            shards: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, t: &[TokenId], c: &[TokenId], stage: &Stage) -> Result<()> {
+        let mut off = 0;
+        while off < t.len() {
+            let room = (self.shard_size - self.in_shard) as usize;
+            let take = room.min(t.len() - off);
+            self.t.extend_from_slice(&t[off..off + take]);
+            self.c.extend_from_slice(&c[off..off + take]);
+            self.in_shard += take as u64;
+            off += take;
+            if self.shuffle.is_none() && self.t.len() >= ROW_GROUP {
+                self.flush_rows()?;
+            }
+            if self.in_shard == self.shard_size {
+                self.close_shard(stage)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_rows(&mut self) -> Result<()> {
+        if self.t.is_empty() {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            self.path = self
+                .dir
+                .join(format!("part-{:05}.parquet", self.shards.len()));
+            let out = AtomicFile::create(&self.path)?;
+            let props = crate::shards::props();
+            self.writer = Some(
+                parquet::arrow::ArrowWriter::try_new(out, schema(), Some(props))
+                    .map_err(pq_err(&self.path, "start shard"))?,
+            );
+        }
+        if let Some(seed) = self.shuffle {
+            // Fisher–Yates over the whole shard, seeded by (seed, draw, shard).
+            let mut rng = Rng::seed_from_u64(crate::rng::mix64(
+                seed ^ crate::rng::mix64(
+                    purpose::SHUFFLE ^ ((self.draw as u64) << 32) ^ self.shards.len() as u64,
+                ),
+            ));
+            for i in (1..self.t.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                self.t.swap(i, j);
+                self.c.swap(i, j);
+            }
+        }
+        let w = self.writer.as_mut().expect("writer opened above");
+        for start in (0..self.t.len()).step_by(ROW_GROUP) {
+            let end = (start + ROW_GROUP).min(self.t.len());
+            let batch = arrow::array::RecordBatch::try_new(
+                schema(),
+                vec![
+                    std::sync::Arc::new(arrow::array::Int32Array::from(
+                        self.t[start..end].to_vec(),
+                    )),
+                    std::sync::Arc::new(arrow::array::Int32Array::from(
+                        self.c[start..end].to_vec(),
+                    )),
+                ],
+            )
+            .map_err(arrow_err(&self.path, "build batch for"))?;
+            w.write(&batch).map_err(pq_err(&self.path, "write shard"))?;
+        }
+        self.t.clear();
+        self.c.clear();
+        Ok(())
+    }
+
+    fn close_shard(&mut self, stage: &Stage) -> Result<()> {
+        self.flush_rows()?;
+        if let Some(w) = self.writer.take() {
+            let out = w.into_inner().map_err(pq_err(&self.path, "finish shard"))?;
+            out.commit()?;
+            let bytes = std::fs::metadata(&self.path)
+                .map_err(io_err(&self.path, "stat shard"))?
+                .len();
+            let name = self
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            self.shards.push(ShardInfo {
+                file: format!("{}/{}", self.rel, name),
+                draw: self.draw,
+                pairs: self.in_shard,
+                bytes,
+            });
+            stage.message(format!("draw {} shard {}", self.draw, self.shards.len()));
+        }
+        self.in_shard = 0;
+        Ok(())
+    }
+}
+
+/// Refuses a non-empty shards dir unless `force`, in which case the old
+/// draws and manifest are removed.
+fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
+    if dir.exists() {
+        let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io_err(dir, "list shards directory"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                n.starts_with("epoch-")
+                    || n == crate::manifest::FILE_NAME
+                    || n.ends_with(".parquet")
+            })
+            .collect();
+        if !entries.is_empty() {
+            if !force {
+                return Err(Error::InvalidInput {
+                    path: dir.to_path_buf(),
+                    message: "already holds shards; pass --force to replace them".into(),
+                });
+            }
+            for p in entries {
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.map_err(io_err(&p, "remove old shard"))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir, "create shards directory"))
+}
+
+/// Writes the shards of every draw for an already-built vocabulary.
+pub fn write_pairs(
+    data: &[u8],
+    vocab: &Vocab,
+    cfg: &PairsConfig,
+    progress: &Progress,
+) -> Result<PairsSummary> {
+    let start = Instant::now();
+    let pool = crate::vocab::pool(cfg.threads)?;
+    let index: FxHashMap<&[u8], TokenId> = vocab
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_bytes(), i as TokenId))
+        .collect();
+    let keep = keep_probs(&vocab.counts, cfg.sample);
+    let sampler = Sampler {
+        keep: &keep,
+        window: cfg.window,
+        dynamic_window: cfg.dynamic_window,
+    };
+    let mean_ctx = if cfg.dynamic_window {
+        cfg.window as f64 + 1.0
+    } else {
+        2.0 * cfg.window as f64
+    };
+    let estimate: f64 = vocab
+        .counts
+        .iter()
+        .zip(&keep)
+        .map(|(&c, &k)| c as f64 * k as f64)
+        .sum::<f64>()
+        * mean_ctx
+        * cfg.epochs as f64;
+    let stage = progress.stage("pairs", estimate as u64, "pairs");
+    let mut writers: Vec<DrawWriter> = (0..cfg.epochs)
+        .map(|d| DrawWriter::new(&cfg.shards_dir, d, cfg))
+        .collect::<Result<_>>()?;
+    let bounds = chunk_bounds(data, PAIR_CHUNK_BYTES);
+    let wave = pool.current_num_threads() * 2;
+    let mut pairs_per_draw = vec![0u64; cfg.epochs as usize];
+
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = sync_channel::<Vec<Vec<(Vec<TokenId>, Vec<TokenId>)>>>(1);
+        let (index, sampler, bounds, pool) = (&index, &sampler, &bounds, &pool);
+        scope.spawn(move || {
+            for (w, group) in bounds.chunks(wave).enumerate() {
+                let out: Vec<_> = pool.install(|| {
+                    group
+                        .par_iter()
+                        .enumerate()
+                        .map(|(i, &(s, e))| {
+                            chunk_pairs(&data[s..e], w * wave + i, index, sampler, cfg)
+                        })
+                        .collect()
+                });
+                if tx.send(out).is_err() {
+                    return;
+                }
+            }
+        });
+        for wave_out in rx {
+            for per_draw in wave_out {
+                for (d, (t, c)) in per_draw.into_iter().enumerate() {
+                    pairs_per_draw[d] += t.len() as u64;
+                    stage.inc(t.len() as u64);
+                    writers[d].push(&t, &c, &stage)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for w in &mut writers {
+        w.close_shard(&stage)?;
+    }
+    stage.set_total(stage.done());
+    stage.finish();
+    let shards: Vec<ShardInfo> = writers.into_iter().flat_map(|w| w.shards).collect();
+    let total_pairs: u64 = pairs_per_draw.iter().sum();
+    let bytes: u64 = shards.iter().map(|s| s.bytes).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(PairsSummary {
+        vocab_fingerprint: String::new(),
+        n_draws: cfg.epochs,
+        pairs_per_draw,
+        total_pairs,
+        bytes_on_disk: bytes,
+        bytes_per_pair: bytes as f64 / total_pairs.max(1) as f64,
+        corpus_tokens: vocab.n_tokens,
+        shards,
+        elapsed_s: elapsed,
+        pairs_per_s: total_pairs as f64 / elapsed.max(1e-9),
+    })
+}
+
+/// Runs the whole stage: vocabulary, unigram table, shards, manifest.
+pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
+    cfg.validate()?;
+    let start = Instant::now();
+    prepare_dir(&cfg.shards_dir, cfg.force)?;
+    let (vocab, vsum) = crate::vocab::run(&cfg.vocab, progress)?;
+    let map = map_corpus(&cfg.vocab.corpus)?;
+    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let mut summary = write_pairs(data, &vocab, cfg, progress)?;
+    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
+    if summary.total_pairs == 0 {
+        return Err(Error::InvalidInput {
+            path: cfg.vocab.corpus.clone(),
+            message: "produced no pairs: every line has fewer than two in-vocabulary words".into(),
+        });
+    }
+    summary.elapsed_s = start.elapsed().as_secs_f64();
+    let mut m = Manifest::new("pairs", cfg.seed, cfg);
+    m.inputs = vec![crate::manifest::fingerprint(&cfg.vocab.corpus)?];
+    m.summary = serde_json::to_value(&summary).unwrap_or_default();
+    m.write(&cfg.shards_dir)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs_of(
+        ids: &[TokenId],
+        window: usize,
+        dynamic: bool,
+        keep: &[f32],
+        seed: u64,
+    ) -> Vec<(TokenId, TokenId)> {
+        let s = Sampler {
+            keep,
+            window,
+            dynamic_window: dynamic,
+        };
+        let mut rng = stream(seed, &[]);
+        let (mut t, mut c, mut k) = (Vec::new(), Vec::new(), Vec::new());
+        s.line(ids, &mut rng, &mut k, &mut t, &mut c);
+        t.into_iter().zip(c).collect()
+    }
+
+    #[test]
+    fn golden_pairs_window_1_and_2() {
+        let keep = vec![1.0; 10];
+        let ids = [0, 1, 2, 3];
+        assert_eq!(
+            pairs_of(&ids, 1, true, &keep, 9),
+            vec![(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]
+        );
+        assert_eq!(
+            pairs_of(&ids, 2, false, &keep, 9),
+            vec![
+                (0, 1),
+                (0, 2),
+                (1, 0),
+                (1, 2),
+                (1, 3),
+                (2, 0),
+                (2, 1),
+                (2, 3),
+                (3, 1),
+                (3, 2)
+            ]
+        );
+        // A dynamic window of 2 yields, per centre, a contiguous radius 1 or 2.
+        let full = pairs_of(&ids, 2, false, &keep, 9);
+        for seed in 0..20 {
+            let dynp = pairs_of(&ids, 2, true, &keep, seed);
+            assert!(dynp.iter().all(|p| full.contains(p)));
+            for centre in 0..4 {
+                let ctx: Vec<i32> = dynp.iter().filter(|p| p.0 == centre).map(|p| p.1).collect();
+                let r1: Vec<i32> = [centre - 1, centre + 1]
+                    .into_iter()
+                    .filter(|x| (0..4).contains(x))
+                    .collect();
+                let r2: Vec<i32> = (centre - 2..=centre + 2)
+                    .filter(|x| *x != centre && (0..4).contains(x))
+                    .collect();
+                assert!(ctx == r1 || ctx == r2, "centre {centre}: {ctx:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn subsampling_and_window_statistics() {
+        // keep_prob matches sqrt(t/f) + t/f.
+        let counts = [1000u64, 100, 10];
+        let kp = keep_probs(&counts, 0.01);
+        let f0 = 1000.0 / 1110.0;
+        assert!((kp[0] as f64 - ((0.01f64 / f0).sqrt() + 0.01 / f0)).abs() < 1e-6);
+        assert_eq!(kp[2], 1.0);
+        // Empirical keep rate of id 0 is kp[0]; distance d appears ∝ (W - d + 1).
+        let ids: Vec<TokenId> = vec![0; 200_000];
+        let s = Sampler {
+            keep: &kp,
+            window: 1,
+            dynamic_window: true,
+        };
+        let mut rng = stream(3, &[]);
+        let (mut t, mut c, mut k) = (Vec::new(), Vec::new(), Vec::new());
+        s.line(&ids, &mut rng, &mut k, &mut t, &mut c);
+        let rate = k.len() as f64 / ids.len() as f64;
+        assert!(
+            (rate - kp[0] as f64).abs() < 0.005,
+            "keep rate {rate} vs {}",
+            kp[0]
+        );
+
+        let keep = vec![1.0; 1];
+        let w = 5;
+        let s = Sampler {
+            keep: &keep,
+            window: w,
+            dynamic_window: true,
+        };
+        let line: Vec<TokenId> = vec![0; 100_000];
+        let mut hist = vec![0f64; w + 1];
+        // Use positions, not ids: regenerate with distinct ids.
+        let line_ids: Vec<TokenId> = (0..line.len() as i32).collect();
+        let keep_all = vec![1.0; line.len()];
+        let s2 = Sampler {
+            keep: &keep_all,
+            ..s
+        };
+        let (mut t, mut c) = (Vec::new(), Vec::new());
+        s2.line(&line_ids, &mut rng, &mut k, &mut t, &mut c);
+        for (a, b) in t.iter().zip(&c) {
+            hist[(a - b).unsigned_abs() as usize] += 1.0;
+        }
+        for d in 1..=w {
+            let ratio = hist[d] / hist[1];
+            let want = (w - d + 1) as f64 / w as f64;
+            assert!(
+                (ratio - want).abs() < 0.02,
+                "distance {d}: {ratio} vs {want}"
+            );
+        }
+    }
+}

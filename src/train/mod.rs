@@ -1,0 +1,754 @@
+//! `w2v train`: skip-gram with negative sampling over the pair shards.
+//!
+//! In: `shards/` (manifest + parquet), `vocab/` (words, counts, unigram
+//! table; its fingerprint must match the one the shards were built with).
+//! Out, in `model/`: `input.npy` (the word vectors), `output.npy` (with
+//! `--save-output`), `norms.npy`, `words.txt`, `manifest.json`, and
+//! `checkpoints/` while running.
+//!
+//! The model: input table `V × dim` initialised uniform in ±0.5/dim, output
+//! table zeros (word2vec.c). For a pair (t, c) and K negatives n drawn from
+//! `count^0.75`, the loss is `−log σ(u_c·v_t) − Σ log σ(−u_n·v_t)`, minimised
+//! by plain SGD whose rate decays linearly from `lr` to `lr·min_lr_frac` over
+//! all planned pairs.
+//!
+//! Work is cut into *blocks* (a batch for the torch engine, 65,536 pairs for
+//! the native one). A block never spans two shards; its learning rate is set
+//! from the pairs done before it, and its randomness comes from the stream
+//! `(seed, epoch, shard, block)`. The cursor `(epoch, shard, block)`, the
+//! pair count and the weights are all a checkpoint needs, so a resumed run
+//! repeats exactly what the uninterrupted run would have done.
+//!
+//! Engines: [`native`] (multi-threaded Rust, Hogwild) and `torch` (libtorch,
+//! CPU or CUDA; feature `torch`). `--engine auto` takes torch on CUDA when a
+//! GPU is usable and native otherwise (native is the faster CPU engine; see
+//! BENCHMARKS.md).
+
+pub mod native;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::embeddings::{row_norms, write_npy};
+use crate::error::{io_err, json_err, Error, Result};
+use crate::manifest::{write_atomic, Manifest};
+use crate::pairs::PairsSummary;
+use crate::progress::Progress;
+use crate::rng::{mix64, purpose, stream, unit_f32};
+use crate::shards::{read_shard, shard_path, ShardInfo};
+use crate::unigram::AliasTable;
+use crate::vocab::Vocab;
+use crate::TokenId;
+
+/// Which trainer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// torch on CUDA if usable, else native.
+    Auto,
+    /// The multi-threaded Rust engine.
+    Native,
+    /// libtorch (CPU or CUDA).
+    Torch,
+}
+
+/// Settings of the training stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Shards directory. By default, `shards`.
+    pub shards_dir: PathBuf,
+    /// Vocabulary directory. By default, the one recorded in the shards manifest.
+    pub vocab_dir: Option<PathBuf>,
+    /// Output directory. By default, `model`.
+    pub output: PathBuf,
+    /// Engine. By default, auto.
+    pub engine: EngineKind,
+    /// `auto`, `cpu`, `cuda` or `cuda:N` (torch engine). By default, auto.
+    pub device: String,
+    /// Vector size. By default, 128.
+    pub dim: usize,
+    /// Negatives per pair. By default, 5.
+    pub negative: usize,
+    /// Starting learning rate. By default, 0.025.
+    pub lr: f32,
+    /// Final learning rate as a fraction of `lr`. By default, 1e-4.
+    pub min_lr_frac: f32,
+    /// Epochs; epoch e reads draw e % n_draws. By default, 5.
+    pub epochs: u32,
+    /// Pairs per torch batch. By default, 4096 on CPU, 262,144 on CUDA.
+    pub batch_size: Option<usize>,
+    /// Native threads (0 = all cores). By default, 0.
+    pub threads: usize,
+    /// Results depend only on the seed (native: one thread in pair order). By default, false.
+    pub deterministic: bool,
+    /// Checkpoint every this many pairs (0 = only at the end of each epoch). By default, 0.
+    pub checkpoint_every_pairs: u64,
+    /// Checkpoint every this many seconds (0 = off). By default, 600.
+    pub checkpoint_every_secs: u64,
+    /// Continue from the last checkpoint in `output`. By default, false.
+    pub resume: bool,
+    /// Also save the output (context) table. By default, false.
+    pub save_output: bool,
+    /// Stop (as Ctrl-C would) once this many pairs are done; for tests. By default, none.
+    pub stop_after_pairs: Option<u64>,
+    /// Master seed. By default, 1.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            shards_dir: PathBuf::from("shards"),
+            vocab_dir: None,
+            output: PathBuf::from("model"),
+            engine: EngineKind::Auto,
+            device: "auto".into(),
+            dim: 128,
+            negative: 5,
+            lr: 0.025,
+            min_lr_frac: 1e-4,
+            epochs: 5,
+            batch_size: None,
+            threads: 0,
+            deterministic: false,
+            checkpoint_every_pairs: 0,
+            checkpoint_every_secs: 600,
+            resume: false,
+            save_output: false,
+            stop_after_pairs: None,
+            seed: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > 4096 {
+            return Err(Error::InvalidConfig("--dim must be within 1..=4096".into()));
+        }
+        if self.negative == 0 || self.negative > 100 {
+            return Err(Error::InvalidConfig(
+                "--negative must be within 1..=100".into(),
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr < 10.0) {
+            return Err(Error::InvalidConfig("--lr must be within (0, 10)".into()));
+        }
+        if self.epochs == 0 {
+            return Err(Error::InvalidConfig("--epochs must be at least 1".into()));
+        }
+        if self.batch_size == Some(0) {
+            return Err(Error::InvalidConfig(
+                "--batch-size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One trainer: applies SGNS updates block by block.
+pub trait Trainer {
+    /// Short description ("native avx2+fma ×2", "torch cuda:0").
+    fn describe(&self) -> String;
+    /// Trains on one block at learning rate `lr` with randomness from
+    /// `seed`; returns (sum of sampled losses, number sampled).
+    fn block(&mut self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> Result<(f64, u64)>;
+    /// Copies out (input, output) weights.
+    fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// Pairs per block.
+    fn block_size(&self) -> usize;
+}
+
+/// word2vec.c initialisation: input uniform in ±0.5/dim, output zeros.
+pub fn init_weights(vocab_size: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = stream(seed, &[purpose::INIT]);
+    let input = (0..vocab_size * dim)
+        .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
+        .collect();
+    (input, vec![0.0; vocab_size * dim])
+}
+
+/// Where training stands; saved in each checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cursor {
+    pub epoch: u32,
+    pub shard: usize,
+    pub block: u64,
+    pub pairs_done: u64,
+}
+
+/// Per-epoch figures in the model manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: u32,
+    pub pairs: u64,
+    pub loss: f64,
+    pub seconds: f64,
+    pub pairs_per_s: f64,
+}
+
+/// What training did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub engine: String,
+    pub vocab_size: usize,
+    pub total_pairs: u64,
+    pub epochs: Vec<EpochStats>,
+    pub seconds: f64,
+    pub pairs_per_s: f64,
+    pub input_wait_s: f64,
+    pub final_loss: f64,
+    pub corpus_tokens: u64,
+    pub resumed_from: Option<Cursor>,
+}
+
+/// The learning rate after `done` of `total` pairs.
+pub fn lr_at(cfg: &TrainConfig, done: u64, total: u64) -> f32 {
+    let frac = 1.0 - done as f64 / total.max(1) as f64;
+    cfg.lr * (frac as f32).max(cfg.min_lr_frac)
+}
+
+/// The random stream seed of one block.
+pub fn block_seed(seed: u64, c: &Cursor) -> u64 {
+    mix64(
+        mix64(mix64(mix64(seed ^ purpose::NEGATIVES) ^ c.epoch as u64) ^ c.shard as u64) ^ c.block,
+    )
+}
+
+/// Estimated bytes of host memory for training.
+pub fn memory_estimate(vocab: usize, dim: usize, batch: usize, negative: usize) -> u64 {
+    let tables = 2 * vocab as u64 * dim as u64 * 4;
+    let batch_bufs = batch as u64 * (negative as u64 + 2) * dim as u64 * 4 * 3;
+    let shards = 2 * (1u64 << 20) * 8 * 4;
+    tables + batch_bufs + shards + vocab as u64 * 8
+}
+
+fn mem_available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+struct Plan {
+    /// (epoch, shard index within the epoch's draw, shard).
+    shards: Vec<(u32, usize, ShardInfo)>,
+    total_pairs: u64,
+}
+
+fn plan(summary: &PairsSummary, epochs: u32) -> Plan {
+    let mut shards = Vec::new();
+    for e in 0..epochs {
+        let draw = e % summary.n_draws.max(1);
+        for (i, s) in summary.shards.iter().filter(|s| s.draw == draw).enumerate() {
+            shards.push((e, i, s.clone()));
+        }
+    }
+    let total_pairs = shards.iter().map(|s| s.2.pairs).sum();
+    Plan {
+        shards,
+        total_pairs,
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    cursor: Cursor,
+    vocab_fingerprint: String,
+    config: TrainConfig,
+    epochs: Vec<EpochStats>,
+    dir: String,
+}
+
+fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// Writes weights + cursor; the pointer file `checkpoint.json` is replaced
+/// last, so a crash mid-write leaves the previous checkpoint in force.
+fn save_checkpoint(
+    out: &Path,
+    trainer: &dyn Trainer,
+    cursor: &Cursor,
+    vocab_fp: &str,
+    cfg: &TrainConfig,
+    epochs: &[EpochStats],
+) -> Result<()> {
+    let (input, output) = trainer.weights()?;
+    if let Some(i) = input.iter().chain(&output).position(|x| !x.is_finite()) {
+        return Err(Error::Diverged {
+            step: cursor.pairs_done,
+            what: format!("weight {i} is not finite"),
+        });
+    }
+    let root = checkpoint_dir(out);
+    let name = format!("ckpt-{:015}", cursor.pairs_done);
+    let dir = root.join(&name);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
+    write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&input))?;
+    write_atomic(&dir.join("output.f32"), bytemuck::cast_slice(&output))?;
+    let state = CheckpointState {
+        cursor: cursor.clone(),
+        vocab_fingerprint: vocab_fp.to_string(),
+        config: cfg.clone(),
+        epochs: epochs.to_vec(),
+        dir: name.clone(),
+    };
+    let ptr = root.join("checkpoint.json");
+    let text = serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
+    write_atomic(&ptr, text.as_bytes())?;
+    // Older checkpoints are no longer needed.
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("ckpt-") && n != name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_checkpoint(
+    out: &Path,
+    vocab_fp: &str,
+    n: usize,
+) -> Result<(CheckpointState, Vec<f32>, Vec<f32>)> {
+    let root = checkpoint_dir(out);
+    let ptr = root.join("checkpoint.json");
+    let text = std::fs::read_to_string(&ptr)
+        .map_err(io_err(&ptr, "read checkpoint (nothing to resume)"))?;
+    let state: CheckpointState =
+        serde_json::from_str(&text).map_err(json_err(&ptr, "parse checkpoint"))?;
+    if state.vocab_fingerprint != vocab_fp {
+        return Err(Error::Mismatch {
+            path: ptr,
+            message: "was made with another vocabulary; start afresh without --resume".into(),
+        });
+    }
+    let read = |f: &str| -> Result<Vec<f32>> {
+        let p = root.join(&state.dir).join(f);
+        let bytes = std::fs::read(&p).map_err(io_err(&p, "read checkpoint weights"))?;
+        if bytes.len() != n * 4 {
+            return Err(Error::Mismatch {
+                path: p,
+                message: format!("holds {} floats, expected {n}", bytes.len() / 4),
+            });
+        }
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    };
+    let (i, o) = (read("input.f32")?, read("output.f32")?);
+    Ok((state, i, o))
+}
+
+/// Loads the shards manifest and the vocabulary, and refuses a mismatch.
+pub fn load_inputs(cfg: &TrainConfig) -> Result<(PairsSummary, PathBuf, Vocab, AliasTable)> {
+    let (pm, summary) = PairsSummary::read(&cfg.shards_dir)?;
+    let vocab_dir = match &cfg.vocab_dir {
+        Some(d) => d.clone(),
+        None => pm
+            .config
+            .pointer("/vocab/vocab_dir")
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("vocab")),
+    };
+    let fp = crate::vocab::Vocab::fingerprint_of(&vocab_dir)?;
+    if fp != summary.vocab_fingerprint {
+        return Err(Error::Mismatch {
+            path: cfg.shards_dir.join(crate::manifest::FILE_NAME),
+            message: format!(
+                "shards were built against vocabulary {} but {} holds {fp}; re-run `w2v pairs` or pass the matching --vocab",
+                summary.vocab_fingerprint,
+                vocab_dir.display()
+            ),
+        });
+    }
+    let vocab = Vocab::load(&vocab_dir)?;
+    let table = AliasTable::read(&vocab_dir.join(crate::unigram::FILE_NAME))?;
+    if table.len() != vocab.len() {
+        return Err(Error::Mismatch {
+            path: vocab_dir.join(crate::unigram::FILE_NAME),
+            message: format!("has {} entries for {} words", table.len(), vocab.len()),
+        });
+    }
+    Ok((summary, vocab_dir, vocab, table))
+}
+
+/// Picks the engine for `cfg`.
+pub fn make_trainer(
+    cfg: &TrainConfig,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    table: AliasTable,
+    progress: &Progress,
+) -> Result<Box<dyn Trainer>> {
+    let want_torch = match cfg.engine {
+        EngineKind::Torch => true,
+        EngineKind::Native => false,
+        EngineKind::Auto => cuda_usable(&cfg.device),
+    };
+    if want_torch {
+        #[cfg(feature = "torch")]
+        {
+            return Ok(Box::new(torch::TorchTrainer::new(
+                cfg, input, output, &table,
+            )?));
+        }
+        #[cfg(not(feature = "torch"))]
+        {
+            let _ = progress;
+            return Err(Error::InvalidConfig(
+                "this w2v was built without the `torch` feature; use --engine native".into(),
+            ));
+        }
+    }
+    if cfg.device.starts_with("cuda") {
+        progress
+            .warn("--device cuda applies to the torch engine only; training natively on the CPU");
+    }
+    Ok(Box::new(native::NativeTrainer::new(
+        cfg, input, output, table,
+    )))
+}
+
+fn cuda_usable(device: &str) -> bool {
+    if device == "cpu" {
+        return false;
+    }
+    #[cfg(feature = "torch")]
+    {
+        tch::Cuda::is_available()
+    }
+    #[cfg(not(feature = "torch"))]
+    {
+        false
+    }
+}
+
+/// Runs the training stage. `stop` is polled between blocks (Ctrl-C).
+pub fn run(
+    cfg: &TrainConfig,
+    progress: &Progress,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let (psum, vocab_dir, vocab, table) = load_inputs(cfg)?;
+    let v = vocab.len();
+    let n = v * cfg.dim;
+    let batch_guess = cfg.batch_size.unwrap_or(65_536);
+    let need = memory_estimate(v, cfg.dim, batch_guess, cfg.negative);
+    if let Some(avail) = mem_available() {
+        if need > avail {
+            return Err(Error::InvalidConfig(format!(
+                "training needs about {:.1} GiB but only {:.1} GiB is available; lower --dim, --batch-size or the vocabulary (--max-vocab)",
+                need as f64 / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
+    std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
+
+    let (mut cursor, input, output, mut epochs) = if cfg.resume {
+        let (state, i, o) = load_checkpoint(&cfg.output, &psum.vocab_fingerprint, n)?;
+        progress.info(&format!(
+            "resuming at epoch {} shard {} block {}",
+            state.cursor.epoch, state.cursor.shard, state.cursor.block
+        ));
+        (state.cursor, i, o, state.epochs)
+    } else {
+        let (i, o) = init_weights(v, cfg.dim, cfg.seed);
+        (Cursor::default(), i, o, Vec::new())
+    };
+    let resumed_from = cfg.resume.then(|| cursor.clone());
+    let mut trainer = make_trainer(cfg, input, output, table, progress)?;
+    let plan = plan(&psum, cfg.epochs);
+    let bs = trainer.block_size();
+    let stage = progress.stage("train", plan.total_pairs, "pairs");
+    stage.inc(cursor.pairs_done);
+
+    // Shards are decoded on their own thread, ahead of training.
+    let first = plan
+        .shards
+        .iter()
+        .position(|(e, s, _)| (*e, *s) == (cursor.epoch, cursor.shard))
+        .unwrap_or(plan.shards.len());
+    let skip_pairs = cursor.block * bs as u64;
+    let todo: Vec<(u32, usize, ShardInfo)> = plan.shards[first..].to_vec();
+    let shards_dir = cfg.shards_dir.clone();
+    let (tx, rx) = sync_channel::<Result<(u32, usize, Vec<TokenId>, Vec<TokenId>, bool)>>(4);
+    let reader = std::thread::spawn(move || {
+        for (k, (e, s, info)) in todo.into_iter().enumerate() {
+            let path = shard_path(&shards_dir, &info);
+            let mut skip = if k == 0 { skip_pairs } else { 0 };
+            let r = read_shard(&path, 1 << 20, |t, c| {
+                let (mut t, mut c) = (t, c);
+                if skip > 0 {
+                    let k = (skip as usize).min(t.len());
+                    skip -= k as u64;
+                    t = &t[k..];
+                    c = &c[k..];
+                }
+                tx.send(Ok((e, s, t.to_vec(), c.to_vec(), false)))
+                    .map_err(|_| Error::Torch("stopped".into()))
+            });
+            match r {
+                Ok(_) => {
+                    if tx.send(Ok((e, s, Vec::new(), Vec::new(), true))).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    let _ = tx.send(Err(err));
+                    return;
+                }
+            }
+        }
+    });
+
+    let mut last_ckpt = Instant::now();
+    let mut last_ckpt_pairs = cursor.pairs_done;
+    let mut wait = 0.0f64;
+    let mut ema = f64::NAN;
+    let (mut ep_loss, mut ep_n, mut ep_pairs) = (0.0f64, 0u64, 0u64);
+    let mut ep_start = Instant::now();
+    let (mut buf_t, mut buf_c): (Vec<TokenId>, Vec<TokenId>) = (Vec::new(), Vec::new());
+    let stop_flag = stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+
+    let result = (|| -> Result<()> {
+        loop {
+            let w0 = Instant::now();
+            let msg = match rx.recv() {
+                Ok(m) => m?,
+                Err(_) => break,
+            };
+            wait += w0.elapsed().as_secs_f64();
+            let (e, s, t, c, end_of_shard) = msg;
+            if (e, s) != (cursor.epoch, cursor.shard) {
+                cursor.epoch = e;
+                cursor.shard = s;
+                cursor.block = 0;
+            }
+            buf_t.extend_from_slice(&t);
+            buf_c.extend_from_slice(&c);
+            let mut off = 0;
+            while buf_t.len() - off >= bs || (end_of_shard && off < buf_t.len()) {
+                let end = (off + bs).min(buf_t.len());
+                let lr = lr_at(cfg, cursor.pairs_done, plan.total_pairs);
+                let (loss, nl) = trainer.block(
+                    &buf_t[off..end],
+                    &buf_c[off..end],
+                    lr,
+                    block_seed(cfg.seed, &cursor),
+                )?;
+                if nl > 0 {
+                    let mean = loss / nl as f64;
+                    if !mean.is_finite() {
+                        return Err(Error::Diverged {
+                            step: cursor.pairs_done,
+                            what: format!(
+                                "loss is {mean} at epoch {} shard {} block {}",
+                                cursor.epoch, cursor.shard, cursor.block
+                            ),
+                        });
+                    }
+                    ema = if ema.is_nan() {
+                        mean
+                    } else {
+                        0.95 * ema + 0.05 * mean
+                    };
+                    ep_loss += loss;
+                    ep_n += nl;
+                }
+                let np = (end - off) as u64;
+                off = end;
+                cursor.block += 1;
+                cursor.pairs_done += np;
+                ep_pairs += np;
+                stage.inc(np);
+                stage.message(format!(
+                    "epoch {}/{} shard {} loss {:.4} lr {:.5}",
+                    cursor.epoch + 1,
+                    cfg.epochs,
+                    cursor.shard,
+                    ema,
+                    lr
+                ));
+
+                let stop_now = stop_flag.load(Ordering::Relaxed)
+                    || cfg.stop_after_pairs.is_some_and(|p| cursor.pairs_done >= p);
+                let due = (cfg.checkpoint_every_pairs > 0
+                    && cursor.pairs_done - last_ckpt_pairs >= cfg.checkpoint_every_pairs)
+                    || (cfg.checkpoint_every_secs > 0
+                        && last_ckpt.elapsed().as_secs() >= cfg.checkpoint_every_secs);
+                if stop_now || due {
+                    // The cursor must point at the next block to run.
+                    let mut next = cursor.clone();
+                    if off >= buf_t.len() && end_of_shard {
+                        next = next_shard(&plan, &cursor);
+                    }
+                    save_checkpoint(
+                        &cfg.output,
+                        trainer.as_ref(),
+                        &next,
+                        &psum.vocab_fingerprint,
+                        cfg,
+                        &epochs,
+                    )?;
+                    last_ckpt = Instant::now();
+                    last_ckpt_pairs = cursor.pairs_done;
+                    if stop_now {
+                        return Err(Error::Interrupted {
+                            path: checkpoint_dir(&cfg.output),
+                        });
+                    }
+                }
+            }
+            buf_t.drain(..off);
+            buf_c.drain(..off);
+            if end_of_shard {
+                let next = next_shard(&plan, &cursor);
+                if next.epoch != cursor.epoch {
+                    let secs = ep_start.elapsed().as_secs_f64();
+                    epochs.push(EpochStats {
+                        epoch: cursor.epoch,
+                        pairs: ep_pairs,
+                        loss: ep_loss / ep_n.max(1) as f64,
+                        seconds: secs,
+                        pairs_per_s: ep_pairs as f64 / secs.max(1e-9),
+                    });
+                    progress.info(&format!(
+                        "epoch {}/{}: loss {:.4}, {:.2}M pairs/s",
+                        cursor.epoch + 1,
+                        cfg.epochs,
+                        ep_loss / ep_n.max(1) as f64,
+                        ep_pairs as f64 / secs.max(1e-9) / 1e6
+                    ));
+                    (ep_loss, ep_n, ep_pairs) = (0.0, 0, 0);
+                    ep_start = Instant::now();
+                    if cfg.checkpoint_every_pairs == 0 && next.epoch < cfg.epochs {
+                        save_checkpoint(
+                            &cfg.output,
+                            trainer.as_ref(),
+                            &next,
+                            &psum.vocab_fingerprint,
+                            cfg,
+                            &epochs,
+                        )?;
+                        last_ckpt = Instant::now();
+                        last_ckpt_pairs = cursor.pairs_done;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    drop(rx);
+    let _ = reader.join();
+    stage.finish();
+    result?;
+
+    let (input, output) = trainer.weights()?;
+    if input.iter().any(|x| !x.is_finite()) {
+        return Err(Error::Diverged {
+            step: cursor.pairs_done,
+            what: "final weights are not finite".into(),
+        });
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let summary = TrainSummary {
+        engine: trainer.describe(),
+        vocab_size: v,
+        total_pairs: plan.total_pairs,
+        final_loss: epochs.last().map(|e| e.loss).unwrap_or(f64::NAN),
+        epochs,
+        seconds: secs,
+        pairs_per_s: (plan.total_pairs - resumed_from.as_ref().map(|c| c.pairs_done).unwrap_or(0))
+            as f64
+            / secs.max(1e-9),
+        input_wait_s: wait,
+        corpus_tokens: psum.corpus_tokens,
+        resumed_from,
+    };
+    write_model(cfg, &vocab, &vocab_dir, &psum, &input, &output, &summary)?;
+    let _ = std::fs::remove_dir_all(checkpoint_dir(&cfg.output));
+    Ok(summary)
+}
+
+fn next_shard(plan: &Plan, c: &Cursor) -> Cursor {
+    let i = plan
+        .shards
+        .iter()
+        .position(|(e, s, _)| (*e, *s) == (c.epoch, c.shard))
+        .unwrap_or(plan.shards.len());
+    match plan.shards.get(i + 1) {
+        Some((e, s, _)) => Cursor {
+            epoch: *e,
+            shard: *s,
+            block: 0,
+            pairs_done: c.pairs_done,
+        },
+        None => Cursor {
+            epoch: c.epoch + 1,
+            shard: 0,
+            block: 0,
+            pairs_done: c.pairs_done,
+        },
+    }
+}
+
+fn write_model(
+    cfg: &TrainConfig,
+    vocab: &Vocab,
+    vocab_dir: &Path,
+    psum: &PairsSummary,
+    input: &[f32],
+    output: &[f32],
+    summary: &TrainSummary,
+) -> Result<()> {
+    let out = &cfg.output;
+    let v = vocab.len();
+    write_npy(&out.join("input.npy"), input, &[v, cfg.dim])?;
+    if cfg.save_output {
+        write_npy(&out.join("output.npy"), output, &[v, cfg.dim])?;
+    }
+    write_npy(&out.join("norms.npy"), &row_norms(input, cfg.dim), &[v])?;
+    let mut words = String::with_capacity(v * 10);
+    for w in &vocab.words {
+        words.push_str(w);
+        words.push('\n');
+    }
+    write_atomic(&out.join("words.txt"), words.as_bytes())?;
+    let mut m = Manifest::new("train", cfg.seed, cfg);
+    m.inputs = vec![
+        crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?,
+        crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
+    ];
+    let mut files = vec!["input.npy", "norms.npy", "words.txt"];
+    if cfg.save_output {
+        files.push("output.npy");
+    }
+    m.outputs = files
+        .iter()
+        .map(|f| crate::manifest::fingerprint(&out.join(f)))
+        .collect::<Result<_>>()?;
+    let mut s = serde_json::to_value(summary).unwrap_or_default();
+    s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
+    s["dim"] = serde_json::json!(cfg.dim);
+    s["libtorch"] = serde_json::json!(crate::doctor::libtorch_version());
+    m.summary = s;
+    m.write(out)
+}

@@ -1,0 +1,483 @@
+//! `w2v vocab`: the int32 vocabulary.
+//!
+//! In: `data/corpus.txt` (checked against `data/manifest.json`).
+//! Out, in `vocab/`:
+//! - `vocab.json`: `{"word": id, ...}` in id order, the original pipeline's format;
+//! - `words.txt`: one word per line, line number = id (cheap to load);
+//! - `counts.u64`: little-endian `u64` count per id, memory-mappable;
+//! - `manifest.json`: corpus fingerprint, `n_tokens`, `n_types` before and
+//!   after the filters, settings, and the `vocab_fingerprint` later stages check.
+//!
+//! Ids are ordered by count descending, then word ascending (byte order), so
+//! the same corpus always gives byte-identical files.
+//!
+//! **Counting** is a rayon map-reduce over newline-aligned chunks of a fixed
+//! size (`CHUNK_BYTES`, not tied to the thread count). Chunks are processed in
+//! waves of one per thread, and the wave's tables are merged in chunk order.
+//!
+//! **Bounded memory.** As in word2vec.c's `ReduceVocab`, when the merged
+//! table holds more than `max_table_types` types, every type with count ≤ r
+//! is dropped and r grows by one for the next time. Counts of survivors can
+//! then be underestimated; the manifest records `pruned_below` (the final r),
+//! and with the default limit (30M types) it never triggers on corpora whose
+//! distinct-word count fits that limit.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{io_err, json_err, Error, Result};
+use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::progress::Progress;
+use crate::TokenId;
+
+/// Size of a counting chunk. Fixed, so results do not depend on threads.
+pub const CHUNK_BYTES: usize = 8 << 20;
+
+/// Settings of the vocabulary stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VocabConfig {
+    /// Normalized corpus. By default, `data/corpus.txt`.
+    pub corpus: PathBuf,
+    /// Output directory. By default, `vocab`.
+    pub vocab_dir: PathBuf,
+    /// Words seen fewer times are dropped. By default, 5.
+    pub min_count: u64,
+    /// Keep at most this many most frequent words (0 = no limit). By default, 0.
+    pub max_vocab: usize,
+    /// Prune rare types when the count table passes this size. By default, 30,000,000.
+    pub max_table_types: usize,
+    /// Exponent of the negative-sampling distribution `count^x`. By default, 0.75.
+    pub ns_exponent: f64,
+    /// Worker threads (0 = all cores). By default, 0.
+    pub threads: usize,
+    /// Recorded for provenance; counting is exact and draws nothing. By default, 1.
+    pub seed: u64,
+}
+
+impl Default for VocabConfig {
+    fn default() -> Self {
+        VocabConfig {
+            corpus: PathBuf::from("data/corpus.txt"),
+            vocab_dir: PathBuf::from("vocab"),
+            min_count: 5,
+            max_vocab: 0,
+            max_table_types: 30_000_000,
+            ns_exponent: 0.75,
+            threads: 0,
+            seed: 1,
+        }
+    }
+}
+
+impl VocabConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.min_count == 0 {
+            return Err(Error::InvalidConfig(
+                "--min-count must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&self.ns_exponent) {
+            return Err(Error::InvalidConfig(
+                "--ns-exponent must be within 0..=2".into(),
+            ));
+        }
+        if self.max_table_types < 1000 {
+            return Err(Error::InvalidConfig(
+                "--max-table-types must be at least 1000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A loaded vocabulary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Vocab {
+    /// Word of each id.
+    pub words: Vec<String>,
+    /// Count of each id.
+    pub counts: Vec<u64>,
+    /// Corpus tokens, including those of words below `min_count`.
+    pub n_tokens: u64,
+}
+
+impl Vocab {
+    /// Number of types.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Word → id map.
+    pub fn index(&self) -> HashMap<&str, TokenId> {
+        self.words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), i as TokenId))
+            .collect()
+    }
+
+    /// Loads `dir/words.txt` and `dir/counts.u64`.
+    pub fn load(dir: &Path) -> Result<Vocab> {
+        let m = Manifest::read(dir, "vocab")?;
+        let words = read_words(&dir.join("words.txt"))?;
+        let cpath = dir.join("counts.u64");
+        let bytes = std::fs::read(&cpath).map_err(io_err(&cpath, "read vocab counts"))?;
+        if bytes.len() != words.len() * 8 {
+            return Err(Error::Mismatch {
+                path: cpath,
+                message: format!("holds {} counts for {} words", bytes.len() / 8, words.len()),
+            });
+        }
+        let counts = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let n_tokens = m
+            .summary
+            .get("n_tokens")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        Ok(Vocab {
+            words,
+            counts,
+            n_tokens,
+        })
+    }
+
+    /// The fingerprint recorded in `dir/manifest.json`.
+    pub fn fingerprint_of(dir: &Path) -> Result<String> {
+        let m = Manifest::read(dir, "vocab")?;
+        m.summary
+            .get("vocab_fingerprint")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Mismatch {
+                path: dir.join("manifest.json"),
+                message: "has no vocab_fingerprint; re-run `w2v vocab`".into(),
+            })
+    }
+}
+
+/// Reads a one-word-per-line file.
+pub fn read_words(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path, "read word list"))?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// Summary written to the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VocabSummary {
+    pub n_tokens: u64,
+    pub n_types_before: u64,
+    pub n_types_after: u64,
+    pub n_tokens_covered: u64,
+    pub coverage: f64,
+    pub pruned_below: u64,
+    pub vocab_fingerprint: String,
+    pub elapsed_s: f64,
+}
+
+/// Newline-aligned chunk boundaries of `data`, each about `size` bytes.
+pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = (start + size).min(data.len());
+        if end < data.len() {
+            end = match memchr::memchr(b'\n', &data[end..]) {
+                Some(i) => end + i + 1,
+                None => data.len(),
+            };
+        }
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+/// Maps the corpus file (empty files give an empty slice).
+pub fn map_corpus(path: &Path) -> Result<Option<Mmap>> {
+    let f = std::fs::File::open(path).map_err(io_err(path, "open corpus"))?;
+    let len = f.metadata().map_err(io_err(path, "stat corpus"))?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the corpus is opened read-only; like every mmap reader we
+    // assume no other process truncates it while we run.
+    let m = unsafe { Mmap::map(&f) }.map_err(io_err(path, "map corpus"))?;
+    Ok(Some(m))
+}
+
+fn count_chunk(text: &[u8]) -> (HashMap<&[u8], u64>, u64) {
+    let mut map: HashMap<&[u8], u64> = HashMap::default();
+    let mut n = 0u64;
+    for tok in text
+        .split(|&b| b == b' ' || b == b'\n')
+        .filter(|t| !t.is_empty())
+    {
+        *map.entry(tok).or_insert(0) += 1;
+        n += 1;
+    }
+    (map, n)
+}
+
+/// Counts, filters and orders the vocabulary of a normalized corpus.
+pub fn count(
+    data: &[u8],
+    cfg: &VocabConfig,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> (Vocab, VocabSummary) {
+    let bounds = chunk_bounds(data, CHUNK_BYTES);
+    let stage = progress.stage("vocab", data.len() as u64, "bytes");
+    let wave = pool.current_num_threads().max(1);
+    let mut total: HashMap<&[u8], u64> = HashMap::default();
+    let mut n_tokens = 0u64;
+    let mut reduce = 1u64;
+    let mut pruned_below = 0u64;
+    for group in bounds.chunks(wave) {
+        let maps: Vec<_> = pool.install(|| {
+            group
+                .par_iter()
+                .map(|&(s, e)| {
+                    let r = count_chunk(&data[s..e]);
+                    stage.inc((e - s) as u64);
+                    r
+                })
+                .collect()
+        });
+        for (map, n) in maps {
+            n_tokens += n;
+            for (k, v) in map {
+                *total.entry(k).or_insert(0) += v;
+            }
+            while total.len() > cfg.max_table_types {
+                total.retain(|_, c| *c > reduce);
+                pruned_below = reduce;
+                reduce += 1;
+            }
+        }
+    }
+    stage.finish();
+    let n_types_before = total.len() as u64;
+    let mut kept: Vec<(&[u8], u64)> = total
+        .into_iter()
+        .filter(|&(_, c)| c >= cfg.min_count)
+        .collect();
+    kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    if cfg.max_vocab > 0 {
+        kept.truncate(cfg.max_vocab);
+    }
+    let covered: u64 = kept.iter().map(|&(_, c)| c).sum();
+    let vocab = Vocab {
+        words: kept
+            .iter()
+            .map(|(w, _)| String::from_utf8_lossy(w).into_owned())
+            .collect(),
+        counts: kept.iter().map(|&(_, c)| c).collect(),
+        n_tokens,
+    };
+    let summary = VocabSummary {
+        n_tokens,
+        n_types_before,
+        n_types_after: vocab.len() as u64,
+        n_tokens_covered: covered,
+        coverage: covered as f64 / n_tokens.max(1) as f64,
+        pruned_below,
+        ..Default::default()
+    };
+    (vocab, summary)
+}
+
+/// Writes `words.txt`, `counts.u64` and `vocab.json` into `dir`; returns the
+/// vocab fingerprint (xxh3 over words and counts).
+pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir, "create vocab directory"))?;
+    let wpath = dir.join("words.txt");
+    let mut w = AtomicFile::create(&wpath)?;
+    for word in &vocab.words {
+        writeln!(w, "{word}").map_err(io_err(&wpath, "write"))?;
+    }
+    w.commit()?;
+
+    let cpath = dir.join("counts.u64");
+    let mut c = AtomicFile::create(&cpath)?;
+    for n in &vocab.counts {
+        c.write_all(&n.to_le_bytes())
+            .map_err(io_err(&cpath, "write"))?;
+    }
+    c.commit()?;
+
+    let jpath = dir.join("vocab.json");
+    let mut j = AtomicFile::create(&jpath)?;
+    j.write_all(b"{").map_err(io_err(&jpath, "write"))?;
+    for (i, word) in vocab.words.iter().enumerate() {
+        let key = serde_json::to_string(word).map_err(json_err(&jpath, "encode"))?;
+        let sep = if i == 0 { "" } else { "," };
+        write!(j, "{sep}\n  {key}: {i}").map_err(io_err(&jpath, "write"))?;
+    }
+    j.write_all(b"\n}\n").map_err(io_err(&jpath, "write"))?;
+    j.commit()?;
+
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (w, n) in vocab.words.iter().zip(&vocab.counts) {
+        h.update(w.as_bytes());
+        h.update(b"\n");
+        h.update(&n.to_le_bytes());
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
+/// Builds a thread pool of `threads` (0 = all cores).
+pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    let n = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| Error::InvalidConfig(format!("cannot start {n} threads: {e}")))
+}
+
+/// Checks that `corpus` is what its directory's prep manifest recorded, and
+/// returns that fingerprint. A corpus without a manifest is refused.
+pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
+    let dir = corpus
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let m = Manifest::read(dir, "prep").map_err(|e| match e {
+        Error::Io { .. } => Error::Mismatch {
+            path: corpus.to_path_buf(),
+            message: format!(
+                "no prep manifest at {}; produce the corpus with `w2v prep`",
+                dir.join("manifest.json").display()
+            ),
+        },
+        other => other,
+    })?;
+    m.check_output(dir, corpus)
+}
+
+/// Runs the vocabulary stage: count, filter, write, manifest.
+pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
+    cfg.validate()?;
+    let start = std::time::Instant::now();
+    let corpus_fp = check_corpus(&cfg.corpus)?;
+    let map = map_corpus(&cfg.corpus)?;
+    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let pool = pool(cfg.threads)?;
+    let (vocab, mut summary) = count(data, cfg, &pool, progress);
+    if vocab.is_empty() {
+        return Err(Error::InvalidInput {
+            path: cfg.corpus.clone(),
+            message: format!(
+                "no word occurs at least {} times (--min-count)",
+                cfg.min_count
+            ),
+        });
+    }
+    summary.vocab_fingerprint = write(&vocab, &cfg.vocab_dir)?;
+    crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
+        .write(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?;
+    summary.elapsed_s = start.elapsed().as_secs_f64();
+    let mut m = Manifest::new("vocab", cfg.seed, cfg);
+    m.inputs = vec![corpus_fp];
+    m.outputs = [
+        "words.txt",
+        "counts.u64",
+        "vocab.json",
+        crate::unigram::FILE_NAME,
+    ]
+    .iter()
+    .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
+    .collect::<Result<_>>()?;
+    m.summary = serde_json::to_value(&summary).unwrap_or_default();
+    m.write(&cfg.vocab_dir)?;
+    Ok((vocab, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_count_desc_then_word_asc_and_thread_independent() {
+        let text = "б а в а б г\nа в д д д д\nв\n".repeat(50);
+        let cfg = VocabConfig {
+            min_count: 1,
+            ..Default::default()
+        };
+        let mut results = Vec::new();
+        for threads in [1, 2, 3] {
+            let p = pool(threads).unwrap();
+            results.push(count(text.as_bytes(), &cfg, &p, &Progress::silent()).0);
+        }
+        let v = &results[0];
+        assert_eq!(v.words, ["д", "а", "в", "б", "г"]);
+        assert_eq!(v.counts, [200, 150, 150, 100, 50]);
+        assert_eq!(v.n_tokens, 650);
+        assert!(results.iter().all(|r| r == v));
+    }
+
+    #[test]
+    fn filters_and_chunks() {
+        let text = "а а а б б в\n";
+        let cfg = VocabConfig {
+            min_count: 2,
+            max_vocab: 1,
+            ..Default::default()
+        };
+        let (v, s) = count(
+            text.as_bytes(),
+            &cfg,
+            &pool(1).unwrap(),
+            &Progress::silent(),
+        );
+        assert_eq!(v.words, ["а"]);
+        assert_eq!((s.n_types_before, s.n_types_after, s.n_tokens), (3, 1, 6));
+        let data = b"aa\nbb\ncc\n";
+        assert_eq!(chunk_bounds(data, 4), vec![(0, 6), (6, 9)]);
+        assert_eq!(chunk_bounds(data, 1), vec![(0, 3), (3, 6), (6, 9)]);
+    }
+
+    #[test]
+    fn pruning_bounds_the_table() {
+        // 3000 singletons and one frequent word: a 1000-type limit prunes.
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!("w{i} common "));
+        }
+        let cfg = VocabConfig {
+            min_count: 1,
+            max_table_types: 1000,
+            ..Default::default()
+        };
+        let (v, s) = count(
+            text.as_bytes(),
+            &cfg,
+            &pool(1).unwrap(),
+            &Progress::silent(),
+        );
+        assert_eq!(s.pruned_below, 1);
+        assert_eq!(v.words[0], "common");
+        assert_eq!(v.counts[0], 3000);
+        assert!(v.len() <= 1001);
+    }
+}
