@@ -20,7 +20,7 @@ pub struct SharedMatrix {
 impl SharedMatrix {
     /// Wraps `values` (row-major, `rows × dim`).
     pub fn from_vec(values: Vec<f32>, dim: usize) -> Self {
-        assert!(dim > 0 && values.len() % dim == 0, "matrix shape");
+        assert!(dim > 0 && values.len().is_multiple_of(dim), "matrix shape");
         SharedMatrix {
             data: values
                 .into_iter()

@@ -207,6 +207,13 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| e.into_error())
             .map_err(io_err(&self.path, "flush"))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Temp files are created 0600; outputs are ordinary files.
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(io_err(&self.path, "set permissions on"))?;
+        }
         file.sync_all().map_err(io_err(&self.path, "sync"))?;
         let tmp = self.tmp.take().expect("AtomicFile used after commit");
         tmp.persist(&self.path)

@@ -1,1 +1,727 @@
+//! Integration tests: the real `w2v` binary in a fresh temp dir per test.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_w2v");
+
+fn w2v(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--progress")
+        .arg("silent")
+        .current_dir(dir)
+        .output()
+        .expect("run w2v")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = w2v(dir, args);
+    assert!(
+        o.status.success(),
+        "w2v {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> String {
+    let o = w2v(dir, args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "w2v {args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "w2v {args:?}: stderr {err:?} lacks {needle:?}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "error is one line: {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// synth → prep → pairs in `dir`, with a small corpus.
+fn prepared(bytes: u64, epochs: u32) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "synth",
+            "--out",
+            "data/sample.txt",
+            "--seed",
+            "3",
+            "--bytes",
+            &bytes.to_string(),
+        ],
+    );
+    ok(p, &["prep", "data/sample.txt", "-o", "data/corpus.txt"]);
+    ok(
+        p,
+        &[
+            "pairs",
+            "--epochs",
+            &epochs.to_string(),
+            "--shard-size",
+            "400000",
+        ],
+    );
+    d
+}
+
+/// Precision@10 of each planted member's neighbours against its topic.
+fn topic_precision(dir: &Path, model: &str) -> f64 {
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/sample.groups.json")).unwrap(),
+    )
+    .unwrap();
+    let (mut hit, mut total) = (0usize, 0usize);
+    let mut queries = Vec::new();
+    let mut topics = Vec::new();
+    for grp in g["groups"].as_array().unwrap().iter().take(12) {
+        let topic: Vec<String> = grp["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(grp["contexts"].as_array().unwrap())
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        for m in grp["members"].as_array().unwrap().iter().take(3) {
+            queries.push(m.as_str().unwrap().to_string());
+            topics.push(topic.clone());
+        }
+    }
+    let mut child = Command::new(BIN)
+        .args(["neighbors", "-", "-k", "10", "--json", "--model", model])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(queries.join("\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json output is JSON");
+    for (q, topic) in v.as_array().unwrap().iter().zip(&topics) {
+        for n in q["neighbors"].as_array().unwrap() {
+            total += 1;
+            hit += topic.contains(&n["word"].as_str().unwrap().to_string()) as usize;
+        }
+    }
+    assert_eq!(total, queries.len() * 10);
+    hit as f64 / total as f64
+}
+
+#[test]
+fn native_pipeline_recovers_planted_topics() {
+    let d = prepared(1_500_000, 3);
+    ok(
+        d.path(),
+        &[
+            "train", "--engine", "native", "--dim", "48", "--epochs", "3", "-o", "model",
+        ],
+    );
+    let p = topic_precision(d.path(), "model");
+    // Random neighbours would score ~0.004; a correct trainer ~1.0.
+    assert!(p >= 0.8, "precision@10 {p}");
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("model/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["stage"], "train");
+    let e = m["summary"]["epochs"].as_array().unwrap();
+    assert_eq!(e.len(), 3);
+    // Loss goes down.
+    assert!(e[2]["loss"].as_f64().unwrap() < e[0]["loss"].as_f64().unwrap());
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn torch_cpu_pipeline_recovers_planted_topics() {
+    let d = prepared(1_500_000, 3);
+    ok(
+        d.path(),
+        &[
+            "train", "--engine", "torch", "--device", "cpu", "--dim", "48", "--epochs", "3", "-o",
+            "model",
+        ],
+    );
+    let p = topic_precision(d.path(), "model");
+    assert!(p >= 0.8, "precision@10 {p}");
+    let m = std::fs::read_to_string(d.path().join("model/manifest.json")).unwrap();
+    assert!(m.contains("\"libtorch\": \"2.11.0"), "{m}");
+}
+
+fn read(p: PathBuf) -> Vec<u8> {
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn resume_is_bitwise(engine_args: &[&str]) {
+    let d = prepared(600_000, 2);
+    let p = d.path();
+    let mut full = vec![
+        "train",
+        "--dim",
+        "32",
+        "--epochs",
+        "2",
+        "--deterministic",
+        "-o",
+        "full",
+    ];
+    full.extend_from_slice(engine_args);
+    ok(p, &full);
+    let mut cut = vec![
+        "train",
+        "--dim",
+        "32",
+        "--epochs",
+        "2",
+        "--deterministic",
+        "-o",
+        "cut",
+        "--stop-after-pairs",
+        "200000",
+    ];
+    cut.extend_from_slice(engine_args);
+    let o = w2v(p, &cut);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(p.join("cut/checkpoints/checkpoint.json").exists());
+    assert!(
+        !p.join("cut/input.npy").exists(),
+        "an interrupted run leaves no final model"
+    );
+    let mut resume = vec![
+        "train",
+        "--dim",
+        "32",
+        "--epochs",
+        "2",
+        "--deterministic",
+        "-o",
+        "cut",
+        "--resume",
+    ];
+    resume.extend_from_slice(engine_args);
+    ok(p, &resume);
+    assert_eq!(
+        read(p.join("full/input.npy")),
+        read(p.join("cut/input.npy")),
+        "resumed run differs"
+    );
+}
+
+#[test]
+fn native_resume_is_bitwise_identical() {
+    resume_is_bitwise(&["--engine", "native"]);
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn torch_cpu_resume_is_bitwise_identical() {
+    resume_is_bitwise(&[
+        "--engine",
+        "torch",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--batch-size",
+        "8192",
+    ]);
+}
+
+#[test]
+fn deterministic_mode_ignores_thread_count() {
+    let d = prepared(400_000, 1);
+    let p = d.path();
+    for t in ["1", "2"] {
+        ok(
+            p,
+            &[
+                "train",
+                "--engine",
+                "native",
+                "--deterministic",
+                "--threads",
+                t,
+                "--dim",
+                "16",
+                "--epochs",
+                "1",
+                "-o",
+                &format!("m{t}"),
+            ],
+        );
+    }
+    assert_eq!(read(p.join("m1/input.npy")), read(p.join("m2/input.npy")));
+}
+
+#[test]
+fn pairs_are_identical_across_thread_counts_and_readable() {
+    let d = prepared(300_000, 2);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "pairs",
+            "--epochs",
+            "2",
+            "--shard-size",
+            "400000",
+            "--threads",
+            "1",
+            "--shards-dir",
+            "s1",
+            "--vocab-dir",
+            "v1",
+        ],
+    );
+    for f in ["words.txt", "counts.u64", "vocab.json", "unigram.alias"] {
+        assert_eq!(
+            read(p.join("vocab").join(f)),
+            read(p.join("v1").join(f)),
+            "{f}"
+        );
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("shards/manifest.json")).unwrap())
+            .unwrap();
+    let shards = m["summary"]["shards"].as_array().unwrap();
+    assert!(shards.len() >= 2, "multiple shards");
+    for s in shards {
+        let f = s["file"].as_str().unwrap();
+        assert_eq!(
+            read(p.join("shards").join(f)),
+            read(p.join("s1").join(f)),
+            "{f}"
+        );
+        assert_eq!(
+            w2v::shards::count_rows(&p.join("shards").join(f)).unwrap(),
+            s["pairs"].as_u64().unwrap()
+        );
+    }
+    let vj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("vocab/vocab.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        vj.as_object().unwrap().len(),
+        std::fs::read_to_string(p.join("vocab/words.txt"))
+            .unwrap()
+            .lines()
+            .count()
+    );
+}
+
+#[test]
+fn mismatched_inputs_are_refused() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    // Shards dir not empty.
+    fails(
+        p,
+        &["pairs", "--epochs", "1"],
+        1,
+        "already holds shards; pass --force",
+    );
+    // Vocabulary rebuilt with other settings: training refuses the shards.
+    ok(p, &["vocab", "--min-count", "2"]);
+    fails(
+        p,
+        &["train", "--engine", "native", "-o", "m"],
+        1,
+        "shards were built against vocabulary",
+    );
+    // A corpus edited after prep is refused by pairs.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.join("data/corpus.txt"))
+        .unwrap()
+        .write_all(b"extra words\n")
+        .unwrap();
+    fails(
+        p,
+        &["pairs", "--force"],
+        1,
+        "changed after the 'prep' stage",
+    );
+    // A corpus without a prep manifest is refused.
+    std::fs::create_dir_all(p.join("raw")).unwrap();
+    std::fs::write(p.join("raw/c.txt"), "а б в\n").unwrap();
+    fails(
+        p,
+        &["pairs", "--force", "--corpus", "raw/c.txt"],
+        1,
+        "no prep manifest",
+    );
+}
+
+#[test]
+fn queries_unknown_words_json_and_export_import_round_trip() {
+    let d = prepared(400_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let w0 = words.lines().nth(10).unwrap().to_string();
+    // Unknown word: exit 1, "not in vocabulary", suggestions.
+    let typo = format!("{w0}ъ");
+    let err = fails(p, &["neighbors", &typo], 1, "not in vocabulary");
+    assert!(err.contains(&w0), "suggests {w0}: {err}");
+    // Queries are normalized: upper case works.
+    let upper = w0.to_uppercase();
+    let a = ok(p, &["neighbors", &w0, "-k", "5", "--json"]);
+    let b = ok(p, &["neighbors", &upper, "-k", "5", "--json"]);
+    let av: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let bv: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(av[0]["neighbors"], bv[0]["neighbors"]);
+    assert!(
+        !av[0]["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["word"] == w0.as_str()),
+        "query word excluded"
+    );
+    let sim: serde_json::Value =
+        serde_json::from_str(&ok(p, &["similarity", &w0, &upper, "--json"])).unwrap();
+    assert!((sim["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    // Export → import → same neighbours.
+    for (fmt, file) in [("word2vec-bin", "v.bin"), ("word2vec-text", "v.txt")] {
+        ok(p, &["export", "--format", fmt, "-o", file]);
+        let dir = format!("imp-{fmt}");
+        ok(p, &["import", file, "-o", &dir]);
+        let c = ok(p, &["neighbors", &w0, "-k", "5", "--json", "--model", &dir]);
+        let cv: serde_json::Value = serde_json::from_str(&c).unwrap();
+        let names = |v: &serde_json::Value| {
+            v[0]["neighbors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["word"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&av), names(&cv), "{fmt}");
+    }
+    let bin = read(p.join("v.bin"));
+    let header = format!("{} 16\n", words.lines().count());
+    assert!(bin.starts_with(header.as_bytes()));
+    assert_eq!(
+        bin.len(),
+        header.len() + words.lines().map(|w| w.len() + 1 + 64 + 1).sum::<usize>(),
+        "word2vec.c layout"
+    );
+    ok(p, &["export", "--format", "npy", "-o", "v.npy"]);
+    assert!(
+        w2v::embeddings::NpyMatrix::open(&p.join("v.npy"))
+            .unwrap()
+            .shape
+            == vec![words.lines().count(), 16]
+    );
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn doctor_reports_libtorch_without_ld_library_path() {
+    let o = Command::new(BIN)
+        .arg("doctor")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(s.contains("libtorch 2.11.0"), "{s}");
+    assert!(s.contains("cuda available:"), "{s}");
+}
+
+// ---------- prep: formats ----------
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    gz(&b.into_inner().unwrap())
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+fn parquet_of(rows: &[&str], column: &str) -> Vec<u8> {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int32, false),
+        arrow::datatypes::Field::new(column, arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(arrow::array::Int32Array::from(
+                (0..rows.len() as i32).collect::<Vec<_>>(),
+            )),
+            Arc::new(arrow::array::StringArray::from(rows.to_vec())),
+        ],
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    buf
+}
+
+fn prep_out(dir: &Path, inputs: &[&str], extra: &[&str]) -> String {
+    let mut args = vec!["prep"];
+    args.extend_from_slice(inputs);
+    args.extend_from_slice(&["-o", "out/corpus.txt"]);
+    args.extend_from_slice(extra);
+    ok(dir, &args);
+    std::fs::read_to_string(dir.join("out/corpus.txt")).unwrap()
+}
+
+#[test]
+fn prep_reads_every_format() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let put = |name: &str, data: &[u8]| {
+        let f = p.join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    };
+    put("a.txt", "Привет, Мир!\n\nЁлка 2024\n".as_bytes());
+    put("b.txt.gz", &gz("Сжатый ТЕКСТ\n".as_bytes()));
+    put(
+        "c.txt.zst",
+        &zstd::encode_all("Зстд текст\n".as_bytes(), 3).unwrap(),
+    );
+    put(
+        "d.jsonl",
+        "{\"text\": \"Первая запись\\nвторая строка\"}\n{\"other\": 1}\n{\"text\": \"Третья\"}\n"
+            .as_bytes(),
+    );
+    put(
+        "e.jsonl.zst",
+        &zstd::encode_all("{\"body\": \"Поле body\"}\n".as_bytes(), 3).unwrap(),
+    );
+    put(
+        "train-00000-of-00001.parquet",
+        &parquet_of(&["Строка один", "Строка два", "Три"], "text"),
+    );
+    put("f.conllu", "# text = Это предложение.\n1\tЭто\t_\n2\tпредложение\t_\n\n1\tБез\t_\n2-3\tтекста\t_\n2\tтекста\t_\n3\tстроки\t_\n\n".as_bytes());
+    assert_eq!(prep_out(p, &["a.txt"], &[]), "привет мир\nелка\n");
+    assert_eq!(
+        prep_out(p, &["a.txt"], &["--yo", "keep", "--numbers", "token"]),
+        "привет мир\nёлка <num>\n"
+    );
+    assert_eq!(
+        prep_out(p, &["b.txt.gz", "c.txt.zst"], &[]),
+        "сжатый текст\nзстд текст\n"
+    );
+    assert_eq!(
+        prep_out(p, &["d.jsonl"], &[]),
+        "первая запись\nвторая строка\nтретья\n"
+    );
+    assert_eq!(
+        prep_out(p, &["e.jsonl.zst"], &["--text-field", "body"]),
+        "поле body\n"
+    );
+    assert_eq!(
+        prep_out(p, &["train-00000-of-00001.parquet"], &[]),
+        "строка один\nстрока два\nтри\n"
+    );
+    assert_eq!(
+        prep_out(p, &["f.conllu"], &[]),
+        "это предложение\nбез текста строки\n"
+    );
+    assert_eq!(
+        prep_out(p, &["a.txt"], &["--min-tokens", "2"]),
+        "привет мир\n"
+    );
+    // stdin
+    let mut c = Command::new(BIN)
+        .args(["prep", "-", "-o", "out/stdin.txt", "--progress", "silent"])
+        .current_dir(p)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all("Из STDIN\n".as_bytes())
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/stdin.txt")).unwrap(),
+        "из stdin\n"
+    );
+}
+
+#[test]
+fn prep_reads_taiga_archives_without_unpacking() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let social = "\u{FEFF}DataBaseItem: 1\nПервый пост\nDataBaseItem: 2\nВторой пост\n";
+    let tgz = tar_gz(&[
+        ("Magazines/texts/a1.txt", "Журнальный текст.".as_bytes()),
+        (
+            "Magazines/tagged_texts/a1.txt",
+            "1\tЖурнальный\tжурнальный\tADJ\n".as_bytes(),
+        ),
+        (
+            "Magazines/newmetadata.csv",
+            "textid\tauthor\na1\tX\n".as_bytes(),
+        ),
+        ("stihi_ru/texts/2015/03/p1.txt", "Стихи весной".as_bytes()),
+        (
+            "stihi_ru/meta/stihi_ru.metatable_texts.txt",
+            "path\tauthor\n".as_bytes(),
+        ),
+        ("social/texts/fb.txt", social.as_bytes()),
+    ]);
+    std::fs::write(p.join("taiga.tar.gz"), tgz).unwrap();
+    assert_eq!(
+        prep_out(p, &["taiga.tar.gz"], &[]),
+        "журнальный текст\nстихи весной\nпервый пост\nвторой пост\n"
+    );
+    let zip = zip_of(&[
+        ("Subtitles/texts/film.en.txt", b"Hello there, my friend"),
+        ("Subtitles/texts/film.ru.txt", "Привет, друг мой".as_bytes()),
+        ("Subtitles/meta.csv", b"x"),
+    ]);
+    std::fs::write(p.join("subs.zip"), zip).unwrap();
+    assert_eq!(
+        prep_out(p, &["subs.zip"], &[]),
+        "hello there my friend\nпривет друг мой\n"
+    );
+    assert_eq!(
+        prep_out(p, &["subs.zip"], &["--min-cyrillic-share", "0.5"]),
+        "привет друг мой\n"
+    );
+    assert_eq!(
+        prep_out(p, &["subs.zip"], &["--skip-pattern", r"\.en\.txt$"]),
+        "привет друг мой\n"
+    );
+    // Directories are walked, sorted.
+    std::fs::create_dir_all(p.join("tree/sub")).unwrap();
+    std::fs::write(p.join("tree/b.txt"), "второй").unwrap();
+    std::fs::write(p.join("tree/sub/a.txt"), "третий").unwrap();
+    std::fs::write(p.join("tree/a.txt"), "первый").unwrap();
+    assert_eq!(prep_out(p, &["tree"], &[]), "первый\nвторой\nтретий\n");
+}
+
+#[test]
+fn prep_bad_input_is_reported_without_partial_output() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    // Invalid UTF-8: lossy decode, counted in the manifest.
+    std::fs::write(
+        p.join("bad.txt"),
+        b"\xff\xfe\xd0\xbf\xd1\x80\xd0\xb8 good\n",
+    )
+    .unwrap();
+    assert_eq!(prep_out(p, &["bad.txt"], &[]), "при good\n");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("out/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["summary"]["read"]["invalid_utf8"], 2,
+        "\\xff and \\xfe are two invalid sequences"
+    );
+    // Empty file: fine, with a warning.
+    std::fs::write(p.join("empty.txt"), b"").unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "prep",
+            "empty.txt",
+            "-o",
+            "out/e.txt",
+            "--progress",
+            "plain",
+        ])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty.txt: empty input"));
+    // Truncated compressed / columnar / archive inputs: exit 1, path named, no output.
+    let full = gz(&"слово ".repeat(20000).into_bytes());
+    std::fs::write(p.join("t.txt.gz"), &full[..full.len() / 2]).unwrap();
+    let z = zstd::encode_all("слово ".repeat(20000).as_bytes(), 3).unwrap();
+    std::fs::write(p.join("t.txt.zst"), &z[..z.len() / 2]).unwrap();
+    let pq = parquet_of(&["а", "б", "в"], "text");
+    std::fs::write(p.join("t.parquet"), &pq[..pq.len() - 10]).unwrap();
+    let zp = zip_of(&[("x/texts/a.txt", "текст".as_bytes())]);
+    std::fs::write(p.join("t.zip"), &zp[..zp.len() - 30]).unwrap();
+    for f in ["t.txt.gz", "t.txt.zst", "t.parquet", "t.zip", "missing.txt"] {
+        fails(p, &["prep", f, "-o", "trunc/corpus.txt"], 1, f);
+        assert!(!p.join("trunc/corpus.txt").exists(), "{f} left an output");
+        let leftovers: Vec<_> = std::fs::read_dir(p.join("trunc"))
+            .map(|r| r.flatten().collect())
+            .unwrap_or_default();
+        assert!(leftovers.is_empty(), "{f} left temp files: {leftovers:?}");
+    }
+    // A parquet file without the column names it.
+    std::fs::write(p.join("nocol.parquet"), parquet_of(&["а"], "body")).unwrap();
+    fails(
+        p,
+        &["prep", "nocol.parquet", "-o", "trunc/corpus.txt"],
+        1,
+        "no column 'text'",
+    );
+    // Usage errors exit 2.
+    fails(
+        p,
+        &["prep", "bad.txt", "--min-cyrillic-share", "2"],
+        2,
+        "min-cyrillic-share",
+    );
+}
+
+#[test]
+fn prep_handles_a_huge_line_in_bounded_pieces() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    // 8 MiB without a newline: cut at whitespace into ≤1 MiB segments, nothing lost.
+    let word = "слово ";
+    let n = (8 << 20) / word.len();
+    std::fs::write(p.join("big.txt"), word.repeat(n)).unwrap();
+    let out = prep_out(p, &["big.txt"], &[]);
+    assert!(out.lines().count() >= 8);
+    assert!(out.lines().all(|l| l.len() <= 1 << 20));
+    assert_eq!(out.split_whitespace().count(), n);
+}

@@ -688,6 +688,20 @@ pub fn run(
     Ok(summary)
 }
 
+/// The divergence guard: a non-finite loss stops the run.
+pub fn check_loss(mean: f64, cursor: &Cursor) -> Result<()> {
+    if mean.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Diverged {
+        step: cursor.pairs_done,
+        what: format!(
+            "loss is {mean} at epoch {} shard {} block {}",
+            cursor.epoch, cursor.shard, cursor.block
+        ),
+    })
+}
+
 fn next_shard(plan: &Plan, c: &Cursor) -> Cursor {
     let i = plan
         .shards
@@ -751,4 +765,58 @@ fn write_model(
     s["libtorch"] = serde_json::json!(crate::doctor::libtorch_version());
     m.summary = s;
     m.write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nan;
+    impl Trainer for Nan {
+        fn describe(&self) -> String {
+            "nan".into()
+        }
+        fn block(&mut self, _: &[TokenId], _: &[TokenId], _: f32, _: u64) -> Result<(f64, u64)> {
+            Ok((f64::NAN, 1))
+        }
+        fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+            Ok((vec![1.0, f32::NAN], vec![0.0, 0.0]))
+        }
+        fn block_size(&self) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn nan_guard_names_the_step_and_keeps_the_last_checkpoint() {
+        let c = Cursor {
+            epoch: 1,
+            shard: 2,
+            block: 3,
+            pairs_done: 77,
+        };
+        assert!(check_loss(1.5, &c).is_ok());
+        let e = check_loss(f64::NAN, &c).unwrap_err().to_string();
+        assert!(e.contains("step 77") && e.contains("block 3"), "{e}");
+        // A checkpoint of non-finite weights is refused, so the previous one stays.
+        let dir = tempfile::tempdir().unwrap();
+        let root = checkpoint_dir(dir.path());
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("checkpoint.json"), "previous").unwrap();
+        let err =
+            save_checkpoint(dir.path(), &Nan, &c, "fp", &TrainConfig::default(), &[]).unwrap_err();
+        assert!(matches!(err, Error::Diverged { step: 77, .. }));
+        assert_eq!(
+            std::fs::read_to_string(root.join("checkpoint.json")).unwrap(),
+            "previous"
+        );
+    }
+
+    #[test]
+    fn lr_decays_linearly_to_the_floor() {
+        let cfg = TrainConfig::default();
+        assert_eq!(lr_at(&cfg, 0, 100), 0.025);
+        assert!((lr_at(&cfg, 50, 100) - 0.0125).abs() < 1e-7);
+        assert!((lr_at(&cfg, 100, 100) - 0.025 * 1e-4).abs() < 1e-9);
+    }
 }

@@ -1,7 +1,6 @@
 //! The native CPU engine: word2vec.c's per-pair SGD, multi-threaded.
 //!
-//! Per pair (t, c): copy the input row `h = in[t]` (kept across a run of
-//! pairs with the same target), then for the context and K negatives
+//! Per pair (t, c): copy the input row `h = in[t]`, then for the context and K negatives
 //! (a negative equal to c is skipped, as in word2vec.c) compute
 //! `g = (label − σ(h·u)) · lr`, accumulate `e += g·u` and update
 //! `u += g·h` in place; finally `in[t] = h + e`. σ comes from a 4,096-point
@@ -23,7 +22,7 @@ use super::{TrainConfig, Trainer};
 
 /// Pairs per block.
 pub const BLOCK: usize = 1 << 16;
-/// A loss is computed for one pair in this many (it costs logs).
+/// The loss of one pair in this many is reported.
 const LOSS_EVERY: usize = 16;
 
 const SIG_N: usize = 4096;
@@ -103,56 +102,76 @@ impl NativeTrainer {
         }
     }
 
-    /// Runs pairs `t[i], c[i]` in order on this thread.
-    pub fn run_range(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
-        let dim = self.input.dim();
+    /// One word2vec.c update for pair (t, c) with the given negatives
+    /// (a negative equal to `c` is skipped). Returns the pair's loss.
+    #[inline]
+    pub fn apply_pair(&self, t: usize, c: usize, negs: &[usize], lr: f32, s: &mut Scratch) -> f32 {
         let (dot, axpy) = (self.kernels.dot, self.kernels.axpy);
+        self.input.load(t, &mut s.h);
+        s.e.fill(0.0);
+        let mut loss = 0f32;
+        for (k, &o) in std::iter::once(&c).chain(negs).enumerate() {
+            if k > 0 && o == c {
+                continue;
+            }
+            let label = if k == 0 { 1.0f32 } else { 0.0 };
+            self.output.load(o, &mut s.u);
+            let sg = self.sigmoid.get(dot(&s.h, &s.u));
+            loss -= (if k == 0 { sg } else { 1.0 - sg }).max(1e-7).ln();
+            let g = (label - sg) * lr;
+            axpy(&mut s.e, g, &s.u);
+            axpy(&mut s.u, g, &s.h);
+            self.output.store(o, &s.u);
+        }
+        axpy(&mut s.h, 1.0, &s.e);
+        self.input.store(t, &s.h);
+        loss
+    }
+
+    /// Runs pairs `t[i], c[i]` in order on this thread, drawing negatives
+    /// from the stream `seed`.
+    pub fn run_range(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
         let mut rng = stream(seed, &[]);
-        let mut h = vec![0f32; dim];
-        let mut e = vec![0f32; dim];
-        let mut u = vec![0f32; dim];
-        let mut cur = usize::MAX;
+        let mut s = Scratch::new(self.input.dim());
+        let mut negs = [0usize; MAX_NEGATIVE];
+        let k = self.negative.min(MAX_NEGATIVE);
         let (mut loss, mut nloss) = (0f64, 0u64);
         for i in 0..t.len() {
             if i + 2 < t.len() {
                 self.input.prefetch(t[i + 2] as usize);
                 self.output.prefetch(c[i + 2] as usize);
             }
-            let (ti, ci) = (t[i] as usize, c[i] as usize);
-            if ti != cur {
-                self.input.load(ti, &mut h);
-                cur = ti;
+            for n in negs.iter_mut().take(k) {
+                *n = sample(&self.table, rng.next_u64()) as usize;
             }
-            e.fill(0.0);
-            let want_loss = i % LOSS_EVERY == 0;
-            for k in 0..=self.negative {
-                let (o, label) = if k == 0 {
-                    (ci, 1.0f32)
-                } else {
-                    let n = sample(&self.table, rng.next_u64()) as usize;
-                    if n == ci {
-                        continue;
-                    }
-                    (n, 0.0f32)
-                };
-                self.output.load(o, &mut u);
-                let s = self.sigmoid.get(dot(&h, &u));
-                if want_loss {
-                    let p = if label > 0.0 { s } else { 1.0 - s };
-                    loss -= (p.max(1e-7) as f64).ln();
-                }
-                let g = (label - s) * lr;
-                axpy(&mut e, g, &u);
-                axpy(&mut u, g, &h);
-                self.output.store(o, &u);
-            }
-            if want_loss {
+            let l = self.apply_pair(t[i] as usize, c[i] as usize, &negs[..k], lr, &mut s);
+            if i % LOSS_EVERY == 0 {
+                loss += l as f64;
                 nloss += 1;
             }
-            axpy(&mut h, 1.0, &e);
-            self.input.store(ti, &h);
         }
         (loss, nloss)
+    }
+}
+
+/// Most negatives per pair (the config allows up to 100).
+pub const MAX_NEGATIVE: usize = 100;
+
+/// Per-thread scratch rows, allocated once per block.
+pub struct Scratch {
+    h: Vec<f32>,
+    e: Vec<f32>,
+    u: Vec<f32>,
+}
+
+impl Scratch {
+    /// Buffers for rows of `dim`.
+    pub fn new(dim: usize) -> Self {
+        Scratch {
+            h: vec![0.0; dim],
+            e: vec![0.0; dim],
+            u: vec![0.0; dim],
+        }
     }
 }
 

@@ -247,6 +247,49 @@ mod tests {
     }
 
     #[test]
+    fn native_and_torch_agree_on_one_batch() {
+        // Distinct rows in every pair make sequential SGD equal to one batch step.
+        let (v, dim) = (40, 16);
+        let mut tr = trainer(v, dim, 11);
+        let (i0, o0) = tr.weights().unwrap();
+        let cfg = TrainConfig {
+            dim,
+            negative: 2,
+            threads: 1,
+            ..Default::default()
+        };
+        let table = AliasTable::new(&vec![1; v], 0.75);
+        let native = super::super::native::NativeTrainer::new(&cfg, i0, o0, table);
+        let t = [0usize, 1, 2, 3];
+        let c = [4usize, 5, 6, 7];
+        let negs = [[8usize, 9], [10, 11], [12, 13], [14, 15]];
+        let mut s = super::super::native::Scratch::new(dim);
+        for k in 0..4 {
+            native.apply_pair(t[k], c[k], &negs[k], 0.05, &mut s);
+        }
+        let ti = Tensor::from_slice(&t.map(|x| x as i64));
+        let ci = Tensor::from_slice(&c.map(|x| x as i64));
+        let ni = Tensor::from_slice(&negs.concat().iter().map(|&x| x as i64).collect::<Vec<_>>())
+            .view([4, 2]);
+        let _ = tr.step(&ti, &ci, &ni, 0.05);
+        let (ti_w, to_w) = tr.weights().unwrap();
+        let (ni_w, no_w) = native.weights().unwrap();
+        let md = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max)
+        };
+        let (di, dout) = (md(&ti_w, &ni_w), md(&to_w, &no_w));
+        assert!(
+            di < 1e-6 && dout < 1e-6,
+            "input diff {di}, output diff {dout}"
+        );
+        // And the update was not a no-op.
+        assert!(md(&ti_w, &trainer(v, dim, 11).weights().unwrap().0) > 1e-4);
+    }
+
+    #[test]
     fn negatives_follow_the_alias_table() {
         let cfg = TrainConfig {
             dim: 4,

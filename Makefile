@@ -1,0 +1,48 @@
+# w2v: two commands set up everything on a fresh machine.
+#   make demo   set up libtorch, build, run synth -> prep -> pairs -> train -> neighbors
+#   make test   set up, then fmt + clippy + tests (with and without libtorch) + Python cross-checks
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+BIN := target/release/w2v
+
+# tch finds libtorch in the venv's torch (pinned in scripts/setup-venv.sh).
+export LIBTORCH_USE_PYTORCH := 1
+export PYTHON_SYS_EXECUTABLE := $(PY)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup build demo test bench clean
+
+setup:
+	@bash scripts/setup-venv.sh
+
+build: setup
+	cargo build --release
+
+demo: build
+	$(BIN) synth --out data/sample.txt --seed 1
+	$(BIN) prep data/sample.txt -o data/corpus.txt
+	$(BIN) pairs --corpus data/corpus.txt --vocab-dir vocab --shards-dir shards --force
+	$(BIN) train --shards shards -o model
+	@words=$$($(PY) -c 'import json; g=json.load(open("data/sample.groups.json"))["groups"]; print(" ".join(x["members"][0] for x in g[:3]))'); \
+	  echo "neighbours of $$words (each word's planted topic is in data/sample.groups.json):"; \
+	  $(BIN) neighbors $$words -k 8
+
+test: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --all-targets -- -D warnings
+	cargo test
+	cargo test --no-default-features
+	cargo build --release
+	$(PY) tests/python/run_tests.py
+
+bench: build
+	cargo bench --bench normalize --bench kernels
+	bash benches/compare.sh
+
+clean:
+	cargo clean
+	rm -rf data/corpus.txt data/sample.* data/manifest.json shards/epoch-* shards/manifest.json vocab/*.json vocab/*.txt vocab/*.u64 vocab/*.alias model

@@ -1,0 +1,121 @@
+"""Cross-checks of w2v against independent Python readers (gensim, pyarrow).
+
+Runs the release binary in a temp dir. Prints 'N passed, N failed' and exits
+non-zero on any failure. Run by `make test`.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+import pyarrow.parquet as pq
+from gensim.models import KeyedVectors
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release", "w2v")
+
+
+def w2v(cwd, *args, stdin=None):
+    r = subprocess.run([BIN, *args, "--progress", "silent"], cwd=cwd, capture_output=True, text=True, input=stdin)
+    if r.returncode != 0:
+        raise AssertionError(f"w2v {args} failed: {r.stderr}")
+    return r.stdout
+
+
+def setup(d):
+    w2v(d, "synth", "--out", "data/sample.txt", "--bytes", "1000000", "--seed", "5")
+    w2v(d, "prep", "data/sample.txt", "-o", "data/corpus.txt")
+    w2v(d, "pairs", "--epochs", "2", "--shard-size", "300000")
+    w2v(d, "train", "--engine", "native", "--dim", "32", "--epochs", "2", "-o", "model")
+
+
+def test_shards_are_readable_by_pyarrow(d):
+    m = json.load(open(os.path.join(d, "shards", "manifest.json")))
+    shards = m["summary"]["shards"]
+    assert len(shards) >= 2, shards
+    vocab = len(open(os.path.join(d, "vocab", "words.txt")).read().splitlines())
+    for s in shards:
+        t = pq.read_table(os.path.join(d, "shards", s["file"]))
+        assert t.schema.names == ["target", "context"], t.schema
+        assert str(t.schema.field("target").type) == "int32"
+        assert t.num_rows == s["pairs"]
+        tgt = t.column("target").to_numpy()
+        ctx = t.column("context").to_numpy()
+        assert tgt.min() >= 0 and tgt.max() < vocab and ctx.min() >= 0 and ctx.max() < vocab
+        assert (tgt != ctx).mean() > 0.9
+
+
+def same_ranks(kv, query, got, want):
+    """Same neighbours rank by rank; words may swap only inside float ties."""
+    assert len(got) == len(want)
+    for g, (x, score) in zip(got, want):
+        assert abs(g["score"] - score) < 1e-5, (query, got, want)
+        if g["word"] != x:
+            assert abs(kv.similarity(query, g["word"]) - score) < 1e-5, (query, got, want)
+
+
+def test_gensim_loads_exports_and_agrees_on_neighbours(d):
+    w2v(d, "export", "--format", "word2vec-bin", "-o", "v.bin")
+    w2v(d, "export", "--format", "word2vec-text", "-o", "v.txt")
+    kb = KeyedVectors.load_word2vec_format(os.path.join(d, "v.bin"), binary=True)
+    kt = KeyedVectors.load_word2vec_format(os.path.join(d, "v.txt"), binary=False)
+    ours = np.load(os.path.join(d, "model", "input.npy"))
+    words = open(os.path.join(d, "model", "words.txt")).read().splitlines()
+    assert kb.index_to_key == words and kt.index_to_key == words
+    assert np.array_equal(kb.vectors, ours)
+    assert np.allclose(kt.vectors, ours, atol=1e-6)
+    for w in words[5:200:20]:
+        got = json.loads(w2v(d, "neighbors", w, "-k", "10", "--json"))[0]["neighbors"]
+        want = kb.most_similar(w, topn=10)
+        same_ranks(kb, w, got, want)
+    # most_similar with positive/negative lists
+    a, b, c = words[10], words[20], words[30]
+    got = json.loads(w2v(d, "neighbors", "--positive", a, b, "--negative", c, "-k", "5", "--json"))
+    want = kb.most_similar(positive=[a, b], negative=[c], topn=5)
+    assert np.allclose([g["score"] for g in got], [x for _, x in want], atol=1e-5), (got, want)
+    assert sum(g["word"] == x for g, (x, _) in zip(got, want)) >= 4, (got, want)
+
+
+def test_eval_matches_gensim(d):
+    words = open(os.path.join(d, "model", "words.txt")).read().splitlines()
+    rng = np.random.default_rng(0)
+    lines = ["# synthetic pairs", "word1\tword2\tscore"]
+    for _ in range(150):
+        i, j = rng.integers(0, len(words), 2)
+        lines.append(f"{words[i]}\t{words[j]}\t{rng.uniform(0, 10):.2f}")
+    lines.append("отсутствующее\tслово\t5.0")
+    path = os.path.join(d, "pairs.tsv")
+    open(path, "w").write("\n".join(lines) + "\n")
+    ours = json.loads(w2v(d, "eval", "--pairs", path, "--json"))["pairs"][0]
+    w2v(d, "export", "--format", "word2vec-bin", "-o", "v.bin")
+    kv = KeyedVectors.load_word2vec_format(os.path.join(d, "v.bin"), binary=True)
+    pearson, spearman, oov = kv.evaluate_word_pairs(path, delimiter="\t", case_insensitive=True)
+    assert abs(ours["spearman"] - spearman.statistic) < 1e-3, (ours, spearman)
+    assert abs(ours["pearson"] - pearson.statistic) < 1e-3, (ours, pearson)
+    assert ours["found"] == 150 and ours["total"] == 151, ours
+    assert abs((1 - ours["coverage"]) * 100 - oov) < 1e-6, (ours, oov)
+
+
+def main():
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as d:
+        setup(d)
+        for t in tests:
+            try:
+                t(d)
+                passed += 1
+                print(f"ok   {t.__name__}")
+            except Exception:
+                failed += 1
+                print(f"FAIL {t.__name__}")
+                traceback.print_exc()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
