@@ -34,7 +34,8 @@ test: setup
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
-	cargo test
+	@# cargo passes no link args (so no rpath) to the lib's unit-test binary.
+	LD_LIBRARY_PATH="$$($(PY) -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" cargo test
 	cargo test --no-default-features
 	cargo build --release
 	$(PY) tests/python/run_tests.py

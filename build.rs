@@ -1,5 +1,5 @@
-//! Links libtorch for the `torch` feature so that CUDA works and the binary
-//! runs without LD_LIBRARY_PATH.
+//! Links libtorch into `w2v-torch` (and the tests) so that CUDA works and the
+//! binary runs without LD_LIBRARY_PATH.
 //!
 //! - `libtorch_cuda.so` has no symbol our code references directly, so the
 //!   default `--as-needed` drops it and `tch::Cuda::is_available()` reports
@@ -41,12 +41,19 @@ fn main() {
         println!("cargo:warning=w2v: could not locate the torch lib dir; run `make setup` (no rpath embedded)");
         return;
     };
-    println!("cargo:rustc-env=W2V_TORCH_LIB_DIR={}", dir.display());
     println!("cargo:rustc-link-search=native={}", dir.display());
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+    // Only `w2v-torch` and the test binaries use libtorch; `w2v` itself must
+    // not load it (0.5 s and ~450 MB of CUDA libraries at every start).
+    let mut args = vec![format!("-Wl,-rpath,{}", dir.display())];
     if dir.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        args.extend([
+            "-Wl,--no-as-needed".into(),
+            "-ltorch_cuda".into(),
+            "-Wl,--as-needed".into(),
+        ]);
+    }
+    for a in &args {
+        println!("cargo:rustc-link-arg-bin=w2v-torch={a}");
+        println!("cargo:rustc-link-arg-tests={a}");
     }
 }

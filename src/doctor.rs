@@ -1,9 +1,9 @@
 //! `w2v doctor`: what this binary can use, and what to do when CUDA is missing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The environment report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub w2v: String,
     pub torch_feature: bool,
@@ -13,7 +13,7 @@ pub struct Report {
     pub cuda_devices: i64,
     pub cudnn: bool,
     pub threads: usize,
-    pub simd: &'static str,
+    pub simd: String,
     pub advice: String,
 }
 
@@ -41,23 +41,16 @@ pub fn libtorch_version() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Builds the report.
-pub fn report() -> Report {
-    #[cfg(feature = "torch")]
-    let (cuda, count, cudnn) = (
-        tch::Cuda::is_available(),
-        tch::Cuda::device_count(),
-        tch::Cuda::cudnn_is_available(),
-    );
-    #[cfg(not(feature = "torch"))]
-    let (cuda, count, cudnn) = (false, 0i64, false);
+/// Builds the report; `torch` is `Some` in the binary that links libtorch.
+pub fn report(torch: Option<&crate::train::TorchHooks>) -> Report {
+    let (cuda, count, cudnn) = torch.map(|t| (t.cuda_info)()).unwrap_or((false, 0, false));
     let libtorch = libtorch_version();
     let loaded = libtorch_dir();
     let has_cuda_lib = loaded
         .as_ref()
         .is_some_and(|d| std::path::Path::new(d).join("libtorch_cuda.so").exists());
-    let advice = if !cfg!(feature = "torch") {
-        "built without the torch feature: only --engine native is available; rebuild with default features for libtorch".to_string()
+    let advice = if torch.is_none() {
+        "the torch engine (w2v-torch) is not available: built without the default `torch` feature or not installed next to w2v; only --engine native works".to_string()
     } else if cuda {
         format!("CUDA usable on {count} device(s): `w2v train` uses the torch engine on cuda:0")
     } else if !has_cuda_lib {
@@ -69,7 +62,7 @@ pub fn report() -> Report {
     };
     Report {
         w2v: env!("CARGO_PKG_VERSION").to_string(),
-        torch_feature: cfg!(feature = "torch"),
+        torch_feature: torch.is_some(),
         libtorch,
         libtorch_loaded_from: loaded,
         cuda_available: cuda,
@@ -78,7 +71,7 @@ pub fn report() -> Report {
         threads: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        simd: crate::simd::Kernels::detect().name,
+        simd: crate::simd::Kernels::detect().name.to_string(),
         advice,
     }
 }

@@ -20,13 +20,12 @@
 //! repeats exactly what the uninterrupted run would have done.
 //!
 //! Engines: [`native`] (multi-threaded Rust, Hogwild) and `torch` (libtorch,
-//! CPU or CUDA; feature `torch`). `--engine auto` takes torch on CUDA when a
-//! GPU is usable and native otherwise (native is the faster CPU engine; see
-//! BENCHMARKS.md).
+//! CPU or CUDA; feature `torch`, `src/torch_engine.rs`, compiled into the
+//! `w2v-torch` binary only and reached through
+//! [`TorchHooks`]). `--engine auto` takes torch on CUDA when a GPU is usable
+//! and native otherwise (native is the faster CPU engine; see BENCHMARKS.md).
 
 pub mod native;
-#[cfg(feature = "torch")]
-pub mod torch;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -209,6 +208,8 @@ pub struct TrainSummary {
     pub final_loss: f64,
     pub corpus_tokens: u64,
     pub resumed_from: Option<Cursor>,
+    /// libtorch version, when this run's binary links it.
+    pub libtorch: Option<String>,
 }
 
 /// The learning rate after `done` of `total` pairs.
@@ -387,6 +388,21 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<(PairsSummary, PathBuf, Vocab, A
     Ok((summary, vocab_dir, vocab, table))
 }
 
+/// Builds a torch trainer from (config, input weights, output weights, table).
+pub type TorchFactory =
+    fn(&TrainConfig, Vec<f32>, Vec<f32>, &AliasTable) -> Result<Box<dyn Trainer>>;
+
+/// What a binary that links libtorch provides. Only `w2v-torch` has one, so
+/// the plain `w2v` binary never loads libtorch.
+pub struct TorchHooks {
+    /// Builds the torch trainer.
+    pub factory: TorchFactory,
+    /// Whether CUDA is usable.
+    pub cuda_available: fn() -> bool,
+    /// (CUDA available, device count, cudnn available).
+    pub cuda_info: fn() -> (bool, i64, bool),
+}
+
 /// Picks the engine for `cfg`.
 pub fn make_trainer(
     cfg: &TrainConfig,
@@ -394,26 +410,20 @@ pub fn make_trainer(
     output: Vec<f32>,
     table: AliasTable,
     progress: &Progress,
+    torch: Option<&TorchHooks>,
 ) -> Result<Box<dyn Trainer>> {
     let want_torch = match cfg.engine {
         EngineKind::Torch => true,
         EngineKind::Native => false,
-        EngineKind::Auto => cuda_usable(&cfg.device),
+        EngineKind::Auto => cfg.device != "cpu" && torch.is_some_and(|t| (t.cuda_available)()),
     };
     if want_torch {
-        #[cfg(feature = "torch")]
-        {
-            return Ok(Box::new(torch::TorchTrainer::new(
-                cfg, input, output, &table,
-            )?));
-        }
-        #[cfg(not(feature = "torch"))]
-        {
-            let _ = progress;
-            return Err(Error::InvalidConfig(
-                "this w2v was built without the `torch` feature; use --engine native".into(),
-            ));
-        }
+        return match torch {
+            Some(t) => (t.factory)(cfg, input, output, &table),
+            None => Err(Error::InvalidConfig(
+                "the torch engine runs in the w2v-torch binary (built with the default `torch` feature); use --engine native".into(),
+            )),
+        };
     }
     if cfg.device.starts_with("cuda") {
         progress
@@ -424,25 +434,12 @@ pub fn make_trainer(
     )))
 }
 
-fn cuda_usable(device: &str) -> bool {
-    if device == "cpu" {
-        return false;
-    }
-    #[cfg(feature = "torch")]
-    {
-        tch::Cuda::is_available()
-    }
-    #[cfg(not(feature = "torch"))]
-    {
-        false
-    }
-}
-
 /// Runs the training stage. `stop` is polled between blocks (Ctrl-C).
 pub fn run(
     cfg: &TrainConfig,
     progress: &Progress,
     stop: Option<Arc<AtomicBool>>,
+    torch: Option<&TorchHooks>,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
     let start = Instant::now();
@@ -474,7 +471,7 @@ pub fn run(
         (Cursor::default(), i, o, Vec::new())
     };
     let resumed_from = cfg.resume.then(|| cursor.clone());
-    let mut trainer = make_trainer(cfg, input, output, table, progress)?;
+    let mut trainer = make_trainer(cfg, input, output, table, progress, torch)?;
     let plan = plan(&psum, cfg.epochs);
     let bs = trainer.block_size();
     let stage = progress.stage("train", plan.total_pairs, "pairs");
@@ -682,6 +679,7 @@ pub fn run(
         input_wait_s: wait,
         corpus_tokens: psum.corpus_tokens,
         resumed_from,
+        libtorch: torch.and_then(|_| crate::doctor::libtorch_version()),
     };
     write_model(cfg, &vocab, &vocab_dir, &psum, &input, &output, &summary)?;
     let _ = std::fs::remove_dir_all(checkpoint_dir(&cfg.output));
@@ -762,7 +760,6 @@ fn write_model(
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
     s["dim"] = serde_json::json!(cfg.dim);
-    s["libtorch"] = serde_json::json!(crate::doctor::libtorch_version());
     m.summary = s;
     m.write(out)
 }

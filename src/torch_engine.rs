@@ -1,4 +1,5 @@
-//! The libtorch engine (CPU or CUDA), feature `torch`.
+//! The libtorch engine (CPU or CUDA), feature `torch`. This file is compiled
+//! into the `w2v-torch` binary only, so nothing else ever links libtorch.
 //!
 //! The SGNS gradient is computed in closed form over a batch and applied
 //! with `index_add_` under `no_grad`: no autograd graph over the tables and
@@ -22,11 +23,25 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::error::{Error, Result};
-use crate::unigram::AliasTable;
-use crate::TokenId;
+use w2v::error::{Error, Result};
+use w2v::train::{TrainConfig, Trainer};
+use w2v::unigram::AliasTable;
+use w2v::TokenId;
 
-use super::{TrainConfig, Trainer};
+/// The hooks `w2v-torch` hands to the shared application.
+pub fn hooks() -> w2v::train::TorchHooks {
+    w2v::train::TorchHooks {
+        factory: |cfg, i, o, t| Ok(Box::new(TorchTrainer::new(cfg, i, o, t)?)),
+        cuda_available: tch::Cuda::is_available,
+        cuda_info: || {
+            (
+                tch::Cuda::is_available(),
+                tch::Cuda::device_count(),
+                tch::Cuda::cudnn_is_available(),
+            )
+        },
+    }
+}
 
 /// Parses `auto|cpu|cuda|cuda:N`.
 pub fn parse_device(s: &str) -> Result<Device> {
@@ -208,7 +223,7 @@ mod tests {
             device: "cpu".into(),
             ..Default::default()
         };
-        let (i, mut o) = super::super::init_weights(v, dim, seed);
+        let (i, mut o) = w2v::train::init_weights(v, dim, seed);
         // Non-zero output rows so every gradient term is exercised.
         for (k, x) in o.iter_mut().enumerate() {
             *x = ((k * 7919 % 101) as f32 / 101.0 - 0.5) * 0.2;
@@ -259,11 +274,11 @@ mod tests {
             ..Default::default()
         };
         let table = AliasTable::new(&vec![1; v], 0.75);
-        let native = super::super::native::NativeTrainer::new(&cfg, i0, o0, table);
+        let native = w2v::train::native::NativeTrainer::new(&cfg, i0, o0, table);
         let t = [0usize, 1, 2, 3];
         let c = [4usize, 5, 6, 7];
         let negs = [[8usize, 9], [10, 11], [12, 13], [14, 15]];
-        let mut s = super::super::native::Scratch::new(dim);
+        let mut s = w2v::train::native::Scratch::new(dim);
         for k in 0..4 {
             native.apply_pair(t[k], c[k], &negs[k], 0.05, &mut s);
         }
@@ -299,12 +314,12 @@ mod tests {
         };
         let counts = [1000u64, 100, 10, 1];
         let table = AliasTable::new(&counts, 0.75);
-        let (i, o) = super::super::init_weights(4, 4, 1);
+        let (i, o) = w2v::train::init_weights(4, 4, 1);
         let tr = TorchTrainer::new(&cfg, i, o, &table).unwrap();
         tch::manual_seed(7);
         let neg = tr.negatives(100_000);
         let hist = Vec::<i64>::try_from(&neg.view([-1]).bincount(None::<Tensor>, 4)).unwrap();
-        let want = crate::unigram::distribution(&counts, 0.75);
+        let want = w2v::unigram::distribution(&counts, 0.75);
         for (h, p) in hist.iter().zip(want) {
             let got = *h as f64 / 500_000.0;
             assert!((got - p).abs() < 0.005, "{got} vs {p}");

@@ -1,0 +1,34 @@
+"""Prints the ratios from the latest entries of bench-out/results.jsonl."""
+import json
+import sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+last = {}
+for r in rows:
+    last[(r["bench"], r.get("engine"))] = r
+if ("prep", None) in last:
+    r = last[("prep", None)]
+    print(f"prep: w2v {r['w2v']['wall_s']}s vs python regex {r['python_regex']['wall_s']}s "
+          f"-> {r['python_regex']['wall_s'] / r['w2v']['wall_s']:.2f}x")
+pairs = last.get(("pairs", None))
+if pairs:
+    f = pairs["figures"]
+    print(f"pairs: {f['total_pairs']} pairs, {f['bytes_per_pair']:.2f} B/pair, {f['pairs_per_s'] / 1e6:.1f}M pairs/s, wall {pairs['time']['wall_s']}s")
+trains = {k[1]: v for k, v in last.items() if k[0] == "train"}
+tokens = pairs["figures"]["corpus_tokens"] if pairs else None
+for name, r in trains.items():
+    ev = {p["file"].split("/")[-1]: p for p in r["eval"]["pairs"]}
+    wps = tokens * 5 / r["time"]["wall_s"] if tokens else float("nan")
+    print(f"{name:>14}: train {r['time']['wall_s']:7.1f}s  {wps / 1e3:7.0f}k words/s  RSS {r['time']['max_rss_kb'] / 1024:6.0f} MB  "
+          + "  ".join(f"{k} {v['spearman']:.4f} ({v['found']}/{v['total']})" for k, v in ev.items()))
+if "w2v-native" in trains:
+    ours = trains["w2v-native"]
+    for peer in ["gensim", "fasttext"]:
+        if peer in trains:
+            p = trains[peer]
+            print(f"w2v-native vs {peer}: speed x{p['time']['wall_s'] / ours['time']['wall_s']:.2f}, RSS x{ours['time']['max_rss_kb'] / p['time']['max_rss_kb']:.2f}, "
+                  + ", ".join(f"d_spearman {a['file'].split('/')[-1]} {a['spearman'] - b['spearman']:+.4f}" for a, b in zip(ours['eval']['pairs'], p['eval']['pairs'])))
+nb = last.get(("neighbors", None))
+if nb:
+    print(f"neighbors (2.5M x 128): w2v {nb['w2v_warm']['wall_s']}s vs gensim load+query {nb['gensim_load_and_query']['wall_s']}s "
+          f"-> {nb['gensim_load_and_query']['wall_s'] / nb['w2v_warm']['wall_s']:.1f}x")

@@ -1,0 +1,13 @@
+//! `w2v-torch`: the same command line as `w2v`, with the libtorch engine
+//! linked in. `w2v` runs it for `train --engine torch` and for `doctor`.
+
+#[path = "../app.rs"]
+mod app;
+#[path = "../cli.rs"]
+mod cli;
+#[path = "../torch_engine.rs"]
+mod torch_engine;
+
+fn main() -> std::process::ExitCode {
+    app::main_with(Some(torch_engine::hooks()))
+}
