@@ -325,6 +325,48 @@ fn pairs_are_identical_across_thread_counts_and_readable() {
 }
 
 #[test]
+fn shuffle_permutes_rows_within_each_shard() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "pairs",
+            "--epochs",
+            "1",
+            "--shard-size",
+            "400000",
+            "--shuffle",
+            "--shards-dir",
+            "sh",
+            "--vocab-dir",
+            "v2",
+        ],
+    );
+    let rows = |f: &Path| {
+        let mut v = Vec::new();
+        w2v::shards::read_shard(f, 1 << 16, |t, c| {
+            v.extend(t.iter().copied().zip(c.iter().copied()));
+            Ok(())
+        })
+        .unwrap();
+        v
+    };
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("shards/manifest.json")).unwrap())
+            .unwrap();
+    for s in m["summary"]["shards"].as_array().unwrap() {
+        let f = s["file"].as_str().unwrap();
+        let (plain, shuffled) = (rows(&p.join("shards").join(f)), rows(&p.join("sh").join(f)));
+        assert_ne!(plain, shuffled, "{f} not shuffled");
+        let (mut a, mut b) = (plain, shuffled);
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "{f}: shuffling changed the pairs");
+    }
+}
+
+#[test]
 fn mismatched_inputs_are_refused() {
     let d = prepared(300_000, 1);
     let p = d.path();

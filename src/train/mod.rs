@@ -516,8 +516,12 @@ pub fn run(
         }
     });
 
-    let mut last_ckpt = Instant::now();
-    let mut last_ckpt_pairs = cursor.pairs_done;
+    let mut ckpt = Checkpointer {
+        cfg,
+        vocab_fp: &psum.vocab_fingerprint,
+        last: Instant::now(),
+        last_pairs: cursor.pairs_done,
+    };
     let mut wait = 0.0f64;
     let mut ema = f64::NAN;
     let (mut ep_loss, mut ep_n, mut ep_pairs) = (0.0f64, 0u64, 0u64);
@@ -587,26 +591,14 @@ pub fn run(
 
                 let stop_now = stop_flag.load(Ordering::Relaxed)
                     || cfg.stop_after_pairs.is_some_and(|p| cursor.pairs_done >= p);
-                let due = (cfg.checkpoint_every_pairs > 0
-                    && cursor.pairs_done - last_ckpt_pairs >= cfg.checkpoint_every_pairs)
-                    || (cfg.checkpoint_every_secs > 0
-                        && last_ckpt.elapsed().as_secs() >= cfg.checkpoint_every_secs);
+                let due = ckpt.due(cursor.pairs_done);
                 if stop_now || due {
                     // The cursor must point at the next block to run.
                     let mut next = cursor.clone();
                     if off >= buf_t.len() && end_of_shard {
                         next = next_shard(&plan, &cursor);
                     }
-                    save_checkpoint(
-                        &cfg.output,
-                        trainer.as_ref(),
-                        &next,
-                        &psum.vocab_fingerprint,
-                        cfg,
-                        &epochs,
-                    )?;
-                    last_ckpt = Instant::now();
-                    last_ckpt_pairs = cursor.pairs_done;
+                    ckpt.save(trainer.as_ref(), &next, &epochs)?;
                     if stop_now {
                         return Err(Error::Interrupted {
                             path: checkpoint_dir(&cfg.output),
@@ -637,16 +629,7 @@ pub fn run(
                     (ep_loss, ep_n, ep_pairs) = (0.0, 0, 0);
                     ep_start = Instant::now();
                     if cfg.checkpoint_every_pairs == 0 && next.epoch < cfg.epochs {
-                        save_checkpoint(
-                            &cfg.output,
-                            trainer.as_ref(),
-                            &next,
-                            &psum.vocab_fingerprint,
-                            cfg,
-                            &epochs,
-                        )?;
-                        last_ckpt = Instant::now();
-                        last_ckpt_pairs = cursor.pairs_done;
+                        ckpt.save(trainer.as_ref(), &next, &epochs)?;
                     }
                 }
             }
@@ -684,6 +667,39 @@ pub fn run(
     write_model(cfg, &vocab, &vocab_dir, &psum, &input, &output, &summary)?;
     let _ = std::fs::remove_dir_all(checkpoint_dir(&cfg.output));
     Ok(summary)
+}
+
+/// When and where checkpoints are written during a run.
+struct Checkpointer<'a> {
+    cfg: &'a TrainConfig,
+    vocab_fp: &'a str,
+    last: Instant,
+    last_pairs: u64,
+}
+
+impl Checkpointer<'_> {
+    /// Whether `--checkpoint-every` (pairs or seconds) has come round.
+    fn due(&self, pairs_done: u64) -> bool {
+        (self.cfg.checkpoint_every_pairs > 0
+            && pairs_done - self.last_pairs >= self.cfg.checkpoint_every_pairs)
+            || (self.cfg.checkpoint_every_secs > 0
+                && self.last.elapsed().as_secs() >= self.cfg.checkpoint_every_secs)
+    }
+
+    /// Saves a checkpoint whose cursor is `next` and restarts both clocks.
+    fn save(&mut self, trainer: &dyn Trainer, next: &Cursor, epochs: &[EpochStats]) -> Result<()> {
+        save_checkpoint(
+            &self.cfg.output,
+            trainer,
+            next,
+            self.vocab_fp,
+            self.cfg,
+            epochs,
+        )?;
+        self.last = Instant::now();
+        self.last_pairs = next.pairs_done;
+        Ok(())
+    }
 }
 
 /// The divergence guard: a non-finite loss stops the run.

@@ -99,6 +99,34 @@ def test_eval_matches_gensim(d):
     assert abs((1 - ours["coverage"]) * 100 - oov) < 1e-6, (ours, oov)
 
 
+def test_analogy_eval_matches_gensim(d):
+    words = open(os.path.join(d, "model", "words.txt")).read().splitlines()
+    w2v(d, "export", "--format", "word2vec-bin", "-o", "v.bin")
+    kv = KeyedVectors.load_word2vec_format(os.path.join(d, "v.bin"), binary=True)
+    rng = np.random.default_rng(1)
+    lines = []
+    for sec in ["first", "second"]:
+        lines.append(f": {sec}")
+        for k in range(40):
+            a, b, c, x = (words[i] for i in rng.integers(0, 300, 4))
+            # Half the questions take gensim's own answer, so some are right.
+            if k % 2 == 0:
+                x = kv.most_similar(positive=[b, c], negative=[a], topn=1)[0][0]
+            lines.append(f"{a} {b} {c} {x}")
+    lines.append("неизвестное слово тут нет")
+    path = os.path.join(d, "analogies.txt")
+    open(path, "w").write("\n".join(lines) + "\n")
+    ours = json.loads(w2v(d, "eval", "--analogies", path, "--json"))["analogies"][0]["sections"]
+    score, sections = kv.evaluate_word_analogies(path, case_insensitive=True)
+    theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
+    for s in ours[:-1]:
+        assert theirs[s["name"]] == (s["correct"], s["total"]), (s, theirs)
+    total = ours[-1]
+    assert total["skipped"] == 1, total
+    assert abs(total["accuracy"] - score) < 1e-3, (total, score)
+    assert sum(s["correct"] for s in ours[:-1]) > 0, "some analogies must be right for the check to mean anything"
+
+
 def main():
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
     passed = failed = 0
