@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 RES="$OUT/results.jsonl"
 log() { echo "$1" | tee -a "$RES"; }
 timed() { /usr/bin/time -f '{"wall_s": %e, "max_rss_kb": %M}' -o "$OUT/time.json" "$@"; cat "$OUT/time.json"; }
-evaljson() { $B eval --model "$1" --pairs "$EVAL/ru_simlex965.tsv" "$EVAL/hj.csv" --json --progress silent; }
+evaljson() { $B eval --model "$1" --pairs "$EVAL/ru_simlex965.tsv" "$EVAL/hj.csv" --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
 
 [ -f "$OUT/raw.txt" ] || zstd -dc "$CORPUS" > "$OUT/raw.txt"
 

@@ -2,7 +2,12 @@
 import json
 import sys
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+# One JSON object per entry (older entries may span several lines).
+text, dec, rows, i = open(sys.argv[1]).read(), json.JSONDecoder(), [], 0
+while (j := text.find("{", i)) >= 0:
+    obj, n = dec.raw_decode(text[j:])
+    rows.append(obj)
+    i = j + n
 last = {}
 for r in rows:
     last[(r["bench"], r.get("engine"))] = r

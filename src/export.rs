@@ -159,3 +159,25 @@ pub fn import(path: &Path) -> Result<Imported> {
         invalid_utf8,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_is_lenient_headerless_text_and_invalid_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.txt");
+        let mut bytes = b"\xd0\xb0\xff 1 2\n".to_vec();
+        bytes.extend_from_slice("слово 3 4\n\n".as_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let im = import(&p).unwrap();
+        assert_eq!(im.words, ["а\u{FFFD}", "слово"]);
+        assert_eq!((im.dim, im.invalid_utf8), (2, 1));
+        assert_eq!(im.data, [1.0, 2.0, 3.0, 4.0]);
+        // With a header, and a record of the wrong width is refused with its word.
+        std::fs::write(&p, "2 2\nа 1 2\nб 3\n").unwrap();
+        let e = import(&p).unwrap_err().to_string();
+        assert!(e.contains("'б' has 1 values, expected 2"), "{e}");
+    }
+}
