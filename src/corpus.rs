@@ -622,7 +622,6 @@ impl<'a> Reader<'a> {
                         ))
                     }
                 }
-                let _ = array.len();
             }
             on_read(*bytes);
         }

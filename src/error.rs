@@ -67,6 +67,10 @@ pub enum Error {
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(String),
+    /// A pipeline thread stopped because the other side already failed; that
+    /// side's error is the one reported.
+    #[error("stopped because another part of the pipeline failed")]
+    Cancelled,
     /// The user asked to stop (Ctrl-C); a checkpoint was written.
     #[error("interrupted; checkpoint written to {}", path.display())]
     Interrupted { path: PathBuf },

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{arrow_err, io_err, pq_err, Error, Result};
+use crate::error::{io_err, pq_err, Error, Result};
 use crate::manifest::{AtomicFile, Manifest};
 use crate::progress::{Progress, Stage};
 use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
@@ -319,22 +319,7 @@ impl DrawWriter {
             }
         }
         let w = self.writer.as_mut().expect("writer opened above");
-        for start in (0..self.t.len()).step_by(ROW_GROUP) {
-            let end = (start + ROW_GROUP).min(self.t.len());
-            let batch = arrow::array::RecordBatch::try_new(
-                schema(),
-                vec![
-                    std::sync::Arc::new(arrow::array::Int32Array::from(
-                        self.t[start..end].to_vec(),
-                    )),
-                    std::sync::Arc::new(arrow::array::Int32Array::from(
-                        self.c[start..end].to_vec(),
-                    )),
-                ],
-            )
-            .map_err(arrow_err(&self.path, "build batch for"))?;
-            w.write(&batch).map_err(pq_err(&self.path, "write shard"))?;
-        }
+        crate::shards::write_rows(w, &self.path, &self.t, &self.c)?;
         self.t.clear();
         self.c.clear();
         Ok(())

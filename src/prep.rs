@@ -137,17 +137,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let inputs = discover(&cfg.inputs, &cfg.read)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
     let stage = progress.stage("prep", total, "bytes");
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        cfg.threads
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::InvalidConfig(format!("cannot start {threads} threads: {e}")))?;
+    let pool = crate::vocab::pool(cfg.threads)?;
+    let threads = pool.current_num_threads();
     let norm = Normalizer::new(cfg.normalize.clone());
     let window = threads * 2;
     let (tx, rx) = sync_channel::<Block>(window * 2);
@@ -178,7 +169,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                         );
                         // The consumer hung up: it failed, and reports why.
                         tx.send(Block { text: full })
-                            .map_err(|_| Error::InvalidConfig("prep writer stopped".into()))?;
+                            .map_err(|_| Error::Cancelled)?;
                     }
                     Ok(())
                 };
@@ -223,10 +214,13 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         })();
         drop(rx);
         let produced = producer.join().expect("prep reader thread panicked");
-        // A reader error explains a consumer stop; report it first.
-        let stats = produced?;
-        consume?;
-        Ok(stats)
+        // A reader error explains a writer stop, so it comes first; but a
+        // reader that only stopped because the writer failed defers to it.
+        match (produced, consume) {
+            (Err(Error::Cancelled), Err(e)) | (Ok(_), Err(e)) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(stats), Ok(())) => Ok(stats),
+        }
     })?;
     stage.finish();
     out.commit()?;

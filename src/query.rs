@@ -62,8 +62,8 @@ impl Ord for Scored {
 impl Model {
     /// Opens `dir` (a model directory with `manifest.json` from `train` or `import`).
     pub fn open(dir: &Path) -> Result<Model> {
-        let m = Manifest::read(dir, "train").or_else(|_| Manifest::read(dir, "import"))?;
-        let _ = m;
+        // Either stage's manifest marks a complete model directory.
+        Manifest::read(dir, "train").or_else(|_| Manifest::read(dir, "import"))?;
         let vectors = NpyMatrix::open(&dir.join("input.npy"))?;
         let norms = NpyMatrix::open(&dir.join("norms.npy"))?;
         let wpath = dir.join("words.txt");

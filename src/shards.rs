@@ -87,6 +87,19 @@ pub fn write_shard(path: &Path, targets: &[TokenId], contexts: &[TokenId]) -> Re
     let out = AtomicFile::create(path)?;
     let mut w =
         ArrowWriter::try_new(out, schema(), Some(props())).map_err(pq_err(path, "start shard"))?;
+    write_rows(&mut w, path, targets, contexts)?;
+    let out = w.into_inner().map_err(pq_err(path, "finish shard"))?;
+    out.commit()?;
+    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Appends pairs to an open shard writer, one batch per [`ROW_GROUP`] rows.
+pub fn write_rows<W: std::io::Write + Send>(
+    w: &mut ArrowWriter<W>,
+    path: &Path,
+    targets: &[TokenId],
+    contexts: &[TokenId],
+) -> Result<()> {
     for start in (0..targets.len()).step_by(ROW_GROUP) {
         let end = (start + ROW_GROUP).min(targets.len());
         let batch = RecordBatch::try_new(
@@ -99,9 +112,7 @@ pub fn write_shard(path: &Path, targets: &[TokenId], contexts: &[TokenId]) -> Re
         .map_err(arrow_err(path, "build batch for"))?;
         w.write(&batch).map_err(pq_err(path, "write shard"))?;
     }
-    let out = w.into_inner().map_err(pq_err(path, "finish shard"))?;
-    out.commit()?;
-    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    Ok(())
 }
 
 /// Streams the pairs of one shard in batches of at most `batch` rows.

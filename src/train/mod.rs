@@ -500,7 +500,7 @@ pub fn run(
                     c = &c[k..];
                 }
                 tx.send(Ok((e, s, t.to_vec(), c.to_vec(), false)))
-                    .map_err(|_| Error::Torch("stopped".into()))
+                    .map_err(|_| Error::Cancelled)
             });
             match r {
                 Ok(_) => {
