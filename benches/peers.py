@@ -1,6 +1,6 @@
 """Train a peer on our normalized corpus and write word2vec text vectors.
 
-usage: peers.py gensim|fasttext CORPUS OUT.vec THREADS
+usage: peers.py gensim|fasttext CORPUS OUT.vec THREADS [SEED]
 Prints one JSON line: {"peer", "train_s", "words"}.
 Settings follow the bench: dim 128, window 5, negative 5, sample 1e-3,
 min_count 5, 5 epochs, skip-gram.
@@ -10,12 +10,13 @@ import sys
 import time
 
 peer, corpus, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 if peer == "gensim":
     from gensim.models import Word2Vec
 
     t0 = time.time()
     m = Word2Vec(corpus_file=corpus, vector_size=128, window=5, negative=5, sample=1e-3,
-                 min_count=5, epochs=5, sg=1, workers=threads, seed=1)
+                 min_count=5, epochs=5, sg=1, workers=threads, seed=seed)
     dt = time.time() - t0
     m.wv.save_word2vec_format(out)
     n = len(m.wv)
@@ -24,7 +25,7 @@ elif peer == "fasttext":
 
     t0 = time.time()
     m = fasttext.train_unsupervised(corpus, model="skipgram", dim=128, ws=5, neg=5, minCount=5, t=1e-3,
-                                    epoch=5, thread=threads, minn=0, maxn=0, verbose=0)
+                                    epoch=5, thread=threads, minn=0, maxn=0, verbose=0, seed=seed)
     dt = time.time() - t0
     words = m.get_words()
     with open(out, "w") as f:

@@ -320,15 +320,18 @@ pub struct TrainArgs {
     pub lr: f32,
     #[arg(long, default_value_t = 5)]
     pub epochs: u32,
-    /// Pairs per torch batch (default 4096 on CPU, 262144 on CUDA).
+    /// Pairs per torch batch (default 4096 on CPU; on CUDA 1048576 fused, 4096 ops).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// The CUDA step: fused (one kernel, atomic updates), hogwild (plain stores) or ops (libtorch ops).
+    #[arg(long, default_value = "fused", value_parser = ["fused", "hogwild", "ops"])]
+    pub cuda_kernel: String,
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Results depend only on the seed (native engine runs one thread).
     #[arg(long)]
     pub deterministic: bool,
-    /// Checkpoint every N pairs (0 = at each epoch end).
+    /// Checkpoint every N pairs (0 = by time only, and at an epoch end a minute or more after the last).
     #[arg(long, default_value_t = 0)]
     pub checkpoint_every: u64,
     /// Checkpoint every N seconds (0 = off).
@@ -365,6 +368,7 @@ impl From<TrainArgs> for TrainConfig {
             min_lr_frac: 1e-4,
             epochs: a.epochs,
             batch_size: a.batch_size,
+            cuda_kernel: a.cuda_kernel,
             threads: a.threads,
             deterministic: a.deterministic,
             checkpoint_every_pairs: a.checkpoint_every,

@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -121,36 +123,82 @@ pub fn read_shard(
     batch: usize,
     mut f: impl FnMut(&[TokenId], &[TokenId]) -> Result<()>,
 ) -> Result<u64> {
-    let file = File::open(path).map_err(crate::error::io_err(path, "open shard"))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err(path, "read shard"))?;
-    let fields = builder.schema().fields();
-    let ok = fields.len() == 2
-        && fields[0].name() == "target"
-        && fields[1].name() == "context"
-        && fields.iter().all(|f| f.data_type() == &DataType::Int32);
-    if !ok {
-        return Err(invalid(
-            path,
-            "not a w2v shard: expected columns target:int32, context:int32",
-        ));
-    }
-    let reader = builder
-        .with_batch_size(batch.max(1))
-        .build()
-        .map_err(pq_err(path, "read shard"))?;
-    let mut n = 0u64;
-    for b in reader {
-        let b = b.map_err(arrow_err(path, "decode shard"))?;
-        let t = b.column(0).as_primitive::<Int32Type>();
-        let c = b.column(1).as_primitive::<Int32Type>();
-        if t.null_count() > 0 || c.null_count() > 0 {
-            return Err(invalid(path, "shard has null ids"));
-        }
-        n += t.len() as u64;
-        f(t.values(), c.values())?;
+    let shard = Shard::open(path)?;
+    let mut n = 0;
+    for rg in 0..shard.row_groups().len() {
+        n += shard.read_row_group(rg, batch, &mut f)?;
     }
     Ok(n)
+}
+
+/// An open shard: its footer is parsed once, then row groups can be
+/// decoded independently (and in parallel, from clones).
+#[derive(Clone)]
+pub struct Shard {
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+}
+
+impl Shard {
+    /// Opens a shard and checks its schema.
+    pub fn open(path: &Path) -> Result<Shard> {
+        let file = File::open(path).map_err(crate::error::io_err(path, "open shard"))?;
+        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+            .map_err(pq_err(path, "read shard"))?;
+        let fields = meta.schema().fields();
+        let ok = fields.len() == 2
+            && fields[0].name() == "target"
+            && fields[1].name() == "context"
+            && fields.iter().all(|f| f.data_type() == &DataType::Int32);
+        if !ok {
+            return Err(invalid(
+                path,
+                "not a w2v shard: expected columns target:int32, context:int32",
+            ));
+        }
+        Ok(Shard {
+            path: path.to_path_buf(),
+            meta,
+        })
+    }
+
+    /// Rows in each row group.
+    pub fn row_groups(&self) -> Vec<u64> {
+        self.meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows().max(0) as u64)
+            .collect()
+    }
+
+    /// Streams the pairs of row group `rg` in batches of at most `batch` rows.
+    pub fn read_row_group(
+        &self,
+        rg: usize,
+        batch: usize,
+        mut f: impl FnMut(&[TokenId], &[TokenId]) -> Result<()>,
+    ) -> Result<u64> {
+        let path = &self.path;
+        let file = File::open(path).map_err(crate::error::io_err(path, "open shard"))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_row_groups(vec![rg])
+            .with_batch_size(batch.max(1))
+            .build()
+            .map_err(pq_err(path, "read shard"))?;
+        let mut n = 0u64;
+        for b in reader {
+            let b = b.map_err(arrow_err(path, "decode shard"))?;
+            let t = b.column(0).as_primitive::<Int32Type>();
+            let c = b.column(1).as_primitive::<Int32Type>();
+            if t.null_count() > 0 || c.null_count() > 0 {
+                return Err(invalid(path, "shard has null ids"));
+            }
+            n += t.len() as u64;
+            f(t.values(), c.values())?;
+        }
+        Ok(n)
+    }
 }
 
 /// Number of rows in a shard, from its footer.

@@ -23,6 +23,7 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::cuda_fused::{self, Fused, Step, Update};
 use w2v::error::{Error, Result};
 use w2v::train::{TrainConfig, Trainer};
 use w2v::unigram::AliasTable;
@@ -73,6 +74,152 @@ pub struct TorchTrainer {
     dim: i64,
     negative: i64,
     batch: usize,
+    /// The fused kernel and its input pipeline (CUDA only).
+    fused: Option<FusedState>,
+    /// Ops path: loss summed on the device since the last read-back, and its pairs.
+    loss_acc: Tensor,
+    pending_pairs: u64,
+    pending_blocks: u32,
+}
+
+/// Ops path on CUDA: the loss is read back (a host sync) once per this many blocks.
+const LOSS_READ_EVERY: u32 = 8;
+/// Fused path: blocks in flight. The host fills slot k+1 while the GPU runs
+/// slot k; reusing a slot waits on its event only, never on the whole device.
+const RING: usize = 4;
+
+/// One block's buffers in the fused pipeline.
+struct Slot {
+    /// Pinned host ids, written by the host, copied to `dev_*` asynchronously.
+    host_t: cudarc::driver::PinnedHostSlice<TokenId>,
+    host_c: cudarc::driver::PinnedHostSlice<TokenId>,
+    dev_t: Tensor,
+    dev_c: Tensor,
+    /// The block's loss sum, copied back asynchronously.
+    host_loss: cudarc::driver::PinnedHostSlice<f64>,
+    /// Recorded after the block's last queued operation.
+    done: cudarc::driver::CudaEvent,
+    /// Pairs of the block in flight (0 = none).
+    pending: u64,
+}
+
+struct FusedState {
+    kernel: Fused,
+    /// The alias table as raw u32 thresholds and i32 aliases.
+    thr: Tensor,
+    alias: Tensor,
+    /// One loss accumulator per slot.
+    loss_dev: Tensor,
+    slots: Vec<Slot>,
+    next: usize,
+}
+
+impl FusedState {
+    fn new(kernel: Fused, table: &AliasTable, batch: usize, device: Device) -> Result<Self> {
+        let thr: Vec<i32> = table.entries.iter().map(|e| e.threshold as i32).collect();
+        let al: Vec<i32> = table.entries.iter().map(|e| e.alias).collect();
+        let mut slots = Vec::with_capacity(RING);
+        for _ in 0..RING {
+            slots.push(Slot {
+                host_t: kernel.pinned(batch)?,
+                host_c: kernel.pinned(batch)?,
+                dev_t: Tensor::zeros([batch as i64], (Kind::Int, device)),
+                dev_c: Tensor::zeros([batch as i64], (Kind::Int, device)),
+                host_loss: kernel.pinned(1)?,
+                done: kernel.event()?,
+                pending: 0,
+            });
+        }
+        Ok(FusedState {
+            thr: Tensor::from_slice(&thr).to_device(device),
+            alias: Tensor::from_slice(&al).to_device(device),
+            loss_dev: Tensor::zeros([RING as i64], (Kind::Double, device)),
+            kernel,
+            slots,
+            next: 0,
+        })
+    }
+
+    /// Queues one block; returns the loss of the block that last used this
+    /// slot (RING blocks ago), now complete.
+    fn block(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        t: &[TokenId],
+        c: &[TokenId],
+        lr: f32,
+        seed: u64,
+    ) -> Result<(f64, u64)> {
+        let k = self.next % RING;
+        self.next += 1;
+        let loss_ptr = self.loss_dev.data_ptr() as u64 + 8 * k as u64;
+        let f = &self.kernel;
+        let slot = &mut self.slots[k];
+        let drv = |e: cudarc::driver::DriverError| Error::Torch(format!("CUDA driver: {e:?}"));
+        slot.done.synchronize().map_err(drv)?;
+        let finished = if slot.pending > 0 {
+            (slot.host_loss.as_slice().map_err(drv)?[0], slot.pending)
+        } else {
+            (0.0, 0)
+        };
+        let n = t.len();
+        slot.host_t.as_mut_slice().map_err(drv)?[..n].copy_from_slice(t);
+        slot.host_c.as_mut_slice().map_err(drv)?[..n].copy_from_slice(c);
+        let (dt, dc) = (slot.dev_t.data_ptr() as u64, slot.dev_c.data_ptr() as u64);
+        // SAFETY: the device buffers hold `batch` ≥ n ids; the pinned host
+        // buffers are next written only after `done` (recorded below) has
+        // completed; the loss slot is one f64 of `loss_dev`.
+        unsafe {
+            f.h2d(dt, &slot.host_t.as_slice().map_err(drv)?[..n])?;
+            f.h2d(dc, &slot.host_c.as_slice().map_err(drv)?[..n])?;
+            f.zero(loss_ptr, 8)?;
+            f.launch(&Step {
+                input: input.data_ptr() as u64,
+                output: output.data_ptr() as u64,
+                targets: dt,
+                contexts: dc,
+                n: n as i64,
+                thresholds: self.thr.data_ptr() as u64,
+                aliases: self.alias.data_ptr() as u64,
+                vocab: self.thr.size()[0] as u32,
+                lr,
+                seed,
+                loss: loss_ptr,
+            })?;
+            f.d2h(slot.host_loss.as_mut_slice().map_err(drv)?, loss_ptr)?;
+        }
+        f.record(&slot.done)?;
+        slot.pending = n as u64;
+        Ok(finished)
+    }
+}
+
+/// Default pairs per block: CPU (ops), CUDA ops, CUDA fused. The ops step
+/// sums duplicate rows' gradients, which diverges at 262,144 pairs and lr
+/// 0.025 on ru_lit and trains poorly at 16,384 (averaging them instead
+/// trains nothing useful; all in BENCHMARKS.md), so ops batches stay small. The fused kernel applies each
+/// pair's update at once (Hogwild with atomics): its batch is only a launch size.
+pub const DEFAULT_BATCH: [usize; 3] = [4096, 4096, 1 << 20];
+
+/// Bytes of device memory a CUDA run needs.
+pub fn device_memory_estimate(
+    v: usize,
+    dim: usize,
+    batch: usize,
+    negative: usize,
+    ops: bool,
+) -> u64 {
+    let tables = 2 * v as u64 * dim as u64 * 4;
+    let alias = v as u64 * 16;
+    let ids = batch as u64 * 8 * 3;
+    // The ops path materialises gathered rows and gradients (about 4 copies).
+    let work = if ops {
+        batch as u64 * (negative as u64 + 2) * dim as u64 * 4 * 4
+    } else {
+        0
+    };
+    tables + alias + ids + work + (64 << 20)
 }
 
 impl TorchTrainer {
@@ -109,9 +256,36 @@ impl TorchTrainer {
             })
             .collect();
         let alias: Vec<i64> = table.entries.iter().map(|e| e.alias as i64).collect();
-        let batch = cfg
-            .batch_size
-            .unwrap_or(if device == Device::Cpu { 4096 } else { 262_144 });
+        let use_fused = match device {
+            Device::Cuda(_) => match cfg.cuda_kernel.as_str() {
+                "ops" => None,
+                "hogwild" => Some(Update::Hogwild),
+                _ => Some(Update::Atomic),
+            }
+            .filter(|_| cuda_fused::supports(cfg.dim, cfg.negative)),
+            _ => None,
+        };
+        let batch = cfg.batch_size.unwrap_or(match (device, use_fused) {
+            (Device::Cpu, _) => DEFAULT_BATCH[0],
+            (_, None) => DEFAULT_BATCH[1],
+            (_, Some(_)) => DEFAULT_BATCH[2],
+        });
+        let fused = match (device, use_fused) {
+            (Device::Cuda(n), Some(update)) => {
+                let f = Fused::new(n, cfg.dim, cfg.negative, update)?;
+                let need = device_memory_estimate(v as usize, cfg.dim, batch, cfg.negative, false);
+                check_device_memory(need)?;
+                Some(FusedState::new(f, table, batch, device)?)
+            }
+            (Device::Cuda(_), None) => {
+                let need = device_memory_estimate(v as usize, cfg.dim, batch, cfg.negative, true);
+                // The driver context exists once torch has touched the device.
+                let _ = Tensor::zeros([1], (Kind::Float, device));
+                check_device_memory(need)?;
+                None
+            }
+            _ => None,
+        };
         Ok(TorchTrainer {
             input: Tensor::from_slice(&input).view([v, dim]).to_device(device),
             output: Tensor::from_slice(&output).view([v, dim]).to_device(device),
@@ -121,6 +295,10 @@ impl TorchTrainer {
             dim,
             negative: cfg.negative as i64,
             batch,
+            fused,
+            loss_acc: Tensor::zeros([1], (Kind::Double, device)),
+            pending_pairs: 0,
+            pending_blocks: 0,
         })
     }
 
@@ -167,37 +345,75 @@ impl TorchTrainer {
         let grad_v = gp.unsqueeze(1) * &up + gn.unsqueeze(1).bmm(&un).squeeze_dim(1);
         let grad_up = gp.unsqueeze(1) * &v;
         let grad_un = gn.unsqueeze(2) * v.unsqueeze(1);
+        let grad_un = grad_un.view([b * k, self.dim]);
+        let negf = neg.view([-1]);
         let _ = self.input.index_add_(0, t, &(grad_v * (-lr)));
         let _ = self.output.index_add_(0, c, &(grad_up * (-lr)));
-        let _ = self.output.index_add_(
-            0,
-            &neg.view([-1]),
-            &(grad_un.view([b * k, self.dim]) * (-lr)),
-        );
+        let _ = self.output.index_add_(0, &negf, &(grad_un * (-lr)));
         loss
     }
 
-    fn to_device_ids(&self, ids: &[TokenId]) -> Tensor {
+    /// Ids to the device as int64 (ops path).
+    fn upload(&self, ids: &[TokenId]) -> Tensor {
         Tensor::from_slice(ids)
             .to_device(self.device)
             .to_kind(Kind::Int64)
     }
+
+    /// Reads the device-side loss sum back (a host sync) and clears it.
+    fn read_loss(&mut self) -> (f64, u64) {
+        let l = self.loss_acc.double_value(&[0]);
+        let _ = self.loss_acc.zero_();
+        let n = self.pending_pairs;
+        (self.pending_pairs, self.pending_blocks) = (0, 0);
+        (l, n)
+    }
+}
+
+/// Refuses to start when the device has less free memory than `need`.
+fn check_device_memory(need: u64) -> Result<()> {
+    if let Ok((free, total)) = cudarc::driver::result::mem_get_info() {
+        if need > free as u64 {
+            return Err(Error::InvalidConfig(format!(
+                "training needs about {:.1} GiB of GPU memory but {:.1} of {:.1} GiB is free; lower --batch-size, --dim or the vocabulary (--max-vocab)",
+                need as f64 / (1u64 << 30) as f64,
+                free as f64 / (1u64 << 30) as f64,
+                total as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Trainer for TorchTrainer {
     fn describe(&self) -> String {
-        format!("torch {:?} batch {}", self.device, self.batch)
+        match &self.fused {
+            Some(f) => format!(
+                "torch {:?} {} batch {}",
+                self.device, f.kernel.describe, self.batch
+            ),
+            None => format!("torch {:?} ops batch {}", self.device, self.batch),
+        }
     }
 
     fn block(&mut self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> Result<(f64, u64)> {
         let _g = tch::no_grad_guard();
+        if let Some(f) = &mut self.fused {
+            return f.block(&self.input, &self.output, t, c, lr, seed);
+        }
         tch::manual_seed((seed >> 1) as i64);
-        let tt = self.to_device_ids(t);
-        let ct = self.to_device_ids(c);
+        let (ti, ci) = (self.upload(t), self.upload(c));
         let neg = self.negatives(t.len() as i64);
-        let loss = self.step(&tt, &ct, &neg, lr as f64);
-        let l = loss.double_value(&[]);
-        Ok((l * t.len() as f64, t.len() as u64))
+        let loss = self.step(&ti, &ci, &neg, lr as f64);
+        let _ = self
+            .loss_acc
+            .g_add_(&(loss.to_kind(Kind::Double) * t.len() as f64));
+        self.pending_pairs += t.len() as u64;
+        self.pending_blocks += 1;
+        if self.device == Device::Cpu || self.pending_blocks >= LOSS_READ_EVERY {
+            return Ok(self.read_loss());
+        }
+        Ok((0.0, 0))
     }
 
     fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
@@ -211,6 +427,15 @@ impl Trainer for TorchTrainer {
     fn block_size(&self) -> usize {
         self.batch
     }
+}
+
+/// The largest elementwise difference of two equal-length slices (tests).
+#[cfg(test)]
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
 }
 
 #[cfg(test)]
@@ -289,12 +514,7 @@ mod tests {
         let _ = tr.step(&ti, &ci, &ni, 0.05);
         let (ti_w, to_w) = tr.weights().unwrap();
         let (ni_w, no_w) = native.weights().unwrap();
-        let md = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
+        let md = max_abs_diff;
         let (di, dout) = (md(&ti_w, &ni_w), md(&to_w, &no_w));
         assert!(
             di < 1e-6 && dout < 1e-6,

@@ -5,6 +5,8 @@
 mod app;
 #[path = "../cli.rs"]
 mod cli;
+#[path = "../cuda_fused.rs"]
+mod cuda_fused;
 #[path = "../torch_engine.rs"]
 mod torch_engine;
 

@@ -41,7 +41,7 @@ use crate::manifest::{write_atomic, Manifest};
 use crate::pairs::PairsSummary;
 use crate::progress::Progress;
 use crate::rng::{mix64, purpose, stream, unit_f32};
-use crate::shards::{read_shard, shard_path, ShardInfo};
+use crate::shards::{shard_path, ShardInfo};
 use crate::unigram::AliasTable;
 use crate::vocab::Vocab;
 use crate::TokenId;
@@ -82,8 +82,13 @@ pub struct TrainConfig {
     pub min_lr_frac: f32,
     /// Epochs; epoch e reads draw e % n_draws. By default, 5.
     pub epochs: u32,
-    /// Pairs per torch batch. By default, 4096 on CPU, 262,144 on CUDA.
+    /// Pairs per torch batch. By default, 4096 on CPU; on CUDA 1,048,576
+    /// (fused kernel) or 4096 (ops).
     pub batch_size: Option<usize>,
+    /// The CUDA step: `fused` (one kernel, atomic row updates), `hogwild`
+    /// (the same kernel with plain stores) or `ops` (libtorch operations).
+    /// By default, fused.
+    pub cuda_kernel: String,
     /// Native threads (0 = all cores). By default, 0.
     pub threads: usize,
     /// Results depend only on the seed (native: one thread in pair order). By default, false.
@@ -116,6 +121,7 @@ impl Default for TrainConfig {
             min_lr_frac: 1e-4,
             epochs: 5,
             batch_size: None,
+            cuda_kernel: "fused".into(),
             threads: 0,
             deterministic: false,
             checkpoint_every_pairs: 0,
@@ -144,6 +150,12 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return Err(Error::InvalidConfig("--epochs must be at least 1".into()));
+        }
+        if !["fused", "hogwild", "ops"].contains(&self.cuda_kernel.as_str()) {
+            return Err(Error::InvalidConfig(format!(
+                "unknown --cuda-kernel '{}' (fused, hogwild, ops)",
+                self.cuda_kernel
+            )));
         }
         if self.batch_size == Some(0) {
             return Err(Error::InvalidConfig(
@@ -485,37 +497,7 @@ pub fn run(
         .unwrap_or(plan.shards.len());
     let skip_pairs = cursor.block * bs as u64;
     let todo: Vec<(u32, usize, ShardInfo)> = plan.shards[first..].to_vec();
-    let shards_dir = cfg.shards_dir.clone();
-    let (tx, rx) = sync_channel::<Result<(u32, usize, Vec<TokenId>, Vec<TokenId>, bool)>>(4);
-    let reader = std::thread::spawn(move || {
-        for (k, (e, s, info)) in todo.into_iter().enumerate() {
-            let path = shard_path(&shards_dir, &info);
-            let mut skip = if k == 0 { skip_pairs } else { 0 };
-            let r = read_shard(&path, 1 << 20, |t, c| {
-                let (mut t, mut c) = (t, c);
-                if skip > 0 {
-                    let k = (skip as usize).min(t.len());
-                    skip -= k as u64;
-                    t = &t[k..];
-                    c = &c[k..];
-                }
-                tx.send(Ok((e, s, t.to_vec(), c.to_vec(), false)))
-                    .map_err(|_| Error::Cancelled)
-            });
-            match r {
-                Ok(_) => {
-                    if tx.send(Ok((e, s, Vec::new(), Vec::new(), true))).is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(err));
-                    return;
-                }
-            }
-        }
-    });
-
+    let mut readers = spawn_readers(&cfg.shards_dir, todo, skip_pairs)?;
     let mut ckpt = Checkpointer {
         cfg,
         vocab_fp: &psum.vocab_fingerprint,
@@ -532,9 +514,9 @@ pub fn run(
     let result = (|| -> Result<()> {
         loop {
             let w0 = Instant::now();
-            let msg = match rx.recv() {
-                Ok(m) => m?,
-                Err(_) => break,
+            let msg = match readers.recv() {
+                Some(m) => m?,
+                None => break,
             };
             wait += w0.elapsed().as_secs_f64();
             let (e, s, t, c, end_of_shard) = msg;
@@ -543,8 +525,13 @@ pub fn run(
                 cursor.shard = s;
                 cursor.block = 0;
             }
-            buf_t.extend_from_slice(&t);
-            buf_c.extend_from_slice(&c);
+            if buf_t.is_empty() {
+                // The common case (row groups of whole blocks): no copy.
+                (buf_t, buf_c) = (t, c);
+            } else {
+                buf_t.extend_from_slice(&t);
+                buf_c.extend_from_slice(&c);
+            }
             let mut off = 0;
             while buf_t.len() - off >= bs || (end_of_shard && off < buf_t.len()) {
                 let end = (off + bs).min(buf_t.len());
@@ -627,17 +614,20 @@ pub fn run(
                         ep_pairs as f64 / secs.max(1e-9) / 1e6
                     ));
                     (ep_loss, ep_n, ep_pairs) = (0.0, 0, 0);
-                    ep_start = Instant::now();
-                    if cfg.checkpoint_every_pairs == 0 && next.epoch < cfg.epochs {
+                    if cfg.checkpoint_every_pairs == 0
+                        && next.epoch < cfg.epochs
+                        && ckpt.last.elapsed().as_secs() >= EPOCH_CHECKPOINT_AFTER_S
+                    {
                         ckpt.save(trainer.as_ref(), &next, &epochs)?;
                     }
+                    // Epoch figures leave the epoch-end checkpoint out.
+                    ep_start = Instant::now();
                 }
             }
         }
         Ok(())
     })();
-    drop(rx);
-    let _ = reader.join();
+    readers.stop();
     stage.finish();
     result?;
 
@@ -668,6 +658,158 @@ pub fn run(
     let _ = std::fs::remove_dir_all(checkpoint_dir(&cfg.output));
     Ok(summary)
 }
+
+/// One message from a shard reader: (epoch, shard, targets, contexts, end of shard).
+type Chunk = (u32, usize, Vec<TokenId>, Vec<TokenId>, bool);
+
+/// One row group of one shard of the plan: the unit of parallel decoding.
+struct Unit {
+    epoch: u32,
+    shard: usize,
+    file: crate::shards::Shard,
+    row_group: usize,
+    /// Pairs to drop from the start (resuming mid-shard).
+    skip: u64,
+    last_of_shard: bool,
+}
+
+/// Shard decoders running ahead of training. Row group u of the plan goes
+/// to reader u mod n, and [`Readers::recv`] takes the readers' output in plan
+/// order, so the pairs arrive exactly as one reader would deliver them while
+/// parquet decoding (about 80M pairs/s per core) runs on several cores.
+struct Readers {
+    rxs: Vec<std::sync::mpsc::Receiver<Result<Chunk>>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    /// Index of the next unit to receive.
+    next: usize,
+    total: usize,
+}
+
+/// Decoder threads: half the cores, 1 to 8 (the fused CUDA kernel consumes
+/// pairs faster than 6 cores decode them; BENCHMARKS.md).
+fn reader_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 2)
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
+fn plan_units(dir: &Path, todo: &[(u32, usize, ShardInfo)], skip_pairs: u64) -> Result<Vec<Unit>> {
+    let mut units = Vec::new();
+    for (k, (e, s, info)) in todo.iter().enumerate() {
+        let file = crate::shards::Shard::open(&shard_path(dir, info))?;
+        let groups = file.row_groups();
+        let mut first_row = 0u64;
+        for (rg, rows) in groups.iter().enumerate() {
+            let skip = if k == 0 {
+                skip_pairs.saturating_sub(first_row).min(*rows)
+            } else {
+                0
+            };
+            first_row += rows;
+            units.push(Unit {
+                epoch: *e,
+                shard: *s,
+                file: file.clone(),
+                row_group: rg,
+                skip,
+                last_of_shard: rg + 1 == groups.len(),
+            });
+        }
+        if groups.is_empty() {
+            // An empty shard still ends.
+            units.push(Unit {
+                epoch: *e,
+                shard: *s,
+                file,
+                row_group: usize::MAX,
+                skip: 0,
+                last_of_shard: true,
+            });
+        }
+    }
+    Ok(units)
+}
+
+fn read_unit(u: &Unit) -> Result<Chunk> {
+    let (mut t, mut c) = (Vec::new(), Vec::new());
+    if u.row_group != usize::MAX {
+        let mut skip = u.skip as usize;
+        u.file.read_row_group(u.row_group, 1 << 20, |bt, bc| {
+            let k = skip.min(bt.len());
+            skip -= k;
+            t.extend_from_slice(&bt[k..]);
+            c.extend_from_slice(&bc[k..]);
+            Ok(())
+        })?;
+    }
+    Ok((u.epoch, u.shard, t, c, u.last_of_shard))
+}
+
+fn spawn_readers(
+    dir: &Path,
+    todo: Vec<(u32, usize, ShardInfo)>,
+    skip_pairs: u64,
+) -> Result<Readers> {
+    let units = plan_units(dir, &todo, skip_pairs)?;
+    let n = reader_threads().min(units.len().max(1));
+    let total = units.len();
+    let mut per: Vec<Vec<Unit>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, u) in units.into_iter().enumerate() {
+        per[i % n].push(u);
+    }
+    let mut rxs = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for mine in per {
+        // Two row groups (about 16 MB) buffered per reader.
+        let (tx, rx) = sync_channel::<Result<Chunk>>(2);
+        handles.push(std::thread::spawn(move || {
+            for u in mine {
+                let r = read_unit(&u);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        }));
+        rxs.push(rx);
+    }
+    Ok(Readers {
+        rxs,
+        handles,
+        next: 0,
+        total,
+    })
+}
+
+impl Readers {
+    /// The next chunk in plan order; `None` when every unit is done.
+    fn recv(&mut self) -> Option<Result<Chunk>> {
+        if self.next >= self.total {
+            return None;
+        }
+        let rx = &self.rxs[self.next % self.rxs.len()];
+        self.next += 1;
+        match rx.recv() {
+            Ok(r) => Some(r),
+            // A reader that stopped without finishing its units.
+            Err(_) => Some(Err(Error::Cancelled)),
+        }
+    }
+
+    /// Stops the readers (they see their channel closed) and joins them.
+    fn stop(self) {
+        drop(self.rxs);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// An epoch's end also writes a checkpoint when the last one is at least
+/// this old: short epochs (seconds on a GPU) are not slowed by a full
+/// weights copy each.
+const EPOCH_CHECKPOINT_AFTER_S: u64 = 60;
 
 /// When and where checkpoints are written during a run.
 struct Checkpointer<'a> {

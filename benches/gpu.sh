@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Issue 8's GPU benchmark, in one call on the GPU machine: w2v's torch engine
+# (fused kernel, its Hogwild variant, libtorch ops) against the PyTorch
+# SparseAdam baseline (benches/baseline_torch.py) on the same shards and GPU.
+#
+# Here (build machine):  bash benches/gpu.sh pack     # fills .gpu/ (git-excluded)
+# There (GPU machine):   bash benches/gpu.sh run [quick]   # results under $OUT
+#
+# `pack` copies the stripped binaries, the corpus and the eval sets into
+# .gpu/, which the device tool carries. `run` writes gpu.txt, bandwidth.json,
+# train-*.jsonl (progress lines: pairs/s over time), model manifests,
+# eval-*.json and results.jsonl under $OUT, and prints a table last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+G=.gpu
+WHAT=${1:-run}
+
+if [[ $WHAT == pack ]]; then
+  set -e
+  mkdir -p $G
+  grep -qx '/.gpu/' "$(git rev-parse --git-path info/exclude)" 2>/dev/null ||
+    echo '/.gpu/' >>"$(git rev-parse --git-path info/exclude)"
+  strip -o $G/w2v-torch target/release/w2v-torch
+  tb=$(cargo test --release --bin w2v-torch --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"]=="w2v-torch" and m["profile"]["test"]: print(m["executable"])' | tail -1)
+  strip -o $G/w2v-torch-tests "$tb"
+  cp ../shared/corpus/ru_lit.txt.zst ../shared/eval/ru_simlex965.tsv ../shared/eval/hj.csv $G/
+  du -sh $G
+  exit 0
+fi
+
+OUT=${OUT:-bench-out/gpu}
+mkdir -p "$OUT"
+W=/tmp/w2v-gpu
+mkdir -p $W
+TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib
+export LD_LIBRARY_PATH=$TL
+B=$G/w2v-torch
+RES=$OUT/results.jsonl
+log() { echo "$1" | tee -a "$RES"; }
+evaljson() { $B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
+summary() { python3 -c "import json;m=json.load(open('$1/manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
+nproc
+
+# 1. The engine's unit tests, the fused kernel against native SGD on CUDA among them.
+$G/w2v-torch-tests --test-threads 1 2>&1 | tail -10
+
+# 2. The device's copy bandwidth (bytes read + written), the ceiling for this memory-bound step.
+python3 - <<'EOF' | tee "$OUT/bandwidth.json"
+import json, torch
+x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
+for _ in range(3): y.copy_(x)
+torch.cuda.synchronize()
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+ts = []
+for _ in range(10):
+    s.record(); y.copy_(x); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / 1e3)
+ts.sort()
+print(json.dumps({"copy_bytes_rw": 2 * x.numel(), "median_s": ts[5], "tb_per_s": round(2 * x.numel() / ts[5] / 1e12, 3), "device": torch.cuda.get_device_name(0)}))
+EOF
+
+# 3. Data: ru_lit normalised; vocab >= 100k (min_count 3) for speed, min_count 5 for quality (gensim's settings).
+t0=$(date +%s.%N)
+$B prep $G/ru_lit.txt.zst -o $W/data/corpus.txt --progress silent
+for mc in 3 5; do
+  $B pairs --corpus $W/data/corpus.txt --vocab-dir $W/vocab$mc --shards-dir $W/shards$mc --min-count $mc --force --progress silent
+done
+echo "data ready in $(python3 -c "print(round($(date +%s.%N)-$t0,1))") s"
+
+train() { # name shards epochs extra...
+  local name=$1 sh=$2 ep=$3; shift 3
+  $B train --shards $W/$sh -o $W/model-$name --engine torch --device cuda --epochs "$ep" --progress json --checkpoint-every-secs 0 "$@" 2>"$OUT/train-$name.jsonl" >/dev/null
+  local rc=$?
+  if [[ $rc != 0 ]]; then tail -3 "$OUT/train-$name.jsonl"; log "{\"run\": \"$name\", \"rc\": $rc}"; return; fi
+  cp $W/model-$name/manifest.json "$OUT/manifest-$name.json"
+  log "{\"run\": \"$name\", \"args\": \"$sh epochs $ep $*\", \"summary\": $(summary $W/model-$name)}"
+}
+
+# 4. The kernel alone (CUDA events, no host pipeline), per variant.
+[[ ${KERNEL:-1} == 1 ]] && python3 benches/kernel_gpu.py $W/shards3 $W/vocab3 2>&1 | tee "$OUT/kernel.jsonl" | tail -9
+
+# 5. Throughput end to end: 20 epochs over the 5 draws of the 130k-word shards.
+train fused-mc3 shards3 20
+[[ ${BATCHES:-1} == 1 ]] && train fused-mc3-b4m shards3 10 --batch-size 4194304
+train ops-mc3 shards3 1 --cuda-kernel ops
+
+# 6. The baseline on the same shards and GPU (3 epochs: steady state after warm-up).
+PYTHONUNBUFFERED=1 python3 benches/baseline_torch.py $W/shards3 $W/vocab3 --device cuda --epochs 3 2>&1 | tee "$OUT/baseline.jsonl" | tail -1
+log "{\"run\": \"baseline\", \"summary\": $(tail -1 "$OUT/baseline.jsonl"), \"shard_pairs_per_s\": $(python3 -c "import json;print([json.loads(l)['pairs_per_s'] for l in open('$OUT/baseline.jsonl') if 'shard' in l])")}"
+
+# 7. Quality at gensim's settings (min_count 5, 5 epochs): three seeds of the fused kernel, and ops.
+for seed in ${SEEDS:-1 2 3}; do
+  train q-fused-s$seed shards5 5 --seed $seed
+  log "{\"run\": \"q-fused-s$seed\", \"eval\": $(evaljson $W/model-q-fused-s$seed)}"
+done
+train q-ops shards5 5 --cuda-kernel ops
+[[ -f $W/model-q-ops/input.npy ]] && log "{\"run\": \"q-ops\", \"eval\": $(evaljson $W/model-q-ops)}"
+
+python3 - "$RES" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bl = next((r for r in rows if r.get("run") == "baseline" and "summary" in r), None)
+base = None
+if bl:
+    sh = sorted(bl.get("shard_pairs_per_s") or [bl["summary"]["pairs_per_s"]])
+    base = sh[len(sh) // 2]
+print(f"{'run':<18}{'pairs/s':>14}{'epoch median':>14}{'wait %':>8}{'vs baseline':>12}")
+for r in rows:
+    s = r.get("summary")
+    if not s or "epoch_pairs_per_s" not in s:
+        continue
+    ep = sorted(s["epoch_pairs_per_s"]); med = ep[len(ep) // 2] if ep else 0
+    wait = 100 * s["input_wait_s"] / max(s["seconds"], 1e-9)
+    print(f"{r['run']:<18}{s['pairs_per_s']:>14,.0f}{med:>14,.0f}{wait:>8.1f}{(med / base if base else 0):>12.1f}")
+print("baseline pairs/s (median shard)", base)
+for r in rows:
+    if "eval" in r:
+        print(r["run"], [(e["file"].split("/")[-1], round(e["spearman"], 4), round(e["coverage"], 3)) for e in r["eval"].get("pairs", [])])
+EOF
+
+# The device tool brings back at most 8 files: bundle them.
+if [[ ${BUNDLE:-0} == 1 ]]; then
+  tar czf /tmp/gpu-results.tgz -C "$OUT" . && find "$OUT" -mindepth 1 -delete && mv /tmp/gpu-results.tgz "$OUT/"
+fi

@@ -1,0 +1,467 @@
+//! The fused CUDA kernel of the torch engine (`src/sgns.cu`).
+//!
+//! libtorch owns every buffer (the tables, the pair ids, the alias table,
+//! the loss accumulator); this module compiles the kernel with NVRTC for the
+//! device at hand, specialised to the run's `dim` and negatives, and launches
+//! it on the legacy default stream, the one torch's own operations use, so it
+//! is ordered with them. libnvrtc and the driver are loaded at run time
+//! (cudarc, `dynamic-loading`): building needs no CUDA toolkit, and libnvrtc
+//! is taken from the pip torch install next to the loaded libtorch.
+//!
+//! Why a kernel at all: the libtorch-ops step materialises every gathered
+//! row, every gradient and every scaled copy (about 30 KB of memory traffic
+//! per pair at dim 128, K 5); the fused step reads and writes each touched
+//! row once (about 7 KB). The measured ratio is in BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    result as cu, CudaContext, CudaEvent, CudaFunction, CudaStream, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+
+use w2v::error::{Error, Result};
+
+/// The kernel source.
+pub const SOURCE: &str = include_str!("sgns.cu");
+/// Threads per block (must match BLOCK_THREADS in the source).
+const BLOCK_THREADS: u32 = 256;
+
+/// The largest (negatives + 1) × dim whose rows a warp holds in registers.
+pub const MAX_ROW_FLOATS: usize = 4096;
+
+/// How the kernel applies its updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// atomicAdd: concurrent updates of a row all land.
+    Atomic,
+    /// Plain stores (Hogwild, as word2vec.c's threads do).
+    Hogwild,
+}
+
+/// Whether the fused kernel can run this shape.
+pub fn supports(dim: usize, negative: usize) -> bool {
+    (negative + 1) * dim <= MAX_ROW_FLOATS
+}
+
+/// Compile-time options of the kernel for this shape.
+pub fn options(dim: usize, negative: usize, update: Update) -> Vec<String> {
+    let vec = if dim.is_multiple_of(128) { 4 } else { 1 };
+    vec![
+        format!("-DDIM={dim}"),
+        format!("-DNEG={negative}"),
+        format!("-DVEC={vec}"),
+        format!("-DATOMIC={}", (update == Update::Atomic) as u8),
+    ]
+}
+
+/// Directories where pip wheels put libnvrtc, relative to torch's lib dir.
+fn nvrtc_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(p) = std::env::var("W2V_NVRTC") {
+        out.push(PathBuf::from(p));
+    }
+    if let Some(dir) = w2v::doctor::libtorch_dir() {
+        let site = PathBuf::from(dir).join("../..");
+        out.push(site.join("nvidia/cu13/lib/libnvrtc.so.13"));
+        out.push(site.join("nvidia/cuda_nvrtc/lib/libnvrtc.so.12"));
+    }
+    out
+}
+
+/// Loads libnvrtc from the torch install (once per process), so cudarc's
+/// lookup by soname finds it without LD_LIBRARY_PATH.
+pub fn preload_nvrtc() -> Result<()> {
+    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let mut tried = Vec::new();
+            for p in nvrtc_candidates() {
+                if !p.exists() {
+                    tried.push(p.display().to_string());
+                    continue;
+                }
+                // NVRTC opens its builtins library by name at compile time:
+                // load it first from the same directory.
+                if let Some(dir) = p.parent() {
+                    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if name.starts_with("libnvrtc-builtins.so") {
+                            // SAFETY: as below.
+                            if let Ok(lib) = unsafe { libloading::Library::new(e.path()) } {
+                                std::mem::forget(lib);
+                            }
+                        }
+                    }
+                }
+                // SAFETY: libnvrtc's initialisers have no preconditions.
+                match unsafe { libloading::Library::new(&p) } {
+                    Ok(lib) => {
+                        std::mem::forget(lib);
+                        return Ok(());
+                    }
+                    Err(e) => tried.push(format!("{}: {e}", p.display())),
+                }
+            }
+            // Maybe it is on the default search path.
+            // SAFETY: as above.
+            match unsafe { libloading::Library::new("libnvrtc.so.13") } {
+                Ok(lib) => {
+                    std::mem::forget(lib);
+                    Ok(())
+                }
+                Err(_) => Err(format!(
+                    "libnvrtc not found (tried {}); set W2V_NVRTC to its path",
+                    tried.join(", ")
+                )),
+            }
+        })
+        .clone()
+        .map_err(Error::Torch)
+}
+
+/// Compiles the kernel to PTX for `arch` (e.g. "sm_90").
+pub fn compile(dim: usize, negative: usize, update: Update, arch: &'static str) -> Result<String> {
+    preload_nvrtc()?;
+    let opts = CompileOptions {
+        arch: Some(arch),
+        options: options(dim, negative, update),
+        ..Default::default()
+    };
+    let ptx = std::panic::catch_unwind(|| compile_ptx_with_opts(SOURCE, opts))
+        .map_err(|_| Error::Torch("NVRTC could not be loaded".into()))?
+        .map_err(|e| Error::Torch(format!("NVRTC failed to compile src/sgns.cu: {e:?}")))?;
+    Ok(ptx.to_src())
+}
+
+/// The compiled kernel on one device.
+pub struct Fused {
+    _ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    func: CudaFunction,
+    blocks: u32,
+    /// "sm_90 atomic vec4", for the run description.
+    pub describe: String,
+}
+
+/// Device pointers and scalars of one launch.
+pub struct Step {
+    pub input: u64,
+    pub output: u64,
+    pub targets: u64,
+    pub contexts: u64,
+    pub n: i64,
+    pub thresholds: u64,
+    pub aliases: u64,
+    pub vocab: u32,
+    pub lr: f32,
+    pub seed: u64,
+    pub loss: u64,
+}
+
+fn drv(e: cudarc::driver::DriverError) -> Error {
+    Error::Torch(format!("CUDA driver: {e:?}"))
+}
+
+impl Fused {
+    /// Compiles and loads the kernel on CUDA device `ordinal`.
+    pub fn new(ordinal: usize, dim: usize, negative: usize, update: Update) -> Result<Self> {
+        let ctx = std::panic::catch_unwind(|| CudaContext::new(ordinal))
+            .map_err(|_| Error::Torch("the CUDA driver library could not be loaded".into()))?
+            .map_err(drv)?;
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let major = ctx
+            .attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+            .map_err(drv)?;
+        let minor = ctx
+            .attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+            .map_err(drv)?;
+        let sms = ctx
+            .attribute(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(drv)?;
+        let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
+        let ptx = compile(dim, negative, update, arch)?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+            .map_err(drv)?;
+        let func = module.load_function("sgns_step").map_err(drv)?;
+        let stream = ctx.default_stream();
+        let vec = if dim.is_multiple_of(128) {
+            "vec4"
+        } else {
+            "scalar"
+        };
+        Ok(Fused {
+            _ctx: ctx,
+            stream,
+            func,
+            // Enough resident warps to keep many row loads in flight.
+            blocks: sms.max(1) as u32 * 16,
+            describe: format!(
+                "fused {arch} {} {vec}",
+                if update == Update::Atomic {
+                    "atomic"
+                } else {
+                    "hogwild"
+                }
+            ),
+        })
+    }
+
+    /// `len` values of pinned (page-locked) host memory.
+    pub fn pinned<T: cudarc::driver::DeviceRepr>(
+        &self,
+        len: usize,
+    ) -> Result<cudarc::driver::PinnedHostSlice<T>> {
+        // SAFETY: the memory is uninitialised; callers write before they read.
+        unsafe { self._ctx.alloc_pinned::<T>(len.max(1)) }.map_err(drv)
+    }
+
+    /// A new event on this device.
+    pub fn event(&self) -> Result<CudaEvent> {
+        self._ctx.new_event(None).map_err(drv)
+    }
+
+    /// Marks the work queued so far in `ev`.
+    pub fn record(&self, ev: &CudaEvent) -> Result<()> {
+        ev.record(&self.stream).map_err(drv)
+    }
+
+    /// Queues a copy of `src` (pinned host memory) to device address `dst`.
+    ///
+    /// # Safety
+    /// `dst` must hold `src.len()` values, and `src` must stay untouched
+    /// until an event recorded after this call has completed.
+    pub unsafe fn h2d<T>(&self, dst: u64, src: &[T]) -> Result<()> {
+        // SAFETY: as the caller guarantees.
+        unsafe { cu::memcpy_htod_async(dst, src, self.stream.cu_stream()) }.map_err(drv)
+    }
+
+    /// Queues a copy of device memory at `src` into `dst` (pinned host memory).
+    ///
+    /// # Safety
+    /// As for [`Fused::h2d`], with the roles swapped: `dst` is valid only
+    /// once a later event has completed.
+    pub unsafe fn d2h<T>(&self, dst: &mut [T], src: u64) -> Result<()> {
+        // SAFETY: as the caller guarantees.
+        unsafe { cu::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }.map_err(drv)
+    }
+
+    /// Queues zeroing `bytes` bytes at device address `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be a device buffer of at least `bytes` bytes.
+    pub unsafe fn zero(&self, dst: u64, bytes: usize) -> Result<()> {
+        // SAFETY: as the caller guarantees.
+        unsafe { cu::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }.map_err(drv)
+    }
+
+    /// Launches one step over `s.n` pairs (asynchronous).
+    ///
+    /// # Safety
+    /// Every pointer must be a live device buffer of the right size and type:
+    /// `input`/`output` V×dim f32, `targets`/`contexts` n i32 ids below V,
+    /// `thresholds`/`aliases` V u32/i32, `loss` one f64.
+    pub unsafe fn launch(&self, s: &Step) -> Result<()> {
+        if s.n == 0 {
+            return Ok(());
+        }
+        let mut b = self.stream.launch_builder(&self.func);
+        b.arg(&s.input)
+            .arg(&s.output)
+            .arg(&s.targets)
+            .arg(&s.contexts)
+            .arg(&s.n)
+            .arg(&s.thresholds)
+            .arg(&s.aliases)
+            .arg(&s.vocab)
+            .arg(&s.lr)
+            .arg(&s.seed)
+            .arg(&s.loss);
+        let warps_needed = (s.n as u64).div_ceil((BLOCK_THREADS / 32) as u64);
+        let cfg = LaunchConfig {
+            grid_dim: ((self.blocks as u64).min(warps_needed) as u32, 1, 1),
+            block_dim: (BLOCK_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the caller guarantees the buffers; the argument list matches
+        // the kernel's signature in src/sgns.cu.
+        unsafe { b.launch(cfg) }.map_err(drv)?;
+        Ok(())
+    }
+}
+
+/// The kernel's hash (splitmix64's finaliser), for checking its negatives.
+#[cfg(test)]
+pub fn kernel_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+/// The negatives the kernel draws for pair `p` of a launch with `seed`
+/// (`None` where one equals the context and is skipped).
+#[cfg(test)]
+pub fn kernel_negatives(
+    entries: &[w2v::unigram::Entry],
+    seed: u64,
+    p: u64,
+    k: usize,
+    context: usize,
+) -> Vec<Option<usize>> {
+    let base = kernel_mix(seed ^ p.wrapping_mul(0x9e3779b97f4a7c15));
+    (1..=k as u64)
+        .map(|j| {
+            let w = w2v::unigram::sample(entries, kernel_mix(base.wrapping_add(j))) as usize;
+            (w != context).then_some(w)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, Tensor};
+    use w2v::unigram::AliasTable;
+
+    #[test]
+    fn kernel_compiles_for_each_shape() {
+        // NVRTC needs no GPU: this runs wherever pip torch brought libnvrtc.
+        for (dim, neg, update, arch) in [
+            (128, 5, Update::Atomic, "sm_90"),
+            (128, 5, Update::Hogwild, "sm_80"),
+            (100, 5, Update::Atomic, "sm_75"),
+            (300, 10, Update::Hogwild, "sm_90"),
+        ] {
+            let ptx = compile(dim, neg, update, arch).unwrap();
+            assert!(ptx.contains(".entry sgns_step"), "{dim} {neg} {arch}");
+            let wide = ptx.contains("ld.global.v4.f32") || ptx.contains("ld.global.nc.v4.f32");
+            assert_eq!(wide, dim.is_multiple_of(128), "16-byte loads for dim {dim}");
+            // Table updates are f32 atomics exactly when asked for (the loss
+            // sum is an f64 atomic in both).
+            let f32_atomics = ptx.contains("global.add.f32") || ptx.contains("global.add.v4.f32");
+            assert_eq!(f32_atomics, update == Update::Atomic, "{dim} {update:?}");
+        }
+        assert!(supports(128, 5) && supports(512, 7) && !supports(1024, 5));
+    }
+
+    #[test]
+    fn kernel_negatives_follow_the_alias_table() {
+        let counts = [1000u64, 100, 10, 1];
+        let t = AliasTable::new(&counts, 0.75);
+        let mut hist = [0f64; 4];
+        let n = 50_000;
+        for p in 0..n {
+            for w in kernel_negatives(&t.entries, 99, p, 4, usize::MAX) {
+                hist[w.unwrap()] += 1.0;
+            }
+        }
+        for (h, want) in hist.iter().zip(w2v::unigram::distribution(&counts, 0.75)) {
+            assert!((h / (4 * n) as f64 - want).abs() < 0.005, "{h} {want}");
+        }
+    }
+
+    /// On a GPU: one pair per launch, so the kernel must match word2vec.c's
+    /// sequential update (the native engine) given the same negatives.
+    #[test]
+    fn fused_kernel_matches_native_sequential_sgd_on_cuda() {
+        if !tch::Cuda::is_available() {
+            eprintln!("no CUDA device: the fused kernel is checked on the GPU machine only");
+            return;
+        }
+        for (dim, update) in [
+            (128usize, Update::Atomic),
+            (128, Update::Hogwild),
+            (100, Update::Atomic),
+        ] {
+            let (v, k) = (60usize, 5usize);
+            let counts: Vec<u64> = (0..v as u64).map(|i| 1000 / (i + 1) + 1).collect();
+            let table = AliasTable::new(&counts, 0.75);
+            let (i0, mut o0) = w2v::train::init_weights(v, dim, 5);
+            for (j, x) in o0.iter_mut().enumerate() {
+                *x = ((j * 7919 % 101) as f32 / 101.0 - 0.5) * 0.2;
+            }
+            let cfg = w2v::train::TrainConfig {
+                dim,
+                negative: k,
+                threads: 1,
+                ..Default::default()
+            };
+            let native =
+                w2v::train::native::NativeTrainer::new(&cfg, i0.clone(), o0.clone(), table.clone());
+            let dev = Device::Cuda(0);
+            let fused = Fused::new(0, dim, k, update).unwrap();
+            let input = Tensor::from_slice(&i0).to_device(dev);
+            let output = Tensor::from_slice(&o0).to_device(dev);
+            let thr: Vec<i32> = table.entries.iter().map(|e| e.threshold as i32).collect();
+            let al: Vec<i32> = table.entries.iter().map(|e| e.alias).collect();
+            let (thr, al) = (
+                Tensor::from_slice(&thr).to_device(dev),
+                Tensor::from_slice(&al).to_device(dev),
+            );
+            let loss = Tensor::zeros([1], (Kind::Double, dev));
+            let mut s = w2v::train::native::Scratch::new(dim);
+            let mut want_loss = 0f64;
+            for p in 0..200u64 {
+                let (t, c) = (
+                    (p * 7 % v as u64) as usize,
+                    (p * 13 % v as u64 + 1) as usize % v,
+                );
+                // The kernel loads a pair's rows before updating them, so a
+                // row drawn twice in one pair would differ from sequential
+                // SGD by design: pick seeds whose negatives are distinct.
+                let (seed, negs) = (1000 * p..)
+                    .map(|seed| {
+                        let n: Vec<usize> = kernel_negatives(&table.entries, seed, 0, k, c)
+                            .into_iter()
+                            .map(|w| w.unwrap_or(c))
+                            .collect();
+                        (seed, n)
+                    })
+                    .find(|(_, n)| {
+                        let mut d: Vec<usize> = n.iter().copied().filter(|&w| w != c).collect();
+                        let len = d.len();
+                        d.sort();
+                        d.dedup();
+                        d.len() == len
+                    })
+                    .unwrap();
+                want_loss += native.apply_pair(t, c, &negs, 0.05, &mut s) as f64;
+                let ids_t = Tensor::from_slice(&[t as i32]).to_device(dev);
+                let ids_c = Tensor::from_slice(&[c as i32]).to_device(dev);
+                let step = Step {
+                    input: input.data_ptr() as u64,
+                    output: output.data_ptr() as u64,
+                    targets: ids_t.data_ptr() as u64,
+                    contexts: ids_c.data_ptr() as u64,
+                    n: 1,
+                    thresholds: thr.data_ptr() as u64,
+                    aliases: al.data_ptr() as u64,
+                    vocab: v as u32,
+                    lr: 0.05,
+                    seed,
+                    loss: loss.data_ptr() as u64,
+                };
+                unsafe { fused.launch(&step).unwrap() };
+            }
+            let got_i = Vec::<f32>::try_from(&input.to_device(Device::Cpu)).unwrap();
+            let got_o = Vec::<f32>::try_from(&output.to_device(Device::Cpu)).unwrap();
+            let (want_i, want_o) = w2v::train::Trainer::weights(&native).unwrap();
+            let md = crate::torch_engine::max_abs_diff;
+            let (di, dout) = (md(&got_i, &want_i), md(&got_o, &want_o));
+            assert!(
+                di < 1e-4 && dout < 1e-4,
+                "dim {dim} {update:?}: {di} {dout}"
+            );
+            assert!(md(&got_i, &i0) > 1e-3, "the kernel changed nothing");
+            // The native loss uses a tabulated sigmoid: agree to 1e-3 relative.
+            let got_loss = loss.double_value(&[0]);
+            assert!(
+                (got_loss - want_loss).abs() < 1e-3 * want_loss,
+                "loss {got_loss} vs {want_loss}"
+            );
+        }
+    }
+}
