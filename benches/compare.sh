@@ -2,6 +2,8 @@
 # One runner that pits w2v against its peers on the same corpus and settings,
 # side by side in one run. Results: bench-out/results.jsonl (+ a summary).
 #   CORPUS=path/to/text.zst THREADS=2 bash benches/compare.sh [prep|train|neighbors|all]
+# train: SEED (default 1), NATIVE_UPDATES (default "window pair"), PEERS
+# (default "gensim fasttext"), TORCH_CPU=0 to skip the slow torch-CPU run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${CORPUS:-../shared/corpus/ru_lit.txt.zst}
@@ -31,10 +33,14 @@ if [[ $WHAT == train || $WHAT == all ]]; then
   t_pairs=$(timed $B pairs --corpus "$OUT/data/corpus.txt" --vocab-dir "$OUT/vocab" --shards-dir "$OUT/shards" --force --threads "$THREADS" --progress silent)
   pairs=$(python3 -c "import json;s=json.load(open('$OUT/shards/manifest.json'))['summary'];print(json.dumps({k:s[k] for k in ['total_pairs','bytes_per_pair','pairs_per_s','corpus_tokens','elapsed_s']}))")
   log "{\"bench\": \"pairs\", \"time\": $t_pairs, \"figures\": $pairs}"
-  t_nat=$(timed $B train --shards "$OUT/shards" -o "$OUT/model-native" --engine native --threads "$THREADS" --progress silent)
-  log "{\"bench\": \"train\", \"engine\": \"w2v-native\", \"time\": $t_nat, \"eval\": $(evaljson $OUT/model-native)}"
-  for peer in gensim fasttext; do
-    t_peer=$(timed $PY benches/peers.py $peer "$OUT/data/corpus.txt" "$OUT/$peer.vec" "$THREADS" | tail -1)
+  # The native engine's updates: window (the default) and word2vec.c's pair.
+  for upd in ${NATIVE_UPDATES:-window pair}; do
+    m="$OUT/model-native"; [[ $upd == window ]] || m="$OUT/model-native-$upd"
+    t_nat=$(timed $B train --shards "$OUT/shards" -o "$m" --engine native --native-update "$upd" --threads "$THREADS" --seed "${SEED:-1}" --progress silent)
+    log "{\"bench\": \"train\", \"engine\": \"w2v-native-$upd\", \"time\": $t_nat, \"eval\": $(evaljson "$m")}"
+  done
+  for peer in ${PEERS:-gensim fasttext}; do
+    t_peer=$(timed $PY benches/peers.py $peer "$OUT/data/corpus.txt" "$OUT/$peer.vec" "$THREADS" "${SEED:-1}" | tail -1)
     $B import "$OUT/$peer.vec" -o "$OUT/model-$peer" --progress silent
     log "{\"bench\": \"train\", \"engine\": \"$peer\", \"time\": $(cat $OUT/time.json), \"eval\": $(evaljson $OUT/model-$peer)}"
   done

@@ -1,6 +1,7 @@
 """Train a peer on our normalized corpus and write word2vec text vectors.
 
 usage: peers.py gensim|fasttext CORPUS OUT.vec THREADS [SEED]
+(fasttext-wheel's Python API takes no seed; SEED applies to gensim only.)
 Prints one JSON line: {"peer", "train_s", "words"}.
 Settings follow the bench: dim 128, window 5, negative 5, sample 1e-3,
 min_count 5, 5 epochs, skip-gram.
@@ -25,7 +26,7 @@ elif peer == "fasttext":
 
     t0 = time.time()
     m = fasttext.train_unsupervised(corpus, model="skipgram", dim=128, ws=5, neg=5, minCount=5, t=1e-3,
-                                    epoch=5, thread=threads, minn=0, maxn=0, verbose=0, seed=seed)
+                                    epoch=5, thread=threads, minn=0, maxn=0, verbose=0)
     dt = time.time() - t0
     words = m.get_words()
     with open(out, "w") as f:

@@ -26,12 +26,18 @@ for name, r in trains.items():
     wps = tokens * 5 / r["time"]["wall_s"] if tokens else float("nan")
     print(f"{name:>14}: train {r['time']['wall_s']:7.1f}s  {wps / 1e3:7.0f}k words/s  RSS {r['time']['max_rss_kb'] / 1024:6.0f} MB  "
           + "  ".join(f"{k} {v['spearman']:.4f} ({v['found']}/{v['total']})" for k, v in ev.items()))
-if "w2v-native" in trains:
-    ours = trains["w2v-native"]
+for name in ["w2v-native-window", "w2v-native-pair", "w2v-native"]:
+    if name not in trains:
+        continue
+    ours = trains[name]
     for peer in ["gensim", "fasttext"]:
         if peer in trains:
             p = trains[peer]
-            print(f"w2v-native vs {peer}: speed x{p['time']['wall_s'] / ours['time']['wall_s']:.2f}, RSS x{ours['time']['max_rss_kb'] / p['time']['max_rss_kb']:.2f}, "
+            with_pairs = ""
+            if pairs:
+                both = ours["time"]["wall_s"] + pairs["time"]["wall_s"]
+                with_pairs = f" (x{p['time']['wall_s'] / both:.2f} counting pairs)"
+            print(f"{name} vs {peer}: speed x{p['time']['wall_s'] / ours['time']['wall_s']:.2f}{with_pairs}, RSS x{ours['time']['max_rss_kb'] / p['time']['max_rss_kb']:.2f}, "
                   + ", ".join(f"d_spearman {a['file'].split('/')[-1]} {a['spearman'] - b['spearman']:+.4f}" for a, b in zip(ours['eval']['pairs'], p['eval']['pairs'])))
 nb = last.get(("neighbors", None))
 if nb:

@@ -298,6 +298,12 @@ pub enum EngineArg {
     Torch,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum UpdateArg {
+    Window,
+    Pair,
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     #[arg(long, default_value = "shards")]
@@ -326,6 +332,12 @@ pub struct TrainArgs {
     /// The CUDA step: fused (one kernel, atomic updates), hogwild (plain stores) or ops (libtorch ops).
     #[arg(long, default_value = "fused", value_parser = ["fused", "hogwild", "ops"])]
     pub cuda_kernel: String,
+    /// Torch ops path: a row met n times in one batch gets min(1, CAP/n) of its summed gradient (0 = plain sum).
+    #[arg(long, default_value_t = w2v::train::ROW_CAP)]
+    pub row_cap: f32,
+    /// Native engine: window (a centre's pairs at once, shared negatives; pWord2Vec) or pair (word2vec.c's).
+    #[arg(long, value_enum, default_value = "window")]
+    pub native_update: UpdateArg,
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Results depend only on the seed (native engine runs one thread).
@@ -369,6 +381,11 @@ impl From<TrainArgs> for TrainConfig {
             epochs: a.epochs,
             batch_size: a.batch_size,
             cuda_kernel: a.cuda_kernel,
+            row_cap: a.row_cap,
+            native_update: match a.native_update {
+                UpdateArg::Window => w2v::train::NativeUpdate::Window,
+                UpdateArg::Pair => w2v::train::NativeUpdate::Pair,
+            },
             threads: a.threads,
             deterministic: a.deterministic,
             checkpoint_every_pairs: a.checkpoint_every,

@@ -38,6 +38,13 @@
 //! segmentation path's tokens, several times faster. Any other line (CJK,
 //! Thai, format characters, emoji, ...) takes the segmentation path. The test
 //! `fast_path_equals_segmentation_path` checks the two on random strings.
+//!
+//! **Byte scanner.** Most Russian lines hold only ASCII, Cyrillic
+//! U+0400–U+045F and punctuation such as « » — … “ ”. For those, a scanner
+//! over the UTF-8 bytes applies the same rules without decoding every
+//! character or building tokens apart from the output; it hands any other
+//! line to the character scanner. The same test checks it, and its output on
+//! all of ru_lit is byte-identical to the character scanner's.
 
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
@@ -185,11 +192,153 @@ impl Normalizer {
     /// before the first one only if `out` is non-empty and does not end in a
     /// newline). Returns the number of tokens appended.
     pub fn normalize_into(&self, line: &str, out: &mut String) -> usize {
+        let start = out.len();
+        if let Some(n) = self.normalize_bytes(line, out) {
+            return n;
+        }
+        out.truncate(start);
         if line.chars().all(fast_path_char) {
             self.normalize_scan(line, out)
         } else {
             self.normalize_segmented(line, out)
         }
+    }
+
+    /// The byte scanner: [`Self::normalize_scan`]'s rules for lines of ASCII,
+    /// Cyrillic U+0400–U+045F and common punctuation (« » — … “ ” and the
+    /// like), reading UTF-8 bytes directly and writing tokens straight into
+    /// `out`. Returns `None` at the first character it does not handle (the
+    /// caller truncates `out` and takes the general path).
+    fn normalize_bytes(&self, line: &str, out: &mut String) -> Option<usize> {
+        let b = line.as_bytes();
+        let keep_hyphen = self.cfg.hyphens == HyphenMode::Keep;
+        let num_token = self.cfg.numbers == NumberMode::Token;
+        let fold = self.cfg.yo == YoMode::Fold;
+        let mut n = 0usize;
+        // The open token: where it starts in `out`, its length in chars,
+        // and which scripts it has.
+        let mut tok_start = usize::MAX;
+        let (mut chars, mut has_cyr, mut has_latin) = (0usize, false, false);
+        let mut pending_hyphen = false;
+        let mut in_digits = false;
+        let mut i = 0usize;
+        while i < b.len() {
+            let x = b[i];
+            // Classify: Some(letter) (already lowercased), or a separator
+            // (digit / hyphen / other).
+            let (letter, width) = match x {
+                b'A'..=b'Z' => (Some((x + 32) as char), 1),
+                b'a'..=b'z' => (Some(x as char), 1),
+                0x00..=0x7F => (None, 1),
+                0xD0 | 0xD1 => {
+                    let y = *b.get(i + 1)?;
+                    let u = ((x as u32 & 0x1F) << 6) | (y as u32 & 0x3F);
+                    // U+0400..U+045F only (the rest of Cyrillic: general path).
+                    if !(0x400..=0x45F).contains(&u) {
+                        return None;
+                    }
+                    let l = match u {
+                        0x410..=0x42F => u + 0x20,
+                        0x400..=0x40F => u + 0x50,
+                        _ => u,
+                    };
+                    let l = if l == 0x451 && fold { 0x435 } else { l };
+                    (char::from_u32(l), 2)
+                }
+                0xC2 => {
+                    // U+0080..U+00BF: separators, except the letters ª µ º
+                    // and the soft hyphen and ² ³ ¹ ¼ ½ ¾ (general path).
+                    let y = *b.get(i + 1)?;
+                    if matches!(
+                        y,
+                        0xAA | 0xAD | 0xB2 | 0xB3 | 0xB5 | 0xB9 | 0xBA | 0xBC..=0xBE
+                    ) {
+                        return None;
+                    }
+                    (None, 2)
+                }
+                0xE2 => {
+                    // U+2010..U+2027 and U+2030..U+205E: punctuation; U+2010
+                    // is a hyphen, handled by the general path.
+                    let (y, z) = (*b.get(i + 1)?, *b.get(i + 2)?);
+                    let u = ((y as u32 & 0x3F) << 6) | (z as u32 & 0x3F);
+                    if !((0x11..=0x27).contains(&u) || (0x30..=0x5E).contains(&u)) {
+                        return None;
+                    }
+                    (None, 3)
+                }
+                _ => return None,
+            };
+            i += width;
+            if let Some(l) = letter {
+                in_digits = false;
+                if tok_start == usize::MAX {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push(' ');
+                    }
+                    tok_start = out.len();
+                } else if pending_hyphen {
+                    out.push('-');
+                    chars += 1;
+                }
+                pending_hyphen = false;
+                if l.is_ascii() {
+                    has_latin = true;
+                } else {
+                    has_cyr = true;
+                }
+                out.push(l);
+                chars += 1;
+                continue;
+            }
+            if x == b'-' && keep_hyphen && tok_start != usize::MAX && !pending_hyphen {
+                pending_hyphen = true;
+                continue;
+            }
+            pending_hyphen = false;
+            if tok_start != usize::MAX {
+                n += self.close(out, tok_start, chars, has_cyr && has_latin);
+                (tok_start, chars, has_cyr, has_latin) = (usize::MAX, 0, false, false);
+            }
+            let digit = x.is_ascii_digit();
+            if digit && num_token && !in_digits {
+                n += emit(NUM_TOKEN, out);
+            }
+            in_digits = digit;
+        }
+        if tok_start != usize::MAX {
+            n += self.close(out, tok_start, chars, has_cyr && has_latin);
+        }
+        Some(n)
+    }
+
+    /// Ends the byte scanner's token `out[start..]` of `chars` characters:
+    /// drops it (with its separator) when too long, repairs look-alikes when
+    /// `mixed`. Returns 1 if it stays, else 0.
+    fn close(&self, out: &mut String, start: usize, chars: usize, mixed: bool) -> usize {
+        let cut = if start > 0 && out.as_bytes()[start - 1] == b' ' {
+            start - 1
+        } else {
+            start
+        };
+        if chars > self.cfg.max_token_chars {
+            out.truncate(cut);
+            return 0;
+        }
+        if mixed
+            && self.cfg.repair_homoglyphs
+            && out[start..]
+                .chars()
+                .all(|c| !c.is_ascii_alphabetic() || homoglyph(c).is_some())
+        {
+            let fixed: String = out[start..]
+                .chars()
+                .map(|c| homoglyph(c).unwrap_or(c))
+                .collect();
+            out.truncate(start);
+            out.push_str(&fixed);
+        }
+        1
     }
 
     /// The character scanner for lines of [`fast_path_char`]s.
@@ -455,6 +604,18 @@ mod tests {
         let alphabet: Vec<char> = "аБвгДеёЁжийКлмнопрстуфхцчшщъыьэюяАЯЀЏѐџҐґabcXYZéßÀ×÷-‐ '’.,:;!?«»—–…\"()[]_0123456789\t\u{0301}\u{0306}\u{0308}\u{2019}"
             .chars()
             .collect();
+        // Every other line only from what the byte scanner handles.
+        let byte_safe: Vec<char> = alphabet
+            .iter()
+            .copied()
+            .filter(|&c| {
+                let mut one = String::new();
+                Normalizer::default()
+                    .normalize_bytes(&c.to_string(), &mut one)
+                    .is_some()
+            })
+            .collect();
+        assert!(byte_safe.len() > 60 && byte_safe.len() < alphabet.len());
         let mut rng = crate::rng::stream(11, &[]);
         let cfgs = [
             NormalizeConfig::default(),
@@ -470,20 +631,36 @@ mod tests {
                 ..Default::default()
             },
         ];
+        let mut byte_answers = 0;
         for cfg in cfgs {
             let n = Normalizer::new(cfg);
-            for _ in 0..20_000 {
+            for k in 0..20_000 {
                 let len = 1 + crate::rng::below(&mut rng, 24) as usize;
+                let abc = if k % 2 == 0 { &alphabet } else { &byte_safe };
                 let s: String = (0..len)
-                    .map(|_| alphabet[crate::rng::below(&mut rng, alphabet.len() as u64) as usize])
+                    .map(|_| abc[crate::rng::below(&mut rng, abc.len() as u64) as usize])
                     .collect();
                 assert!(s.chars().all(fast_path_char));
                 let (mut a, mut b) = (String::new(), String::new());
                 let na = n.normalize_scan(&s, &mut a);
                 let nb = n.normalize_segmented(&s, &mut b);
                 assert_eq!((a.as_str(), na), (b.as_str(), nb), "input {s:?}");
+                // The byte scanner, where it answers, agrees too (also when
+                // appending to a non-empty output).
+                let mut c = String::from("x");
+                if let Some(nc) = n.normalize_bytes(&s, &mut c) {
+                    let want = if b.is_empty() {
+                        "x".to_string()
+                    } else {
+                        format!("x {b}")
+                    };
+                    assert_eq!((c.as_str(), nc), (want.as_str(), nb), "input {s:?}");
+                    byte_answers += 1;
+                }
             }
         }
+        // The byte scanner answered every restricted line, and some others.
+        assert!(byte_answers > 30_000, "{byte_answers}");
         // And lines outside the alphabet take the segmentation path.
         assert!(!"日本語".chars().all(fast_path_char));
         assert!(!"18²9".chars().all(fast_path_char));

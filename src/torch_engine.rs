@@ -74,6 +74,9 @@ pub struct TorchTrainer {
     dim: i64,
     negative: i64,
     batch: usize,
+    /// Ops path: a row met n times in one batch gets min(1, cap / n) of its
+    /// summed gradient (0 = plain sum).
+    row_cap: f64,
     /// The fused kernel and its input pipeline (CUDA only).
     fused: Option<FusedState>,
     /// Ops path: loss summed on the device since the last read-back, and its pairs.
@@ -295,6 +298,7 @@ impl TorchTrainer {
             dim,
             negative: cfg.negative as i64,
             batch,
+            row_cap: cfg.row_cap as f64,
             fused,
             loss_acc: Tensor::zeros([1], (Kind::Double, device)),
             pending_pairs: 0,
@@ -347,10 +351,32 @@ impl TorchTrainer {
         let grad_un = gn.unsqueeze(2) * v.unsqueeze(1);
         let grad_un = grad_un.view([b * k, self.dim]);
         let negf = neg.view([-1]);
-        let _ = self.input.index_add_(0, t, &(grad_v * (-lr)));
-        let _ = self.output.index_add_(0, c, &(grad_up * (-lr)));
-        let _ = self.output.index_add_(0, &negf, &(grad_un * (-lr)));
+        if self.row_cap > 0.0 {
+            // Positives and negatives share the output table, so they are
+            // counted together.
+            let out_idx = Tensor::cat(&[c, &negf], 0);
+            let grad_out = Tensor::cat(&[grad_up, grad_un], 0) * self.cap_factor(&out_idx, -lr);
+            let _ = self
+                .input
+                .index_add_(0, t, &(grad_v * self.cap_factor(t, -lr)));
+            let _ = self.output.index_add_(0, &out_idx, &grad_out);
+        } else {
+            let _ = self.input.index_add_(0, t, &(grad_v * (-lr)));
+            let _ = self.output.index_add_(0, c, &(grad_up * (-lr)));
+            let _ = self.output.index_add_(0, &negf, &(grad_un * (-lr)));
+        }
         loss
+    }
+
+    /// `scale · min(1, row_cap / n)` per occurrence in `idx` (n: the row's
+    /// occurrences in `idx`), as a column to multiply gradient rows by.
+    fn cap_factor(&self, idx: &Tensor, scale: f64) -> Tensor {
+        let v = self.input.size()[0];
+        let n = idx
+            .bincount(None::<Tensor>, v)
+            .index_select(0, idx)
+            .to_kind(Kind::Float);
+        ((n.reciprocal() * self.row_cap).clamp_max(1.0) * scale).unsqueeze(1)
     }
 
     /// Ids to the device as int64 (ops path).
@@ -443,9 +469,14 @@ mod tests {
     use super::*;
 
     fn trainer(v: usize, dim: usize, seed: u64) -> TorchTrainer {
+        capped_trainer(v, dim, seed, 0.0)
+    }
+
+    fn capped_trainer(v: usize, dim: usize, seed: u64, row_cap: f32) -> TorchTrainer {
         let cfg = TrainConfig {
             dim,
             device: "cpu".into(),
+            row_cap,
             ..Default::default()
         };
         let (i, mut o) = w2v::train::init_weights(v, dim, seed);
@@ -484,6 +515,32 @@ mod tests {
         let d_in = (&tr.input - want_in).abs().max().double_value(&[]);
         let d_out = (&tr.output - want_out).abs().max().double_value(&[]);
         assert!(d_in < 1e-6 && d_out < 1e-6, "{d_in} {d_out}");
+    }
+
+    #[test]
+    fn row_cap_scales_only_rows_met_more_than_cap_times() {
+        // Input row 1 is met 4 times, row 2 once; output row 3 is met 4
+        // times (2 positives, 2 negatives), the others once.
+        let t = Tensor::from_slice(&[1i64, 1, 1, 1, 2]);
+        let c = Tensor::from_slice(&[3i64, 4, 3, 5, 6]);
+        let neg = Tensor::from_slice(&[7i64, 3, 8, 9, 3, 10, 11, 12, 13, 14]).view([5, 2]);
+        let delta = |cap: f32| {
+            let mut tr = capped_trainer(20, 8, 5, cap);
+            let (i0, o0) = (tr.input.copy(), tr.output.copy());
+            let _ = tr.step(&t, &c, &neg, 0.1);
+            (&tr.input - i0, &tr.output - o0)
+        };
+        let (di, dout) = delta(0.0);
+        let (ci, cout) = delta(2.0);
+        let diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        // Met 4 times with cap 2: half the summed step.
+        assert!(diff(&ci.get(1), &(di.get(1) * 0.5)) < 1e-7);
+        assert!(diff(&cout.get(3), &(dout.get(3) * 0.5)) < 1e-7);
+        assert!(di.get(1).abs().max().double_value(&[]) > 1e-4);
+        // Met once: unchanged (a non-zero update in both).
+        assert!(diff(&ci.get(2), &di.get(2)) < 1e-7);
+        assert!(diff(&cout.get(7), &dout.get(7)) < 1e-7);
+        assert!(di.get(2).abs().max().double_value(&[]) > 1e-5);
     }
 
     #[test]

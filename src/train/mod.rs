@@ -58,6 +58,19 @@ pub enum EngineKind {
     Torch,
 }
 
+/// The native engine's update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NativeUpdate {
+    /// word2vec.c's: one pair at a time, K negatives per pair.
+    Pair,
+    /// pWord2Vec's: one centre's pairs at once, K negatives per window.
+    Window,
+}
+
+/// Default `--row-cap` (torch ops path); BENCHMARKS.md has the study.
+pub const ROW_CAP: f32 = 0.0;
+
 /// Settings of the training stage.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -89,6 +102,11 @@ pub struct TrainConfig {
     /// (the same kernel with plain stores) or `ops` (libtorch operations).
     /// By default, fused.
     pub cuda_kernel: String,
+    /// Torch ops path: a row met n times in one batch gets min(1, row_cap / n)
+    /// of its summed gradient; 0 sums them all. By default, ROW_CAP.
+    pub row_cap: f32,
+    /// The native engine's update. By default, window.
+    pub native_update: NativeUpdate,
     /// Native threads (0 = all cores). By default, 0.
     pub threads: usize,
     /// Results depend only on the seed (native: one thread in pair order). By default, false.
@@ -122,6 +140,8 @@ impl Default for TrainConfig {
             epochs: 5,
             batch_size: None,
             cuda_kernel: "fused".into(),
+            row_cap: ROW_CAP,
+            native_update: NativeUpdate::Window,
             threads: 0,
             deterministic: false,
             checkpoint_every_pairs: 0,
@@ -156,6 +176,11 @@ impl TrainConfig {
                 "unknown --cuda-kernel '{}' (fused, hogwild, ops)",
                 self.cuda_kernel
             )));
+        }
+        if !(self.row_cap >= 0.0 && self.row_cap.is_finite()) {
+            return Err(Error::InvalidConfig(
+                "--row-cap must be 0 (off) or positive".into(),
+            ));
         }
         if self.batch_size == Some(0) {
             return Err(Error::InvalidConfig(
