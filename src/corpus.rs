@@ -297,8 +297,11 @@ fn cyrillic_share(s: &str) -> f32 {
 }
 
 /// Decodes `bytes` as UTF-8, replacing invalid sequences and counting them.
+/// Valid input (nearly all of it) is checked by `simdutf8`'s SIMD validator,
+/// several times faster than `std` on Cyrillic text; on the reader thread of
+/// `prep` this check was a fifth of the single-threaded profile.
 pub fn decode_lossy<'b>(bytes: &'b [u8], scratch: &'b mut String, invalid: &mut u64) -> &'b str {
-    match std::str::from_utf8(bytes) {
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(s) => s,
         Err(_) => {
             scratch.clear();
@@ -457,8 +460,7 @@ impl<'a> Reader<'a> {
                         }
                         let s = s.trim_start_matches('\u{FEFF}');
                         if !s.trim().is_empty() {
-                            let s = s.to_owned();
-                            self.emit(&s, sink)?;
+                            self.emit(s, sink)?;
                         }
                     }
                 }

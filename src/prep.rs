@@ -148,6 +148,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         inputs: inputs.clone(),
         ..Default::default()
     };
+    // The output's fingerprint, hashed as it is written (not read back).
+    let mut out_hash = xxhash_rust::xxh3::Xxh3::new();
 
     let read_stats = std::thread::scope(|scope| -> Result<ReadStats> {
         let reader_stage = stage.clone();
@@ -182,32 +184,51 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             Ok(reader.stats)
         });
 
+        // Blocks go to the pool as they arrive, up to `window` in flight,
+        // and are written in order as they finish: the pool never waits for
+        // the writer or for a batch to fill.
         let consume = (|| -> Result<()> {
-            let mut batch = Vec::with_capacity(window);
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Normalized)>();
+            let mut finished = std::collections::BTreeMap::new();
+            let (mut submitted, mut written) = (0u64, 0u64);
+            let mut reader_done = false;
             loop {
-                batch.clear();
-                while batch.len() < window {
-                    match rx.recv() {
-                        Ok(b) => batch.push(b),
-                        Err(_) => break,
+                while !reader_done && submitted - written < window as u64 {
+                    // Block on the reader only when the pool has nothing.
+                    let got = if submitted == written {
+                        rx.recv().ok()
+                    } else {
+                        rx.try_recv().ok()
+                    };
+                    match got {
+                        Some(block) => {
+                            let (norm, done_tx, seq) = (norm.clone(), done_tx.clone(), submitted);
+                            let min_tokens = cfg.min_tokens;
+                            pool.spawn(move || {
+                                // The receiver is gone only if the writer failed.
+                                let _ =
+                                    done_tx.send((seq, normalize_block(&norm, min_tokens, &block)));
+                            });
+                            submitted += 1;
+                        }
+                        None if submitted == written => reader_done = true,
+                        None => break,
                     }
                 }
-                if batch.is_empty() {
+                if submitted == written {
                     return Ok(());
                 }
-                let done: Vec<Normalized> = pool.install(|| {
-                    batch
-                        .par_iter()
-                        .map(|b| normalize_block(&norm, cfg.min_tokens, b))
-                        .collect()
-                });
-                for n in done {
+                let (seq, n) = done_rx.recv().expect("prep worker lost its block");
+                finished.insert(seq, n);
+                while let Some(n) = finished.remove(&written) {
                     std::io::Write::write_all(&mut out, n.text.as_bytes())
                         .map_err(io_err(&cfg.output, "write"))?;
+                    out_hash.update(n.text.as_bytes());
                     summary.lines_out += n.lines;
                     summary.tokens_out += n.tokens;
                     summary.bytes_out += n.text.len() as u64;
                     summary.segments_below_min_tokens += n.dropped;
+                    written += 1;
                 }
                 stage.message(format!("{} tokens", summary.tokens_out));
             }
@@ -249,7 +270,11 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         .filter(|i| i.path.as_os_str() != "-")
         .map(|i| fingerprint(&i.path))
         .collect::<Result<_>>()?;
-    m.outputs = vec![fingerprint(&cfg.output)?];
+    m.outputs = vec![crate::manifest::Fingerprint {
+        path: cfg.output.display().to_string(),
+        bytes: summary.bytes_out,
+        xxh3: format!("{:016x}", out_hash.digest()),
+    }];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
     m.write(dir)?;
     Ok(summary)

@@ -586,6 +586,13 @@ fn prep_reads_every_format() {
     );
     put("f.conllu", "# text = Это предложение.\n1\tЭто\t_\n2\tпредложение\t_\n\n1\tБез\t_\n2-3\tтекста\t_\n2\tтекста\t_\n3\tстроки\t_\n\n".as_bytes());
     assert_eq!(prep_out(p, &["a.txt"], &[]), "привет мир\nелка\n");
+    // The output fingerprint is hashed while writing; it must equal the file's.
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("out/manifest.json")).unwrap())
+            .unwrap();
+    let want = w2v::manifest::fingerprint(&p.join("out/corpus.txt")).unwrap();
+    assert_eq!(m["outputs"][0]["xxh3"], want.xxh3.as_str());
+    assert_eq!(m["outputs"][0]["bytes"], want.bytes);
     assert_eq!(
         prep_out(p, &["a.txt"], &["--yo", "keep", "--numbers", "token"]),
         "привет мир\nёлка <num>\n"
