@@ -338,6 +338,9 @@ pub struct TrainArgs {
     /// Native engine: window (a centre's pairs at once, shared negatives; pWord2Vec) or pair (word2vec.c's).
     #[arg(long, value_enum, default_value = "window")]
     pub native_update: UpdateArg,
+    /// Native engine: no prefetching of upcoming rows (to measure what it buys).
+    #[arg(long, hide = true)]
+    pub no_prefetch: bool,
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Results depend only on the seed (native engine runs one thread).
@@ -386,6 +389,7 @@ impl From<TrainArgs> for TrainConfig {
                 UpdateArg::Window => w2v::train::NativeUpdate::Window,
                 UpdateArg::Pair => w2v::train::NativeUpdate::Pair,
             },
+            prefetch: !a.no_prefetch,
             threads: a.threads,
             deterministic: a.deterministic,
             checkpoint_every_pairs: a.checkpoint_every,

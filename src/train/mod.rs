@@ -107,6 +107,9 @@ pub struct TrainConfig {
     pub row_cap: f32,
     /// The native engine's update. By default, window.
     pub native_update: NativeUpdate,
+    /// Native engine: prefetch upcoming rows (off only to measure what it
+    /// buys). By default, true.
+    pub prefetch: bool,
     /// Native threads (0 = all cores). By default, 0.
     pub threads: usize,
     /// Results depend only on the seed (native: one thread in pair order). By default, false.
@@ -142,6 +145,7 @@ impl Default for TrainConfig {
             cuda_kernel: "fused".into(),
             row_cap: ROW_CAP,
             native_update: NativeUpdate::Window,
+            prefetch: true,
             threads: 0,
             deterministic: false,
             checkpoint_every_pairs: 0,

@@ -95,6 +95,8 @@ pub struct NativeTrainer {
     kernels: Kernels,
     sigmoid: Sigmoid,
     update: NativeUpdate,
+    /// Prefetch the rows of upcoming pairs (off only to measure it).
+    prefetch: bool,
 }
 
 impl NativeTrainer {
@@ -122,6 +124,7 @@ impl NativeTrainer {
             kernels: Kernels::detect(),
             sigmoid: Sigmoid::default(),
             update: cfg.native_update,
+            prefetch: cfg.prefetch,
         }
     }
 
@@ -240,6 +243,8 @@ impl NativeTrainer {
             let next_hi = if hi < t.len() { window_end(hi) } else { hi };
             if hi < t.len() {
                 draw(&mut rng, &mut negs[(w + 1) % 2]);
+            }
+            if hi < t.len() && self.prefetch {
                 self.output.prefetch(t[hi] as usize);
                 for &n in &negs[(w + 1) % 2][..k] {
                     self.output.prefetch(n);
@@ -283,7 +288,7 @@ impl NativeTrainer {
         let k = self.negative.min(MAX_NEGATIVE);
         let (mut loss, mut nloss) = (0f64, 0u64);
         for i in 0..t.len() {
-            if i + 2 < t.len() {
+            if i + 2 < t.len() && self.prefetch {
                 self.input.prefetch(t[i + 2] as usize);
                 self.output.prefetch(c[i + 2] as usize);
             }
