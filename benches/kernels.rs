@@ -21,9 +21,10 @@ fn bench(c: &mut Criterion) {
     }
     let rows = 100_000;
     let m = SharedMatrix::from_vec(vec![0.1; rows * dim], dim);
-    let plain = vec![0.1f32; rows * dim];
+    let mut plain = vec![0.1f32; rows * dim];
     let mut buf = vec![0f32; dim];
     let mut rng = stream(1, &[]);
+    // Both row benches load a random row and store it back.
     c.bench_function("row load/hogwild atomics", |b| {
         b.iter(|| {
             let r = (rng.next_u32() as usize) % rows;
@@ -35,7 +36,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let r = (rng.next_u32() as usize) % rows;
             buf.copy_from_slice(&plain[r * dim..(r + 1) * dim]);
-            black_box(&buf);
+            black_box(&mut buf);
+            plain[r * dim..(r + 1) * dim].copy_from_slice(&buf);
         })
     });
     let counts: Vec<u64> = (0..100_000)
