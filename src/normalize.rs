@@ -325,16 +325,7 @@ impl Normalizer {
             out.truncate(cut);
             return 0;
         }
-        if mixed
-            && self.cfg.repair_homoglyphs
-            && out[start..]
-                .chars()
-                .all(|c| !c.is_ascii_alphabetic() || homoglyph(c).is_some())
-        {
-            let fixed: String = out[start..]
-                .chars()
-                .map(|c| homoglyph(c).unwrap_or(c))
-                .collect();
+        if let Some(fixed) = self.repaired(&out[start..], mixed) {
             out.truncate(start);
             out.push_str(&fixed);
         }
@@ -496,29 +487,29 @@ impl Normalizer {
         }
         let mut n = 0;
         if tok.chars <= self.cfg.max_token_chars {
-            if self.cfg.repair_homoglyphs
-                && tok.has_cyr
-                && tok.has_latin
-                && tok
-                    .text
-                    .chars()
-                    .all(|c| !c.is_ascii_alphabetic() || homoglyph(c).is_some())
-            {
-                let fixed: String = tok
-                    .text
-                    .chars()
-                    .map(|c| homoglyph(c).unwrap_or(c))
-                    .collect();
-                n = emit(&fixed, out);
-            } else {
-                n = emit(&tok.text, out);
-            }
+            n = match self.repaired(&tok.text, tok.has_cyr && tok.has_latin) {
+                Some(fixed) => emit(&fixed, out),
+                None => emit(&tok.text, out),
+            };
         }
         tok.text.clear();
         tok.chars = 0;
         tok.has_cyr = false;
         tok.has_latin = false;
         n
+    }
+
+    /// `token` with its Latin look-alikes replaced by their Cyrillic twins
+    /// (rule 6), when it mixes scripts (`mixed`), repair is on and every
+    /// Latin letter has a twin; otherwise `None`.
+    fn repaired(&self, token: &str, mixed: bool) -> Option<String> {
+        let all_twins = || {
+            token
+                .chars()
+                .all(|c| !c.is_ascii_alphabetic() || homoglyph(c).is_some())
+        };
+        (mixed && self.cfg.repair_homoglyphs && all_twins())
+            .then(|| token.chars().map(|c| homoglyph(c).unwrap_or(c)).collect())
     }
 
     /// Normalizes a query the way `prep` normalizes text: the tokens joined

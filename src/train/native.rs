@@ -201,13 +201,16 @@ impl NativeTrainer {
         // A row drawn twice as a negative gets both updates; a negative
         // equal to t was skipped above and must not overwrite t's row.
         for (k, &o) in rows.enumerate() {
-            if k > 0 && (o == t || negs[..k - 1].contains(&o)) {
-                continue;
-            }
-            for j in k + 1..k1 {
-                if negs[j - 1] == o && k > 0 {
-                    let (a, b) = s.dout.split_at_mut(j * d);
-                    axpy(&mut a[k * d..(k + 1) * d], 1.0, &b[..d]);
+            if k > 0 {
+                if o == t || negs[..k - 1].contains(&o) {
+                    continue;
+                }
+                // Later draws of this negative add their updates here.
+                for j in k + 1..k1 {
+                    if negs[j - 1] == o {
+                        let (a, b) = s.dout.split_at_mut(j * d);
+                        axpy(&mut a[k * d..(k + 1) * d], 1.0, &b[..d]);
+                    }
                 }
             }
             let row = &mut s.out[k * d..(k + 1) * d];
@@ -221,8 +224,8 @@ impl NativeTrainer {
     /// equal `t`), drawing K negatives per window from the stream `seed`.
     pub fn run_windows(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
         let mut rng = stream(seed, &[]);
-        let mut s = WindowScratch::new(self.input.dim(), self.negative.min(MAX_NEGATIVE));
         let k = self.negative.min(MAX_NEGATIVE);
+        let mut s = WindowScratch::new(self.input.dim(), k);
         let mut negs = [[0usize; MAX_NEGATIVE]; 2];
         let draw = |rng: &mut crate::rng::Rng, n: &mut [usize; MAX_NEGATIVE]| {
             for x in n.iter_mut().take(k) {
@@ -397,6 +400,13 @@ impl Trainer for NativeTrainer {
 mod tests {
     use super::*;
 
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    }
+
     fn trainer(v: usize, dim: usize, negative: usize) -> NativeTrainer {
         let cfg = TrainConfig {
             dim,
@@ -443,12 +453,7 @@ mod tests {
             }
         }
         let (got_in, got_out) = tr.weights().unwrap();
-        let md = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
+        let md = max_abs_diff;
         for r in [7usize, 11, 2] {
             assert!(
                 md(&got_in[r * d..(r + 1) * d], &want_in[r * d..(r + 1) * d]) < 1e-5,
@@ -483,12 +488,7 @@ mod tests {
         b.apply_pair(12, 6, &negs, 0.1, &mut Scratch::new(d));
         let (wa, wb) = (a.weights().unwrap(), b.weights().unwrap());
         // Equal up to rounding: the window adds g·h to a zeroed buffer first.
-        let md = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
+        let md = max_abs_diff;
         assert!(md(&wa.0, &wb.0) < 1e-7 && md(&wa.1, &wb.1) < 1e-7);
         assert_ne!(wa.0, trainer(v, d, 4).weights().unwrap().0);
     }
