@@ -44,9 +44,62 @@ log() { echo "$1" | tee -a "$RES"; }
 evaljson() { $B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
 summary() { python3 -c "import json;m=json.load(open('$1/manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
 
+train() { # name shards epochs extra...
+  local name=$1 sh=$2 ep=$3; shift 3
+  $B train --shards $W/$sh -o $W/model-$name --engine torch --device ${DEV:-cuda} --epochs "$ep" --progress json --checkpoint-every-secs 0 "$@" 2>"$OUT/train-$name.jsonl" >/dev/null
+  local rc=$?
+  if [[ $rc != 0 ]]; then tail -3 "$OUT/train-$name.jsonl"; log "{\"run\": \"$name\", \"rc\": $rc}"; return; fi
+  cp $W/model-$name/manifest.json "$OUT/manifest-$name.json"
+  log "{\"run\": \"$name\", \"args\": \"$sh epochs $ep $*\", \"summary\": $(summary $W/model-$name)}"
+}
+
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
 nproc
 
+# Issue 5's ops-path study: what keeps the libtorch-ops step (and so the
+# torch CPU path) at word2vec.c's quality. Gensim's settings (min_count 5,
+# 5 epochs), one seed, the fused kernel as the same-run reference; then a grid
+# of batch size x --row-cap (GRID="batch:cap[:lr[:seed]] ..."), and CPU runs of the
+# torch ops path (CPU="batch:cap ...", on this machine's cores). DEFAULTS="1 2"
+# runs the ops path at its default settings for those seeds; TESTS=1 runs
+# the engine's unit tests first.
+if [[ $WHAT == rowcap ]]; then
+  $B prep $G/ru_lit.txt.zst -o $W/data/corpus.txt --progress silent
+  $B pairs --corpus $W/data/corpus.txt --vocab-dir $W/vocab5 --shards-dir $W/shards5 --min-count 5 --force --progress silent
+  q() { # name extra...
+    local name=$1; shift
+    train "$name" shards5 5 --seed ${SEED:-1} "$@"
+    [[ -f $W/model-$name/input.npy ]] && log "{\"run\": \"$name\", \"eval\": $(evaljson $W/model-$name)}"
+  }
+  [[ ${FUSED:-1} == 1 ]] && q fused
+  [[ ${TESTS:-0} == 1 ]] && $G/w2v-torch-tests --test-threads 1 2>&1 | tail -4
+  # The ops path at its defaults (batch, --row-cap), over SEEDS.
+  for s in ${DEFAULTS-}; do SEED=$s q ops-default-s$s --cuda-kernel ops; done
+  for g in ${GRID-4096:0 4096:4 4096:16 4096:64 16384:4 16384:16 16384:64 262144:16 262144:64 262144:256}; do
+    IFS=: read -r b c lr seed <<<"$g"
+    SEED=${seed:-${SEED:-1}} q "ops-b$b-c$c${lr:+-lr$lr}${seed:+-s$seed}" --cuda-kernel ops --batch-size "$b" --row-cap "$c" ${lr:+--lr $lr}
+  done
+  for g in ${CPU-}; do
+    IFS=: read -r b c <<<"$g"
+    DEV=cpu q "cpu-b$b-c$c" --batch-size "$b" --row-cap "$c"
+  done
+  python3 - "$RES" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+runs = {}
+for r in rows:
+    runs.setdefault(r["run"], {}).update(r)
+print(f"{'run':<28}{'pairs/s':>12}{'seconds':>9}{'simlex':>9}{'hj':>9}")
+for name, r in runs.items():
+    s = r.get("summary") or {}
+    ev = {e["file"].split("/")[-1]: e["spearman"] for e in r.get("eval", {}).get("pairs", [])}
+    print(f"{name:<28}{s.get('pairs_per_s') or 0:>12,.0f}{s.get('seconds') or 0:>9.1f}"
+          f"{ev.get('ru_simlex965.tsv', float('nan')):>9.4f}{ev.get('hj.csv', float('nan')):>9.4f}")
+PY
+  WHAT=bundle
+fi
+
+if [[ $WHAT != bundle ]]; then
 # 1. The engine's unit tests, the fused kernel against native SGD on CUDA among them.
 $G/w2v-torch-tests --test-threads 1 2>&1 | tail -10
 
@@ -71,15 +124,6 @@ for mc in 3 5; do
   $B pairs --corpus $W/data/corpus.txt --vocab-dir $W/vocab$mc --shards-dir $W/shards$mc --min-count $mc --force --progress silent
 done
 echo "data ready in $(python3 -c "print(round($(date +%s.%N)-$t0,1))") s"
-
-train() { # name shards epochs extra...
-  local name=$1 sh=$2 ep=$3; shift 3
-  $B train --shards $W/$sh -o $W/model-$name --engine torch --device cuda --epochs "$ep" --progress json --checkpoint-every-secs 0 "$@" 2>"$OUT/train-$name.jsonl" >/dev/null
-  local rc=$?
-  if [[ $rc != 0 ]]; then tail -3 "$OUT/train-$name.jsonl"; log "{\"run\": \"$name\", \"rc\": $rc}"; return; fi
-  cp $W/model-$name/manifest.json "$OUT/manifest-$name.json"
-  log "{\"run\": \"$name\", \"args\": \"$sh epochs $ep $*\", \"summary\": $(summary $W/model-$name)}"
-}
 
 # 4. The kernel alone (CUDA events, no host pipeline), per variant.
 [[ ${KERNEL:-1} == 1 ]] && python3 benches/kernel_gpu.py $W/shards3 $W/vocab3 2>&1 | tee "$OUT/kernel.jsonl" | tail -9
@@ -122,6 +166,8 @@ for r in rows:
     if "eval" in r:
         print(r["run"], [(e["file"].split("/")[-1], round(e["spearman"], 4), round(e["coverage"], 3)) for e in r["eval"].get("pairs", [])])
 EOF
+
+fi
 
 # The device tool brings back at most 8 files: bundle them.
 if [[ ${BUNDLE:-0} == 1 ]]; then

@@ -326,13 +326,13 @@ pub struct TrainArgs {
     pub lr: f32,
     #[arg(long, default_value_t = 5)]
     pub epochs: u32,
-    /// Pairs per torch batch (default 4096 on CPU; on CUDA 1048576 fused, 4096 ops).
+    /// Pairs per torch batch (default 4096 on CPU; on CUDA 1048576 fused, 16384 ops).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// The CUDA step: fused (one kernel, atomic updates), hogwild (plain stores) or ops (libtorch ops).
     #[arg(long, default_value = "fused", value_parser = ["fused", "hogwild", "ops"])]
     pub cuda_kernel: String,
-    /// Torch ops path: a row met n times in one batch gets min(1, CAP/n) of its summed gradient (0 = plain sum).
+    /// Torch ops path (CPU, or --cuda-kernel ops): a row met n times in one batch gets min(1, CAP/n) of its summed gradient (0 = plain sum).
     #[arg(long, default_value_t = w2v::train::ROW_CAP)]
     pub row_cap: f32,
     /// Native engine: window (a centre's pairs at once, shared negatives; pWord2Vec) or pair (word2vec.c's).

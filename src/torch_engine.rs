@@ -199,11 +199,13 @@ impl FusedState {
 }
 
 /// Default pairs per block: CPU (ops), CUDA ops, CUDA fused. The ops step
-/// sums duplicate rows' gradients, which diverges at 262,144 pairs and lr
-/// 0.025 on ru_lit and trains poorly at 16,384 (averaging them instead
-/// trains nothing useful; all in BENCHMARKS.md), so ops batches stay small. The fused kernel applies each
-/// pair's update at once (Hogwild with atomics): its batch is only a launch size.
-pub const DEFAULT_BATCH: [usize; 3] = [4096, 4096, 1 << 20];
+/// applies a batch's summed gradients at once; with the row cap it keeps
+/// gensim's quality at 4,096 and 16,384 pairs (three seeds each), loses it
+/// at 65,536 and diverges at 262,144 (BENCHMARKS.md), so ops batches stay
+/// small. On CUDA 16,384 runs 2.8× faster than 4,096; on the CPU it was no
+/// faster. The fused kernel applies each pair's update at once (Hogwild with
+/// atomics): its batch is only a launch size.
+pub const DEFAULT_BATCH: [usize; 3] = [4096, 16_384, 1 << 20];
 
 /// Bytes of device memory a CUDA run needs.
 pub fn device_memory_estimate(
@@ -418,7 +420,10 @@ impl Trainer for TorchTrainer {
                 "torch {:?} {} batch {}",
                 self.device, f.kernel.describe, self.batch
             ),
-            None => format!("torch {:?} ops batch {}", self.device, self.batch),
+            None => format!(
+                "torch {:?} ops batch {} row-cap {}",
+                self.device, self.batch, self.row_cap
+            ),
         }
     }
 
@@ -452,6 +457,25 @@ impl Trainer for TorchTrainer {
 
     fn block_size(&self) -> usize {
         self.batch
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.fused.is_some() {
+            return w;
+        }
+        if self.batch > w2v::train::OPS_BATCH_TESTED {
+            w.push(format!(
+                "--batch-size {} on the libtorch-ops step: above {} it lost quality or diverged at lr 0.025 on a real corpus (BENCHMARKS.md); use a smaller batch{}",
+                self.batch,
+                w2v::train::OPS_BATCH_TESTED,
+                if self.device == Device::Cpu { " or --engine native" } else { " or the fused kernel" }
+            ));
+        }
+        if self.row_cap == 0.0 {
+            w.push("--row-cap 0 sums duplicate rows' gradients, which lost most of the quality on a real corpus (BENCHMARKS.md)".into());
+        }
+        w
     }
 }
 
@@ -541,6 +565,28 @@ mod tests {
         assert!(diff(&ci.get(2), &di.get(2)) < 1e-7);
         assert!(diff(&cout.get(7), &dout.get(7)) < 1e-7);
         assert!(di.get(2).abs().max().double_value(&[]) > 1e-5);
+    }
+
+    #[test]
+    fn ops_warns_only_outside_the_measured_settings() {
+        let with = |batch: usize, row_cap: f32| {
+            let cfg = TrainConfig {
+                dim: 8,
+                device: "cpu".into(),
+                batch_size: Some(batch),
+                row_cap,
+                ..Default::default()
+            };
+            let (i, o) = w2v::train::init_weights(10, 8, 1);
+            TorchTrainer::new(&cfg, i, o, &AliasTable::new(&[1; 10], 0.75))
+                .unwrap()
+                .warnings()
+        };
+        assert!(with(4096, w2v::train::ROW_CAP).is_empty());
+        let big = with(w2v::train::OPS_BATCH_TESTED + 1, w2v::train::ROW_CAP);
+        assert!(big.len() == 1 && big[0].contains("--batch-size"), "{big:?}");
+        let off = with(4096, 0.0);
+        assert!(off.len() == 1 && off[0].contains("--row-cap 0"), "{off:?}");
     }
 
     #[test]

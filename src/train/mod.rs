@@ -68,8 +68,16 @@ pub enum NativeUpdate {
     Window,
 }
 
-/// Default `--row-cap` (torch ops path); BENCHMARKS.md has the study.
-pub const ROW_CAP: f32 = 0.0;
+/// Default `--row-cap` (torch ops path). Summed duplicate-row gradients
+/// wreck the ops step on a real corpus (a frequent negative met hundreds of
+/// times per batch takes hundreds of steps at once); capping each row at 64
+/// steps per batch brings it to gensim's quality at batches of 4,096 and
+/// 16,384. BENCHMARKS.md has the study.
+pub const ROW_CAP: f32 = 64.0;
+
+/// The largest torch ops batch measured to keep quality at lr 0.025 with the
+/// row cap (65,536 lost 0.015 on simlex at cap 64 and diverged at cap 256).
+pub const OPS_BATCH_TESTED: usize = 16_384;
 
 /// Settings of the training stage.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -206,6 +214,10 @@ pub trait Trainer {
     fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)>;
     /// Pairs per block.
     fn block_size(&self) -> usize;
+    /// Notes on settings known to cost quality, shown once at the start.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// word2vec.c initialisation: input uniform in ±0.5/dim, output zeros.
@@ -513,6 +525,9 @@ pub fn run(
     };
     let resumed_from = cfg.resume.then(|| cursor.clone());
     let mut trainer = make_trainer(cfg, input, output, table, progress, torch)?;
+    for w in trainer.warnings() {
+        progress.warn(&w);
+    }
     let plan = plan(&psum, cfg.epochs);
     let bs = trainer.block_size();
     let stage = progress.stage("train", plan.total_pairs, "pairs");
