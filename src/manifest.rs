@@ -134,6 +134,15 @@ fn file_name(p: &str) -> &str {
 
 /// Streams `path` through xxh3.
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    fingerprint_unless(path, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`fingerprint`], giving up with [`Error::Cancelled`] once `stop` is set
+/// (checked every MiB).
+pub fn fingerprint_unless(
+    path: &Path,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Fingerprint> {
     let mut f = std::fs::File::open(path).map_err(io_err(path, "open for fingerprint"))?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -144,6 +153,9 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
             .map_err(io_err(path, "read for fingerprint"))?;
         if n == 0 {
             break;
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Cancelled);
         }
         bytes += n as u64;
         h.update(&buf[..n]);
@@ -171,7 +183,21 @@ pub struct AtomicFile {
     tmp: Option<tempfile::NamedTempFile>,
     path: PathBuf,
     buf: Option<std::io::BufWriter<std::fs::File>>,
+    /// Bytes written since the background writeback was last asked for.
+    unsynced: u64,
+    /// Large files are written back by a helper thread as they grow, so
+    /// that the `fsync` at [`AtomicFile::commit`] has little left to wait for.
+    syncer: Option<Syncer>,
 }
+
+/// A thread that runs `sync_data` on a file whenever asked.
+struct Syncer {
+    ask: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Bytes between background writebacks of an [`AtomicFile`].
+const SYNC_EVERY: u64 = 16 << 20;
 
 impl AtomicFile {
     /// Opens a temp file next to `path`.
@@ -192,7 +218,32 @@ impl AtomicFile {
             tmp: Some(tmp),
             path: path.to_path_buf(),
             buf: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            unsynced: 0,
+            syncer: None,
         })
+    }
+
+    /// Asks for a background writeback of what is written so far (at most
+    /// one in flight; errors surface at the final sync).
+    fn writeback(&mut self) {
+        let Some(file) = self.buf.as_ref().map(|b| b.get_ref()) else {
+            return;
+        };
+        if self.syncer.is_none() {
+            let Ok(file) = file.try_clone() else {
+                return;
+            };
+            let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+            let thread = std::thread::spawn(move || {
+                for () in asked {
+                    let _ = file.sync_data();
+                }
+            });
+            self.syncer = Some(Syncer { ask, thread });
+        }
+        if let Some(s) = &self.syncer {
+            let _ = s.ask.try_send(());
+        }
     }
 
     /// The final path.
@@ -202,6 +253,10 @@ impl AtomicFile {
 
     /// Flushes, syncs and renames into place.
     pub fn commit(mut self) -> Result<()> {
+        if let Some(s) = self.syncer.take() {
+            drop(s.ask);
+            let _ = s.thread.join();
+        }
         let buf = self.buf.take().expect("AtomicFile used after commit");
         let file = buf
             .into_inner()
@@ -225,15 +280,55 @@ impl AtomicFile {
 
 impl std::io::Write for AtomicFile {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf
+        let n = self
+            .buf
             .as_mut()
             .expect("AtomicFile used after commit")
-            .write(data)
+            .write(data)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            self.writeback();
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.buf
             .as_mut()
             .expect("AtomicFile used after commit")
             .flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn atomic_file_with_background_writeback_commits_everything_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // 40 MiB crosses SYNC_EVERY twice: the writeback thread runs.
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let write = |path: &Path| {
+            let mut f = AtomicFile::create(path).unwrap();
+            for _ in 0..40 {
+                f.write_all(&chunk).unwrap();
+            }
+            assert!(f.syncer.is_some());
+            f
+        };
+        let done = dir.path().join("done.bin");
+        write(&done).commit().unwrap();
+        let back = std::fs::read(&done).unwrap();
+        assert_eq!(back.len(), 40 << 20);
+        assert!(back.chunks(1 << 20).all(|c| c == chunk.as_slice()));
+        // Dropped before commit: no output, and no temp file left behind.
+        drop(write(&dir.path().join("dropped.bin")));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("done.bin")]);
     }
 }

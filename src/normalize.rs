@@ -192,58 +192,75 @@ impl Normalizer {
     /// before the first one only if `out` is non-empty and does not end in a
     /// newline). Returns the number of tokens appended.
     pub fn normalize_into(&self, line: &str, out: &mut String) -> usize {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        let n = self.normalize_into_bytes(line, &mut bytes);
+        if n > 0 {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push(' ');
+            }
+            // Both scanners write whole UTF-8 characters only.
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        n
+    }
+
+    /// [`Self::normalize_into`] onto a byte buffer, as `prep` writes it:
+    /// the byte scanner appends in place, and only the rare line it does not
+    /// handle goes through a `String`.
+    pub fn normalize_into_bytes(&self, line: &str, out: &mut Vec<u8>) -> usize {
         let start = out.len();
         if let Some(n) = self.normalize_bytes(line, out) {
             return n;
         }
         out.truncate(start);
-        if line.chars().all(fast_path_char) {
-            self.normalize_scan(line, out)
+        let mut s = String::new();
+        let n = if line.chars().all(fast_path_char) {
+            self.normalize_scan(line, &mut s)
         } else {
-            self.normalize_segmented(line, out)
+            self.normalize_segmented(line, &mut s)
+        };
+        if n > 0 {
+            if out.last().is_some_and(|&c| c != b'\n') {
+                out.push(b' ');
+            }
+            out.extend_from_slice(s.as_bytes());
         }
+        n
     }
 
     /// The byte scanner: [`Self::normalize_scan`]'s rules for lines of ASCII,
     /// Cyrillic U+0400–U+045F and common punctuation (« » — … “ ” and the
-    /// like), reading UTF-8 bytes directly and writing tokens straight into
-    /// `out`. Returns `None` at the first character it does not handle (the
-    /// caller truncates `out` and takes the general path).
-    fn normalize_bytes(&self, line: &str, out: &mut String) -> Option<usize> {
+    /// like), reading UTF-8 bytes and writing tokens straight into `out`
+    /// (same separator rule as [`Self::normalize_into`]). Returns `None` at
+    /// the first character it does not handle (the caller truncates `out`
+    /// and takes the general path).
+    ///
+    /// Lowercasing keeps byte lengths and separators shrink to one space, so
+    /// a line's tokens fit in its length + 1 bytes: `out` is sized once and
+    /// written by index through a local slice, a letter per table lookup.
+    /// Only `<num>` tokens and look-alike repairs, which can grow, re-size.
+    fn normalize_bytes(&self, line: &str, out: &mut Vec<u8>) -> Option<usize> {
         let b = line.as_bytes();
         let keep_hyphen = self.cfg.hyphens == HyphenMode::Keep;
         let num_token = self.cfg.numbers == NumberMode::Token;
         let fold = self.cfg.yo == YoMode::Fold;
         let mut n = 0usize;
-        // The open token: where it starts in `out`, its length in chars,
-        // and which scripts it has.
-        let mut tok_start = usize::MAX;
-        let (mut chars, mut has_cyr, mut has_latin) = (0usize, false, false);
-        let mut pending_hyphen = false;
         let mut in_digits = false;
+        let mut w = out.len();
+        out.resize(w + b.len() + 1, 0);
+        let mut buf = &mut out[..];
         let mut i = 0usize;
         while i < b.len() {
             let x = b[i];
-            // Classify: Some(letter) (already lowercased), or a separator
-            // (digit / hyphen / other).
-            let (letter, width) = match x {
-                b'A'..=b'Z' => (Some((x + 32) as char), 1),
-                b'a'..=b'z' => (Some(x as char), 1),
-                0x00..=0x7F => (None, 1),
+            // Between tokens: separators (and digits) until a letter.
+            let letter = match x {
+                0x00..=0x7F => ASCII_LOWER[x as usize] != 0,
                 0xD0 | 0xD1 => {
-                    let y = *b.get(i + 1)?;
-                    let u = ((x as u32 & 0x1F) << 6) | (y as u32 & 0x3F);
-                    // U+0400..U+045F only (the rest of Cyrillic: general path).
-                    if !(0x400..=0x45F).contains(&u) {
+                    if cyr_lower(x, *b.get(i + 1)?) == [0, 0] {
+                        // U+0460..U+047F: the general path.
                         return None;
                     }
-                    let l = match u {
-                        0x410..=0x42F => u + 0x20,
-                        0x400..=0x40F => u + 0x50,
-                        _ => u,
-                    };
-                    let l = if l == 0x451 && fold { 0x435 } else { l };
-                    (char::from_u32(l), 2)
+                    true
                 }
                 0xC2 => {
                     // U+0080..U+00BF: separators, except the letters ª µ º
@@ -255,7 +272,9 @@ impl Normalizer {
                     ) {
                         return None;
                     }
-                    (None, 2)
+                    i += 2;
+                    in_digits = false;
+                    continue;
                 }
                 0xE2 => {
                     // U+2010..U+2027 and U+2030..U+205E: punctuation; U+2010
@@ -265,71 +284,111 @@ impl Normalizer {
                     if !((0x11..=0x27).contains(&u) || (0x30..=0x5E).contains(&u)) {
                         return None;
                     }
-                    (None, 3)
+                    i += 3;
+                    in_digits = false;
+                    continue;
                 }
                 _ => return None,
             };
-            i += width;
-            if let Some(l) = letter {
-                in_digits = false;
-                if tok_start == usize::MAX {
-                    if !out.is_empty() && !out.ends_with('\n') {
-                        out.push(' ');
+            let sep = w > 0 && buf[w - 1] != b'\n';
+            if !letter {
+                let digit = x.is_ascii_digit();
+                if digit && num_token && !in_digits {
+                    let t = NUM_TOKEN.as_bytes();
+                    let need = w + 1 + t.len() + (b.len() - i) + 1;
+                    if buf.len() < need {
+                        out.resize(need, 0);
+                        buf = &mut out[..];
                     }
-                    tok_start = out.len();
-                } else if pending_hyphen {
-                    out.push('-');
+                    if sep {
+                        buf[w] = b' ';
+                        w += 1;
+                    }
+                    buf[w..w + t.len()].copy_from_slice(t);
+                    w += t.len();
+                    n += 1;
+                }
+                in_digits = digit;
+                i += 1;
+                continue;
+            }
+            in_digits = false;
+            // A token: letter runs, joined by single hyphens when kept.
+            if sep {
+                buf[w] = b' ';
+                w += 1;
+            }
+            let start = w;
+            let (mut chars, mut latin, mut cyr) = (0usize, false, false);
+            loop {
+                while let Some(&x) = b.get(i) {
+                    if x < 0x80 {
+                        let l = ASCII_LOWER[x as usize];
+                        if l == 0 {
+                            break;
+                        }
+                        buf[w] = l;
+                        w += 1;
+                        latin = true;
+                        i += 1;
+                    } else if x == 0xD0 || x == 0xD1 {
+                        let mut l = cyr_lower(x, *b.get(i + 1)?);
+                        if l == [0, 0] {
+                            return None;
+                        }
+                        if fold && l == [0xD1, 0x91] {
+                            l = [0xD0, 0xB5];
+                        }
+                        buf[w..w + 2].copy_from_slice(&l);
+                        w += 2;
+                        cyr = true;
+                        i += 2;
+                    } else {
+                        break;
+                    }
                     chars += 1;
                 }
-                pending_hyphen = false;
-                if l.is_ascii() {
-                    has_latin = true;
-                } else {
-                    has_cyr = true;
+                // `-` then a letter continues the token.
+                let next_is_letter = |j: usize| match b.get(j) {
+                    Some(&y) if y < 0x80 => ASCII_LOWER[y as usize] != 0,
+                    Some(&y @ (0xD0 | 0xD1)) => {
+                        b.get(j + 1).is_some_and(|&z| cyr_lower(y, z) != [0, 0])
+                    }
+                    _ => false,
+                };
+                if keep_hyphen && b.get(i) == Some(&b'-') && next_is_letter(i + 1) {
+                    buf[w] = b'-';
+                    w += 1;
+                    chars += 1;
+                    i += 1;
+                    continue;
                 }
-                out.push(l);
-                chars += 1;
+                break;
+            }
+            // Close the token: drop it (with its separator) when too long,
+            // repair look-alikes when it mixes scripts.
+            if chars > self.cfg.max_token_chars {
+                w = if sep { start - 1 } else { start };
                 continue;
             }
-            if x == b'-' && keep_hyphen && tok_start != usize::MAX && !pending_hyphen {
-                pending_hyphen = true;
-                continue;
+            n += 1;
+            if cyr && latin {
+                let fixed = std::str::from_utf8(&buf[start..w])
+                    .ok()
+                    .and_then(|t| self.repaired(t, true));
+                if let Some(fixed) = fixed {
+                    let need = start + fixed.len() + (b.len() - i) + 1;
+                    if buf.len() < need {
+                        out.resize(need, 0);
+                        buf = &mut out[..];
+                    }
+                    buf[start..start + fixed.len()].copy_from_slice(fixed.as_bytes());
+                    w = start + fixed.len();
+                }
             }
-            pending_hyphen = false;
-            if tok_start != usize::MAX {
-                n += self.close(out, tok_start, chars, has_cyr && has_latin);
-                (tok_start, chars, has_cyr, has_latin) = (usize::MAX, 0, false, false);
-            }
-            let digit = x.is_ascii_digit();
-            if digit && num_token && !in_digits {
-                n += emit(NUM_TOKEN, out);
-            }
-            in_digits = digit;
         }
-        if tok_start != usize::MAX {
-            n += self.close(out, tok_start, chars, has_cyr && has_latin);
-        }
+        out.truncate(w);
         Some(n)
-    }
-
-    /// Ends the byte scanner's token `out[start..]` of `chars` characters:
-    /// drops it (with its separator) when too long, repairs look-alikes when
-    /// `mixed`. Returns 1 if it stays, else 0.
-    fn close(&self, out: &mut String, start: usize, chars: usize, mixed: bool) -> usize {
-        let cut = if start > 0 && out.as_bytes()[start - 1] == b' ' {
-            start - 1
-        } else {
-            start
-        };
-        if chars > self.cfg.max_token_chars {
-            out.truncate(cut);
-            return 0;
-        }
-        if let Some(fixed) = self.repaired(&out[start..], mixed) {
-            out.truncate(start);
-            out.push_str(&fixed);
-        }
-        1
     }
 
     /// The character scanner for lines of [`fast_path_char`]s.
@@ -520,6 +579,40 @@ impl Normalizer {
     }
 }
 
+/// ASCII letters lowercased; 0 for every other byte.
+const ASCII_LOWER: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = c;
+        t[(c - 32) as usize] = c;
+        c += 1;
+    }
+    t
+};
+
+/// The lowercase UTF-8 bytes of the Cyrillic letter U+0400..U+045F encoded
+/// as `[x, y]` (x = 0xD0 or 0xD1), or `[0, 0]` for U+0460..U+047F.
+#[inline]
+fn cyr_lower(x: u8, y: u8) -> [u8; 2] {
+    CYR_LOWER[(((x & 1) as usize) << 6) | (y & 0x3F) as usize]
+}
+
+const CYR_LOWER: [[u8; 2]; 128] = {
+    let mut t = [[0u8; 2]; 128];
+    let mut u = 0x400u32;
+    while u < 0x460 {
+        let l = match u {
+            0x410..=0x42F => u + 0x20,
+            0x400..=0x40F => u + 0x50,
+            _ => u,
+        };
+        t[(u - 0x400) as usize] = [0xC0 | (l >> 6) as u8, 0x80 | (l & 0x3F) as u8];
+        u += 1;
+    }
+    t
+};
+
 #[inline]
 fn emit(t: &str, out: &mut String) -> usize {
     if !out.is_empty() && !out.ends_with('\n') {
@@ -588,6 +681,26 @@ mod tests {
     }
 
     #[test]
+    fn byte_scanner_grows_the_output_where_tokens_outgrow_the_line() {
+        // `<num>` (5 bytes for a 1-byte digit) and look-alike repairs (1
+        // Latin byte to 2 Cyrillic bytes) outgrow the line + 1 sized at the
+        // start; the scanner must re-size, not cut or fail.
+        let n = Normalizer::new(NormalizeConfig {
+            numbers: NumberMode::Token,
+            ..Default::default()
+        });
+        for (line, want, tokens) in [
+            ("1 2 3 4 5", "<num> <num> <num> <num> <num>", 5),
+            ("аcccc 7", "асссс <num>", 2),
+            ("ТOOO", "тооо", 1),
+        ] {
+            let mut out = b"x\n".to_vec();
+            assert_eq!(n.normalize_bytes(line, &mut out), Some(tokens), "{line}");
+            assert_eq!(out, format!("x\n{want}").as_bytes(), "{line}");
+        }
+    }
+
+    #[test]
     fn fast_path_equals_segmentation_path() {
         // Random strings over the fast-path alphabet, rich in the characters
         // whose handling could differ: hyphens, apostrophes, digits,
@@ -600,7 +713,7 @@ mod tests {
             .iter()
             .copied()
             .filter(|&c| {
-                let mut one = String::new();
+                let mut one = Vec::new();
                 Normalizer::default()
                     .normalize_bytes(&c.to_string(), &mut one)
                     .is_some()
@@ -638,14 +751,14 @@ mod tests {
                 assert_eq!((a.as_str(), na), (b.as_str(), nb), "input {s:?}");
                 // The byte scanner, where it answers, agrees too (also when
                 // appending to a non-empty output).
-                let mut c = String::from("x");
+                let mut c = b"x".to_vec();
                 if let Some(nc) = n.normalize_bytes(&s, &mut c) {
                     let want = if b.is_empty() {
                         "x".to_string()
                     } else {
                         format!("x {b}")
                     };
-                    assert_eq!((c.as_str(), nc), (want.as_str(), nb), "input {s:?}");
+                    assert_eq!((c.as_slice(), nc), (want.as_bytes(), nb), "input {s:?}");
                     byte_answers += 1;
                 }
             }

@@ -14,12 +14,11 @@ use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{discover, Input, ReadConfig, ReadStats, Reader};
 use crate::error::{io_err, Error, Result};
-use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::manifest::{fingerprint_unless, AtomicFile, Manifest};
 use crate::normalize::{NormalizeConfig, Normalizer};
 use crate::progress::Progress;
 
@@ -98,18 +97,18 @@ struct Block {
 }
 
 struct Normalized {
-    text: String,
+    text: Vec<u8>,
     lines: u64,
     tokens: u64,
     dropped: u64,
 }
 
 fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Normalized {
-    let mut out = String::with_capacity(block.text.len());
+    let mut out = Vec::with_capacity(block.text.len());
     let (mut lines, mut tokens, mut dropped) = (0, 0, 0);
     for line in block.text.split('\n') {
         let start = out.len();
-        let n = norm.normalize_into(line, &mut out);
+        let n = norm.normalize_into_bytes(line, &mut out);
         if n == 0 {
             continue;
         }
@@ -118,7 +117,7 @@ fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Norma
             dropped += 1;
             continue;
         }
-        out.push('\n');
+        out.push(b'\n');
         lines += 1;
         tokens += n as u64;
     }
@@ -151,7 +150,17 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     // The output's fingerprint, hashed as it is written (not read back).
     let mut out_hash = xxhash_rust::xxh3::Xxh3::new();
 
-    let read_stats = std::thread::scope(|scope| -> Result<ReadStats> {
+    let stop_prints = std::sync::atomic::AtomicBool::new(false);
+    let (read_stats, input_prints) = std::thread::scope(|scope| -> Result<_> {
+        // The inputs' fingerprints for the manifest, hashed alongside the
+        // work instead of after it.
+        let prints = scope.spawn(|| {
+            inputs
+                .iter()
+                .filter(|i| i.path.as_os_str() != "-")
+                .map(|i| fingerprint_unless(&i.path, &stop_prints))
+                .collect::<Result<Vec<_>>>()
+        });
         let reader_stage = stage.clone();
         let read_cfg = &cfg.read;
         let inputs = &inputs;
@@ -221,9 +230,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                 let (seq, n) = done_rx.recv().expect("prep worker lost its block");
                 finished.insert(seq, n);
                 while let Some(n) = finished.remove(&written) {
-                    std::io::Write::write_all(&mut out, n.text.as_bytes())
+                    std::io::Write::write_all(&mut out, &n.text)
                         .map_err(io_err(&cfg.output, "write"))?;
-                    out_hash.update(n.text.as_bytes());
+                    out_hash.update(&n.text);
                     summary.lines_out += n.lines;
                     summary.tokens_out += n.tokens;
                     summary.bytes_out += n.text.len() as u64;
@@ -237,10 +246,14 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         let produced = producer.join().expect("prep reader thread panicked");
         // A reader error explains a writer stop, so it comes first; but a
         // reader that only stopped because the writer failed defers to it.
+        if produced.is_err() || consume.is_err() {
+            stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let prints = prints.join().expect("prep fingerprint thread panicked");
         match (produced, consume) {
             (Err(Error::Cancelled), Err(e)) | (Ok(_), Err(e)) => Err(e),
             (Err(e), _) => Err(e),
-            (Ok(stats), Ok(())) => Ok(stats),
+            (Ok(stats), Ok(())) => Ok((stats, prints?)),
         }
     })?;
     stage.finish();
@@ -265,11 +278,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let mut m = Manifest::new("prep", cfg.seed, cfg);
-    m.inputs = inputs
-        .par_iter()
-        .filter(|i| i.path.as_os_str() != "-")
-        .map(|i| fingerprint(&i.path))
-        .collect::<Result<_>>()?;
+    m.inputs = input_prints;
     m.outputs = vec![crate::manifest::Fingerprint {
         path: cfg.output.display().to_string(),
         bytes: summary.bytes_out,
