@@ -244,12 +244,12 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         })();
         drop(rx);
         let produced = producer.join().expect("prep reader thread panicked");
-        // A reader error explains a writer stop, so it comes first; but a
-        // reader that only stopped because the writer failed defers to it.
         if produced.is_err() || consume.is_err() {
             stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let prints = prints.join().expect("prep fingerprint thread panicked");
+        // A reader error explains a writer stop, so it comes first; but a
+        // reader that only stopped because the writer failed defers to it.
         match (produced, consume) {
             (Err(Error::Cancelled), Err(e)) | (Ok(_), Err(e)) => Err(e),
             (Err(e), _) => Err(e),
