@@ -22,7 +22,8 @@ evaljson() { $B eval --model "$1" --pairs "$EVAL/ru_simlex965.tsv" "$EVAL/hj.csv
 [ -f "$OUT/raw.txt" ] || zstd -dc "$CORPUS" > "$OUT/raw.txt"
 
 if [[ $WHAT == prep || $WHAT == all ]]; then
-  # ROUNDS alternating runs; each starts after `sync`, so neither side pays
+  # ROUNDS alternating runs (summarize.py prints their median ratio); each
+  # starts after `sync`, so neither side pays
   # for the other's (or its own last run's) dirty pages being written back.
   for r in $(seq "${ROUNDS:-5}"); do
     sync
@@ -31,12 +32,6 @@ if [[ $WHAT == prep || $WHAT == all ]]; then
     t_py=$(timed $PY benches/py_normalize.py "$OUT/raw.txt" "$OUT/py_corpus.txt" | tail -1)
     log "{\"bench\": \"prep\", \"round\": $r, \"w2v\": $t_ours, \"python_regex\": $(cat $OUT/time.json)}"
   done
-  python3 - "$RES" "${ROUNDS:-5}" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"prep"' in l][-int(sys.argv[2]):]
-r = sorted(p["python_regex"]["wall_s"] / max(p["w2v"]["wall_s"], 1e-3) for p in rows)
-print(f"prep vs python: ratios {[round(x, 1) for x in r]}, median {r[len(r) // 2]:.1f}x")
-PY
 fi
 
 if [[ $WHAT == train || $WHAT == all ]]; then

@@ -12,9 +12,13 @@ last = {}
 for r in rows:
     last[(r["bench"], r.get("engine"))] = r
 if ("prep", None) in last:
-    r = last[("prep", None)]
-    print(f"prep: w2v {r['w2v']['wall_s']}s vs python regex {r['python_regex']['wall_s']}s "
-          f"-> {r['python_regex']['wall_s'] / r['w2v']['wall_s']:.2f}x")
+    # The latest run's rounds: the last `round` prep entries (1 for older entries).
+    preps = [r for r in rows if r["bench"] == "prep"]
+    preps = preps[-last[("prep", None)].get("round", 1):]
+    ratios = sorted(r["python_regex"]["wall_s"] / max(r["w2v"]["wall_s"], 1e-3) for r in preps)
+    print(f"prep: w2v {[r['w2v']['wall_s'] for r in preps]}s vs python regex "
+          f"{[r['python_regex']['wall_s'] for r in preps]}s -> ratios {[round(x, 1) for x in ratios]}, "
+          f"median {ratios[len(ratios) // 2]:.1f}x")
 pairs = last.get(("pairs", None))
 if pairs:
     f = pairs["figures"]

@@ -195,11 +195,8 @@ impl Normalizer {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         let n = self.normalize_into_bytes(line, &mut bytes);
         if n > 0 {
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push(' ');
-            }
             // Both scanners write whole UTF-8 characters only.
-            out.push_str(&String::from_utf8_lossy(&bytes));
+            emit(&String::from_utf8_lossy(&bytes), out);
         }
         n
     }
@@ -220,7 +217,7 @@ impl Normalizer {
             self.normalize_segmented(line, &mut s)
         };
         if n > 0 {
-            if out.last().is_some_and(|&c| c != b'\n') {
+            if needs_space(out) {
                 out.push(b' ');
             }
             out.extend_from_slice(s.as_bytes());
@@ -290,7 +287,7 @@ impl Normalizer {
                 }
                 _ => return None,
             };
-            let sep = w > 0 && buf[w - 1] != b'\n';
+            let sep = needs_space(&buf[..w]);
             if !letter {
                 let digit = x.is_ascii_digit();
                 if digit && num_token && !in_digits {
@@ -577,6 +574,13 @@ impl Normalizer {
         let mut out = String::new();
         (self.normalize_into(text, &mut out) > 0).then_some(out)
     }
+}
+
+/// The separator rule on bytes ([`emit`]'s on a `String`): a token after
+/// others on the same line is preceded by a space.
+#[inline]
+fn needs_space(out: &[u8]) -> bool {
+    out.last().is_some_and(|&c| c != b'\n')
 }
 
 /// ASCII letters lowercased; 0 for every other byte.
