@@ -202,7 +202,7 @@ impl FusedState {
 /// applies a batch's summed gradients at once; with the row cap it keeps
 /// gensim's quality at 4,096 and 16,384 pairs (three seeds each), loses it
 /// at 65,536 and diverges at 262,144 (BENCHMARKS.md), so ops batches stay
-/// small. On CUDA 16,384 runs 2.8× faster than 4,096; on the CPU it was no
+/// small. On CUDA 16,384 runs 2.6× faster than 4,096; on the CPU it was no
 /// faster. The fused kernel applies each pair's update at once (Hogwild with
 /// atomics): its batch is only a launch size.
 pub const DEFAULT_BATCH: [usize; 3] = [4096, 16_384, 1 << 20];
