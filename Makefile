@@ -1,6 +1,6 @@
 # w2v: two commands set up everything on a fresh machine.
 #   make demo   set up libtorch, build, run synth -> prep -> pairs -> train -> neighbors
-#   make test   set up, then fmt + clippy + tests (with and without libtorch) + Python cross-checks
+#   make test   set up, then fmt + clippy + tests (w2v and the w2v-torch member crate) + Python cross-checks
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -18,8 +18,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 setup:
 	@bash scripts/setup-venv.sh
 
+# Both binaries: w2v (no libtorch) and w2v-torch (the torch engine, torch/).
 build: setup
-	cargo build --release
+	cargo build --release --workspace
 
 demo: build
 	$(BIN) synth --out data/sample.txt --seed 1
@@ -31,13 +32,15 @@ demo: build
 	  $(BIN) neighbors $$words -k 8
 
 test: setup
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --no-default-features --all-targets -- -D warnings
-	@# cargo passes no link args (so no rpath) to the lib's unit-test binary.
-	LD_LIBRARY_PATH="$$($(PY) -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" cargo test
-	cargo test --no-default-features
-	cargo build --release
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@# The w2v package alone must not pull in tch.
+	! cargo tree -p w2v -e normal,build | grep -q ' tch v'
+	@# Debug binaries first: the integration tests run w2v, which hands
+	@# torch runs to the w2v-torch next to it.
+	cargo build --workspace --bins
+	W2V_REQUIRE_TORCH=1 cargo test --workspace
+	cargo build --release --workspace
 	$(PY) tests/python/run_tests.py
 
 bench: build

@@ -1,4 +1,8 @@
-//! `w2v doctor`: what this binary can use, and what to do when CUDA is missing.
+//! `w2v doctor`: what this machine can use, and what to do when CUDA is missing.
+//!
+//! The facts about libtorch and CUDA come from the `w2v-torch` binary, the
+//! only one that links libtorch ([`TorchFacts`]); this module turns them
+//! into a report with advice.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,40 +21,33 @@ pub struct Report {
     pub advice: String,
 }
 
-/// Directory of the libtorch actually mapped into this process.
-pub fn libtorch_dir() -> Option<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    maps.lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("libtorch_cpu.so"))
-        .and_then(|p| {
-            std::path::Path::new(p)
-                .parent()
-                .map(|d| d.display().to_string())
-        })
+/// What the binary that links libtorch found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TorchFacts {
+    /// libtorch version ("2.11.0+cu130").
+    pub libtorch: Option<String>,
+    /// Directory of the loaded libtorch.
+    pub loaded_from: Option<String>,
+    /// Whether CUDA is usable.
+    pub cuda_available: bool,
+    /// CUDA devices.
+    pub cuda_devices: i64,
+    /// Whether cuDNN is usable.
+    pub cudnn: bool,
 }
 
-/// libtorch version, read from the `torch/version.py` next to the loaded library.
-pub fn libtorch_version() -> Option<String> {
-    let dir = libtorch_dir()?;
-    let py = std::path::Path::new(&dir).parent()?.join("version.py");
-    let text = std::fs::read_to_string(py).ok()?;
-    text.lines()
-        .find(|l| l.starts_with("__version__"))
-        .and_then(|l| l.split(['\'', '"']).nth(1))
-        .map(str::to_owned)
-}
-
-/// Builds the report; `torch` is `Some` in the binary that links libtorch.
-pub fn report(torch: Option<&crate::train::TorchHooks>) -> Report {
-    let (cuda, count, cudnn) = torch.map(|t| (t.cuda_info)()).unwrap_or((false, 0, false));
-    let libtorch = libtorch_version();
-    let loaded = libtorch_dir();
+/// Builds the report; `torch` is what `w2v-torch` found, `None` when it is
+/// not available.
+pub fn report(torch: Option<&TorchFacts>) -> Report {
+    let f = torch.cloned().unwrap_or_default();
+    let (cuda, count, cudnn) = (f.cuda_available, f.cuda_devices, f.cudnn);
+    let libtorch = f.libtorch;
+    let loaded = f.loaded_from;
     let has_cuda_lib = loaded
         .as_ref()
         .is_some_and(|d| std::path::Path::new(d).join("libtorch_cuda.so").exists());
     let advice = if torch.is_none() {
-        "the torch engine (w2v-torch) is not available: built without the default `torch` feature or not installed next to w2v; only --engine native works".to_string()
+        "the torch engine (w2v-torch) is not available: not built (`make build` or `cargo build --release --workspace` builds it) or not installed next to w2v; only --engine native works".to_string()
     } else if cuda {
         format!("CUDA usable on {count} device(s): `w2v train` uses the torch engine on cuda:0")
     } else if !has_cuda_lib {
@@ -58,7 +55,7 @@ pub fn report(torch: Option<&crate::train::TorchHooks>) -> Report {
     } else if !std::path::Path::new("/dev/nvidiactl").exists() {
         "CUDA not usable: libtorch_cuda is linked but no NVIDIA driver/GPU is visible (/dev/nvidiactl missing); training uses the native CPU engine".to_string()
     } else {
-        "CUDA not usable although a driver is present: check that the driver supports CUDA 13 (nvidia-smi) and that this binary was built with build.rs linking libtorch_cuda (`make build`)".to_string()
+        "CUDA not usable although a driver is present: check that the driver supports CUDA 13 (nvidia-smi) and that w2v-torch was built with its build.rs linking libtorch_cuda (`make build`)".to_string()
     };
     Report {
         w2v: env!("CARGO_PKG_VERSION").to_string(),

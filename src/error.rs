@@ -61,9 +61,20 @@ pub enum Error {
         word: String,
         suggestions: Vec<String>,
     },
-    /// Training produced NaN or Inf.
-    #[error("training diverged at step {step}: {what}; the last good checkpoint is kept")]
-    Diverged { step: u64, what: String },
+    /// Training produced NaN or Inf (or weights past any sane magnitude).
+    #[error("training diverged at step {step}: {what}; {}", kept_note(checkpoint.as_deref()))]
+    Diverged {
+        step: u64,
+        what: String,
+        /// The checkpoint that is kept, if one was written before.
+        checkpoint: Option<PathBuf>,
+    },
+    /// A worker thread panicked (a bug); its message.
+    #[error("{stage} worker failed: {message}")]
+    WorkerPanicked {
+        stage: &'static str,
+        message: String,
+    },
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(String),
@@ -84,10 +95,47 @@ fn fmt_suggestions(s: &[String]) -> String {
     }
 }
 
+fn kept_note(c: Option<&Path>) -> String {
+    match c {
+        Some(p) => format!("the last good checkpoint is kept in {}", p.display()),
+        None => "no checkpoint had been written yet".into(),
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`, else a placeholder).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked with a non-text payload".into())
+}
+
 impl Error {
     /// True for errors caused by how the program was called (exit code 2).
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::InvalidConfig(_))
+    }
+
+    /// The message with its source chain, `a: b: c`, on one line.
+    pub fn report(&self) -> String {
+        let mut msg = self.to_string();
+        let mut src = std::error::Error::source(self);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg.replace('\n', " ")
+    }
+
+    /// The process exit code: 130 when interrupted, 2 for usage errors, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted { .. } => 130,
+            e if e.is_usage() => 2,
+            _ => 1,
+        }
     }
 }
 

@@ -7,234 +7,76 @@
 //! `checkpoints/` while running.
 //!
 //! The model: input table `V × dim` initialised uniform in ±0.5/dim, output
-//! table zeros (word2vec.c). For a pair (t, c) and K negatives n drawn from
-//! `count^0.75`, the loss is `−log σ(u_c·v_t) − Σ log σ(−u_n·v_t)`, minimised
-//! by plain SGD whose rate decays linearly from `lr` to `lr·min_lr_frac` over
-//! all planned pairs.
+//! table zeros (word2vec.c). For a pair (centre t, context c) and K
+//! negatives n drawn from `count^0.75`, the loss is
+//! `−log σ(u_t·v_c) − Σ log σ(−u_n·v_c)` ([`engine`] states the roles and the
+//! one rule for a negative equal to the centre), minimised by plain SGD
+//! whose rate decays linearly from `lr` to `lr·min_lr_frac` over all
+//! planned pairs.
 //!
-//! Work is cut into *blocks* (a batch for the torch engine, 65,536 pairs for
-//! the native one). A block never spans two shards; its learning rate is set
-//! from the pairs done before it, and its randomness comes from the stream
-//! `(seed, epoch, shard, block)`. The cursor `(epoch, shard, block)`, the
+//! Layout:
+//! - [`config`]: the typed settings ([`TrainConfig`], [`EngineConfig`]);
+//! - [`engine`]: the [`Engine`] trait every trainer implements;
+//! - [`native`]: the CPU engine (the torch engine is the `w2v-torch` crate);
+//! - [`readers`]: shard decoding ahead of training;
+//! - [`checkpoint`]: saving, loading and refusing changed resumptions;
+//! - this module: the driver, a loop of small steps over the plan.
+//!
+//! Work is cut into *blocks* ([`EngineConfig::block_size`] pairs). A block
+//! never spans two shards; its learning rate is set from the pairs done
+//! before it, and its randomness comes from the stream `(seed, epoch, shard,
+//! block)`. The cursor `(epoch, shard, block, pairs into the shard)`, the
 //! pair count and the weights are all a checkpoint needs, so a resumed run
 //! repeats exactly what the uninterrupted run would have done.
-//!
-//! Engines: [`native`] (multi-threaded Rust, Hogwild) and `torch` (libtorch,
-//! CPU or CUDA; feature `torch`, `src/torch_engine.rs`, compiled into the
-//! `w2v-torch` binary only and reached through
-//! [`TorchHooks`]). `--engine auto` takes torch on CUDA when a GPU is usable
-//! and native otherwise (native is the faster CPU engine; see BENCHMARKS.md).
 
+pub mod checkpoint;
+pub mod config;
+pub mod engine;
 pub mod native;
+#[cfg(any(test, feature = "test-support"))]
+pub mod oracle;
+pub mod readers;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::embeddings::{row_norms, write_npy};
-use crate::error::{io_err, json_err, Error, Result};
+use crate::error::{io_err, Error, Result};
 use crate::manifest::{write_atomic, Manifest};
 use crate::pairs::PairsSummary;
-use crate::progress::Progress;
-use crate::rng::{mix64, purpose, stream, unit_f32};
+use crate::progress::{Progress, Stage};
+use crate::rng::{mix64, purpose};
 use crate::shards::{shard_path, ShardInfo};
 use crate::unigram::AliasTable;
 use crate::vocab::Vocab;
 use crate::TokenId;
 
-/// Which trainer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// torch on CUDA if usable, else native.
-    Auto,
-    /// The multi-threaded Rust engine.
-    Native,
-    /// libtorch (CPU or CUDA).
-    Torch,
-}
+pub use config::{
+    CudaStep, Device, EngineConfig, NativeConfig, NativeUpdate, TorchConfig, TrainConfig,
+    OPS_BATCH_TESTED, ROW_CAP,
+};
+pub use engine::{Block, Engine, EngineBuilder, LossSum, NativeBuilder, Weights};
 
-/// The native engine's update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NativeUpdate {
-    /// word2vec.c's: one pair at a time, K negatives per pair.
-    Pair,
-    /// pWord2Vec's: one centre's pairs at once, K negatives per window.
-    Window,
-}
+use checkpoint::{CheckpointState, Schedule};
+use readers::{Chunk, Readers};
 
-/// Default `--row-cap` (torch ops path). Summed duplicate-row gradients
-/// wreck the ops step on a real corpus (a frequent negative met hundreds of
-/// times per batch takes hundreds of steps at once); capping each row at 64
-/// steps per batch brings it to gensim's quality at batches of 4,096 and
-/// 16,384. BENCHMARKS.md has the study.
-pub const ROW_CAP: f32 = 64.0;
-
-/// The largest torch ops batch measured to keep quality at lr 0.025 with the
-/// row cap (65,536 lost 0.015 on simlex at cap 64 and diverged at cap 256).
-pub const OPS_BATCH_TESTED: usize = 16_384;
-
-/// Settings of the training stage.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainConfig {
-    /// Shards directory. By default, `shards`.
-    pub shards_dir: PathBuf,
-    /// Vocabulary directory. By default, the one recorded in the shards manifest.
-    pub vocab_dir: Option<PathBuf>,
-    /// Output directory. By default, `model`.
-    pub output: PathBuf,
-    /// Engine. By default, auto.
-    pub engine: EngineKind,
-    /// `auto`, `cpu`, `cuda` or `cuda:N` (torch engine). By default, auto.
-    pub device: String,
-    /// Vector size. By default, 128.
-    pub dim: usize,
-    /// Negatives per pair. By default, 5.
-    pub negative: usize,
-    /// Starting learning rate. By default, 0.025.
-    pub lr: f32,
-    /// Final learning rate as a fraction of `lr`. By default, 1e-4.
-    pub min_lr_frac: f32,
-    /// Epochs; epoch e reads draw e % n_draws. By default, 5.
-    pub epochs: u32,
-    /// Pairs per torch batch. By default, 4096 on CPU; on CUDA 1,048,576
-    /// (fused kernel) or 4096 (ops).
-    pub batch_size: Option<usize>,
-    /// The CUDA step: `fused` (one kernel, atomic row updates), `hogwild`
-    /// (the same kernel with plain stores) or `ops` (libtorch operations).
-    /// By default, fused.
-    pub cuda_kernel: String,
-    /// Torch ops path: a row met n times in one batch gets min(1, row_cap / n)
-    /// of its summed gradient; 0 sums them all. By default, ROW_CAP.
-    pub row_cap: f32,
-    /// The native engine's update. By default, window.
-    pub native_update: NativeUpdate,
-    /// Native engine: prefetch upcoming rows (off only to measure what it
-    /// buys). By default, true.
-    pub prefetch: bool,
-    /// Native threads (0 = all cores). By default, 0.
-    pub threads: usize,
-    /// Results depend only on the seed (native: one thread in pair order). By default, false.
-    pub deterministic: bool,
-    /// Checkpoint every this many pairs (0 = only at the end of each epoch). By default, 0.
-    pub checkpoint_every_pairs: u64,
-    /// Checkpoint every this many seconds (0 = off). By default, 600.
-    pub checkpoint_every_secs: u64,
-    /// Continue from the last checkpoint in `output`. By default, false.
-    pub resume: bool,
-    /// Also save the output (context) table. By default, false.
-    pub save_output: bool,
-    /// Stop (as Ctrl-C would) once this many pairs are done; for tests. By default, none.
-    pub stop_after_pairs: Option<u64>,
-    /// Master seed. By default, 1.
-    pub seed: u64,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            shards_dir: PathBuf::from("shards"),
-            vocab_dir: None,
-            output: PathBuf::from("model"),
-            engine: EngineKind::Auto,
-            device: "auto".into(),
-            dim: 128,
-            negative: 5,
-            lr: 0.025,
-            min_lr_frac: 1e-4,
-            epochs: 5,
-            batch_size: None,
-            cuda_kernel: "fused".into(),
-            row_cap: ROW_CAP,
-            native_update: NativeUpdate::Window,
-            prefetch: true,
-            threads: 0,
-            deterministic: false,
-            checkpoint_every_pairs: 0,
-            checkpoint_every_secs: 600,
-            resume: false,
-            save_output: false,
-            stop_after_pairs: None,
-            seed: 1,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.dim > 4096 {
-            return Err(Error::InvalidConfig("--dim must be within 1..=4096".into()));
-        }
-        if self.negative == 0 || self.negative > 100 {
-            return Err(Error::InvalidConfig(
-                "--negative must be within 1..=100".into(),
-            ));
-        }
-        if !(self.lr > 0.0 && self.lr < 10.0) {
-            return Err(Error::InvalidConfig("--lr must be within (0, 10)".into()));
-        }
-        if self.epochs == 0 {
-            return Err(Error::InvalidConfig("--epochs must be at least 1".into()));
-        }
-        if !["fused", "hogwild", "ops"].contains(&self.cuda_kernel.as_str()) {
-            return Err(Error::InvalidConfig(format!(
-                "unknown --cuda-kernel '{}' (fused, hogwild, ops)",
-                self.cuda_kernel
-            )));
-        }
-        if !(self.row_cap >= 0.0 && self.row_cap.is_finite()) {
-            return Err(Error::InvalidConfig(
-                "--row-cap must be 0 (off) or positive".into(),
-            ));
-        }
-        if self.batch_size == Some(0) {
-            return Err(Error::InvalidConfig(
-                "--batch-size must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One trainer: applies SGNS updates block by block.
-pub trait Trainer {
-    /// Short description ("native avx2+fma ×2", "torch cuda:0").
-    fn describe(&self) -> String;
-    /// Trains on one block at learning rate `lr` with randomness from
-    /// `seed`; returns (sum of sampled losses, number sampled).
-    fn block(&mut self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> Result<(f64, u64)>;
-    /// Copies out (input, output) weights.
-    fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)>;
-    /// Pairs per block.
-    fn block_size(&self) -> usize;
-    /// Notes on settings known to cost quality, shown once at the start.
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-/// word2vec.c initialisation: input uniform in ±0.5/dim, output zeros.
-pub fn init_weights(vocab_size: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut rng = stream(seed, &[purpose::INIT]);
-    let input = (0..vocab_size * dim)
-        .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
-        .collect();
-    (input, vec![0.0; vocab_size * dim])
-}
-
-/// Where training stands; saved in each checkpoint.
+/// Where training stands; saved in each checkpoint. It always points at the
+/// next block to run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cursor {
+    /// Epoch.
     pub epoch: u32,
+    /// Shard index within the epoch's draw.
     pub shard: usize,
+    /// Block index within the shard (its random stream).
     pub block: u64,
+    /// Pairs done within the shard (where a resumed reader starts).
+    pub shard_pairs: u64,
+    /// Pairs done in the whole run.
     pub pairs_done: u64,
 }
 
@@ -243,7 +85,10 @@ pub struct Cursor {
 pub struct EpochStats {
     pub epoch: u32,
     pub pairs: u64,
+    /// Mean sampled loss over the epoch.
     pub loss: f64,
+    /// Sampled pairs behind `loss`.
+    pub loss_pairs: u64,
     pub seconds: f64,
     pub pairs_per_s: f64,
 }
@@ -278,12 +123,25 @@ pub fn block_seed(seed: u64, c: &Cursor) -> u64 {
     )
 }
 
-/// Estimated bytes of host memory for training.
-pub fn memory_estimate(vocab: usize, dim: usize, batch: usize, negative: usize) -> u64 {
-    let tables = 2 * vocab as u64 * dim as u64 * 4;
-    let batch_bufs = batch as u64 * (negative as u64 + 2) * dim as u64 * 4 * 3;
-    let shards = 2 * (1u64 << 20) * 8 * 4;
-    tables + batch_bufs + shards + vocab as u64 * 8
+/// Estimated peak bytes of host memory for training `vocab` words.
+pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
+    let table = vocab as u64 * cfg.dim as u64 * 4;
+    // Both tables, plus one copy of both while a checkpoint or the model is written.
+    let tables = 4 * table;
+    // Readers: two row groups of up to 1M pairs in flight per reader thread.
+    let readers = 8 * 2 * (1u64 << 20) * 8;
+    // Words, counts and the alias table.
+    let vocab_bytes = vocab as u64 * (24 + 8 + 8);
+    let engine = match &cfg.engine {
+        EngineConfig::Native(n) => n.threads as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 8,
+        EngineConfig::Torch(t) => {
+            // The tables live once more inside libtorch on the CPU, and the
+            // ops step materialises about four copies of a batch's rows.
+            let host_tables = if t.device == Device::Cpu { 2 * table } else { 0 };
+            host_tables + t.batch as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 4 * 4
+        }
+    };
+    tables + readers + vocab_bytes + engine
 }
 
 fn mem_available() -> Option<u64> {
@@ -293,122 +151,83 @@ fn mem_available() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// One shard of the plan.
+#[derive(Clone, Debug)]
+pub struct PlannedShard {
+    /// Epoch it is trained in.
+    pub epoch: u32,
+    /// Index within the epoch's draw.
+    pub shard: usize,
+    /// The shard.
+    pub info: ShardInfo,
+}
+
+/// Every shard of every epoch, in training order.
 struct Plan {
-    /// (epoch, shard index within the epoch's draw, shard).
-    shards: Vec<(u32, usize, ShardInfo)>,
+    shards: Vec<PlannedShard>,
     total_pairs: u64,
 }
 
-fn plan(summary: &PairsSummary, epochs: u32) -> Plan {
-    let mut shards = Vec::new();
-    for e in 0..epochs {
-        let draw = e % summary.n_draws.max(1);
-        for (i, s) in summary.shards.iter().filter(|s| s.draw == draw).enumerate() {
-            shards.push((e, i, s.clone()));
-        }
-    }
-    let total_pairs = shards.iter().map(|s| s.2.pairs).sum();
-    Plan {
-        shards,
-        total_pairs,
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct CheckpointState {
-    cursor: Cursor,
-    vocab_fingerprint: String,
-    config: TrainConfig,
-    epochs: Vec<EpochStats>,
-    dir: String,
-}
-
-fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("checkpoints")
-}
-
-/// Writes weights + cursor; the pointer file `checkpoint.json` is replaced
-/// last, so a crash mid-write leaves the previous checkpoint in force.
-fn save_checkpoint(
-    out: &Path,
-    trainer: &dyn Trainer,
-    cursor: &Cursor,
-    vocab_fp: &str,
-    cfg: &TrainConfig,
-    epochs: &[EpochStats],
-) -> Result<()> {
-    let (input, output) = trainer.weights()?;
-    if let Some(i) = input.iter().chain(&output).position(|x| !x.is_finite()) {
-        return Err(Error::Diverged {
-            step: cursor.pairs_done,
-            what: format!("weight {i} is not finite"),
-        });
-    }
-    let root = checkpoint_dir(out);
-    let name = format!("ckpt-{:015}", cursor.pairs_done);
-    let dir = root.join(&name);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
-    write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&input))?;
-    write_atomic(&dir.join("output.f32"), bytemuck::cast_slice(&output))?;
-    let state = CheckpointState {
-        cursor: cursor.clone(),
-        vocab_fingerprint: vocab_fp.to_string(),
-        config: cfg.clone(),
-        epochs: epochs.to_vec(),
-        dir: name.clone(),
-    };
-    let ptr = root.join("checkpoint.json");
-    let text = serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
-    write_atomic(&ptr, text.as_bytes())?;
-    // Older checkpoints are no longer needed.
-    if let Ok(rd) = std::fs::read_dir(&root) {
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("ckpt-") && n != name {
-                let _ = std::fs::remove_dir_all(e.path());
+impl Plan {
+    fn new(summary: &PairsSummary, epochs: u32) -> Plan {
+        let mut shards = Vec::new();
+        for e in 0..epochs {
+            let draw = e % summary.n_draws.max(1);
+            for (i, s) in summary.shards.iter().filter(|s| s.draw == draw).enumerate() {
+                shards.push(PlannedShard {
+                    epoch: e,
+                    shard: i,
+                    info: s.clone(),
+                });
             }
         }
+        let total_pairs = shards.iter().map(|s| s.info.pairs).sum();
+        Plan {
+            shards,
+            total_pairs,
+        }
     }
-    Ok(())
+
+    /// Index of the cursor's shard (the plan's length once done).
+    fn index(&self, c: &Cursor) -> usize {
+        self.shards
+            .iter()
+            .position(|p| (p.epoch, p.shard) == (c.epoch, c.shard))
+            .unwrap_or(self.shards.len())
+    }
+
+    /// The cursor at the start of the shard after `c`'s.
+    fn next_shard(&self, c: &Cursor) -> Cursor {
+        let (epoch, shard) = match self.shards.get(self.index(c) + 1) {
+            Some(p) => (p.epoch, p.shard),
+            None => (c.epoch + 1, 0),
+        };
+        Cursor {
+            epoch,
+            shard,
+            block: 0,
+            shard_pairs: 0,
+            pairs_done: c.pairs_done,
+        }
+    }
 }
 
-fn load_checkpoint(
-    out: &Path,
-    vocab_fp: &str,
-    n: usize,
-) -> Result<(CheckpointState, Vec<f32>, Vec<f32>)> {
-    let root = checkpoint_dir(out);
-    let ptr = root.join("checkpoint.json");
-    let text = std::fs::read_to_string(&ptr)
-        .map_err(io_err(&ptr, "read checkpoint (nothing to resume)"))?;
-    let state: CheckpointState =
-        serde_json::from_str(&text).map_err(json_err(&ptr, "parse checkpoint"))?;
-    if state.vocab_fingerprint != vocab_fp {
-        return Err(Error::Mismatch {
-            path: ptr,
-            message: "was made with another vocabulary; start afresh without --resume".into(),
-        });
-    }
-    let read = |f: &str| -> Result<Vec<f32>> {
-        let p = root.join(&state.dir).join(f);
-        let bytes = std::fs::read(&p).map_err(io_err(&p, "read checkpoint weights"))?;
-        if bytes.len() != n * 4 {
-            return Err(Error::Mismatch {
-                path: p,
-                message: format!("holds {} floats, expected {n}", bytes.len() / 4),
-            });
-        }
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect())
-    };
-    let (i, o) = (read("input.f32")?, read("output.f32")?);
-    Ok((state, i, o))
+/// What training reads: the shards' summary and the vocabulary.
+pub struct TrainInputs {
+    /// The shards manifest's summary.
+    pub pairs: PairsSummary,
+    /// Fingerprint of the shards manifest file.
+    pub shards_fingerprint: String,
+    /// Where the vocabulary was read from.
+    pub vocab_dir: PathBuf,
+    /// The vocabulary.
+    pub vocab: Vocab,
+    /// Its unigram table.
+    pub table: AliasTable,
 }
 
 /// Loads the shards manifest and the vocabulary, and refuses a mismatch.
-pub fn load_inputs(cfg: &TrainConfig) -> Result<(PairsSummary, PathBuf, Vocab, AliasTable)> {
+pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
     let (pm, summary) = PairsSummary::read(&cfg.shards_dir)?;
     let vocab_dir = match &cfg.vocab_dir {
         Some(d) => d.clone(),
@@ -419,7 +238,7 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<(PairsSummary, PathBuf, Vocab, A
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("vocab")),
     };
-    let fp = crate::vocab::Vocab::fingerprint_of(&vocab_dir)?;
+    let fp = Vocab::fingerprint_of(&vocab_dir)?;
     if fp != summary.vocab_fingerprint {
         return Err(Error::Mismatch {
             path: cfg.shards_dir.join(crate::manifest::FILE_NAME),
@@ -438,458 +257,33 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<(PairsSummary, PathBuf, Vocab, A
             message: format!("has {} entries for {} words", table.len(), vocab.len()),
         });
     }
-    Ok((summary, vocab_dir, vocab, table))
-}
-
-/// Builds a torch trainer from (config, input weights, output weights, table).
-pub type TorchFactory =
-    fn(&TrainConfig, Vec<f32>, Vec<f32>, &AliasTable) -> Result<Box<dyn Trainer>>;
-
-/// What a binary that links libtorch provides. Only `w2v-torch` has one, so
-/// the plain `w2v` binary never loads libtorch.
-pub struct TorchHooks {
-    /// Builds the torch trainer.
-    pub factory: TorchFactory,
-    /// Whether CUDA is usable.
-    pub cuda_available: fn() -> bool,
-    /// (CUDA available, device count, cudnn available).
-    pub cuda_info: fn() -> (bool, i64, bool),
-}
-
-/// Picks the engine for `cfg`.
-pub fn make_trainer(
-    cfg: &TrainConfig,
-    input: Vec<f32>,
-    output: Vec<f32>,
-    table: AliasTable,
-    progress: &Progress,
-    torch: Option<&TorchHooks>,
-) -> Result<Box<dyn Trainer>> {
-    let want_torch = match cfg.engine {
-        EngineKind::Torch => true,
-        EngineKind::Native => false,
-        EngineKind::Auto => cfg.device != "cpu" && torch.is_some_and(|t| (t.cuda_available)()),
-    };
-    if want_torch {
-        return match torch {
-            Some(t) => (t.factory)(cfg, input, output, &table),
-            None => Err(Error::InvalidConfig(
-                "the torch engine runs in the w2v-torch binary (built with the default `torch` feature); use --engine native".into(),
-            )),
-        };
-    }
-    if cfg.device.starts_with("cuda") {
-        progress
-            .warn("--device cuda applies to the torch engine only; training natively on the CPU");
-    }
-    Ok(Box::new(native::NativeTrainer::new(
-        cfg, input, output, table,
-    )))
-}
-
-/// Runs the training stage. `stop` is polled between blocks (Ctrl-C).
-pub fn run(
-    cfg: &TrainConfig,
-    progress: &Progress,
-    stop: Option<Arc<AtomicBool>>,
-    torch: Option<&TorchHooks>,
-) -> Result<TrainSummary> {
-    cfg.validate()?;
-    let start = Instant::now();
-    let (psum, vocab_dir, vocab, table) = load_inputs(cfg)?;
-    let v = vocab.len();
-    let n = v * cfg.dim;
-    let batch_guess = cfg.batch_size.unwrap_or(65_536);
-    let need = memory_estimate(v, cfg.dim, batch_guess, cfg.negative);
-    if let Some(avail) = mem_available() {
-        if need > avail {
-            return Err(Error::InvalidConfig(format!(
-                "training needs about {:.1} GiB but only {:.1} GiB is available; lower --dim, --batch-size or the vocabulary (--max-vocab)",
-                need as f64 / (1u64 << 30) as f64,
-                avail as f64 / (1u64 << 30) as f64
-            )));
-        }
-    }
-    std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
-
-    let (mut cursor, input, output, mut epochs) = if cfg.resume {
-        let (state, i, o) = load_checkpoint(&cfg.output, &psum.vocab_fingerprint, n)?;
-        progress.info(&format!(
-            "resuming at epoch {} shard {} block {}",
-            state.cursor.epoch, state.cursor.shard, state.cursor.block
-        ));
-        (state.cursor, i, o, state.epochs)
-    } else {
-        let (i, o) = init_weights(v, cfg.dim, cfg.seed);
-        (Cursor::default(), i, o, Vec::new())
-    };
-    let resumed_from = cfg.resume.then(|| cursor.clone());
-    let mut trainer = make_trainer(cfg, input, output, table, progress, torch)?;
-    for w in trainer.warnings() {
-        progress.warn(&w);
-    }
-    let plan = plan(&psum, cfg.epochs);
-    let bs = trainer.block_size();
-    let stage = progress.stage("train", plan.total_pairs, "pairs");
-    stage.inc(cursor.pairs_done);
-
-    // Shards are decoded on their own thread, ahead of training.
-    let first = plan
-        .shards
-        .iter()
-        .position(|(e, s, _)| (*e, *s) == (cursor.epoch, cursor.shard))
-        .unwrap_or(plan.shards.len());
-    let skip_pairs = cursor.block * bs as u64;
-    let todo: Vec<(u32, usize, ShardInfo)> = plan.shards[first..].to_vec();
-    let mut readers = spawn_readers(&cfg.shards_dir, todo, skip_pairs)?;
-    let mut ckpt = Checkpointer {
-        cfg,
-        vocab_fp: &psum.vocab_fingerprint,
-        last: Instant::now(),
-        last_pairs: cursor.pairs_done,
-    };
-    let mut wait = 0.0f64;
-    let mut ema = f64::NAN;
-    let (mut ep_loss, mut ep_n, mut ep_pairs) = (0.0f64, 0u64, 0u64);
-    let mut ep_start = Instant::now();
-    let (mut buf_t, mut buf_c): (Vec<TokenId>, Vec<TokenId>) = (Vec::new(), Vec::new());
-    let stop_flag = stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
-
-    let result = (|| -> Result<()> {
-        loop {
-            let w0 = Instant::now();
-            let msg = match readers.recv() {
-                Some(m) => m?,
-                None => break,
-            };
-            wait += w0.elapsed().as_secs_f64();
-            let (e, s, t, c, end_of_shard) = msg;
-            if (e, s) != (cursor.epoch, cursor.shard) {
-                cursor.epoch = e;
-                cursor.shard = s;
-                cursor.block = 0;
-            }
-            if buf_t.is_empty() {
-                // The common case (row groups of whole blocks): no copy.
-                (buf_t, buf_c) = (t, c);
-            } else {
-                buf_t.extend_from_slice(&t);
-                buf_c.extend_from_slice(&c);
-            }
-            let mut off = 0;
-            while buf_t.len() - off >= bs || (end_of_shard && off < buf_t.len()) {
-                let end = (off + bs).min(buf_t.len());
-                let lr = lr_at(cfg, cursor.pairs_done, plan.total_pairs);
-                let (loss, nl) = trainer.block(
-                    &buf_t[off..end],
-                    &buf_c[off..end],
-                    lr,
-                    block_seed(cfg.seed, &cursor),
-                )?;
-                if nl > 0 {
-                    let mean = loss / nl as f64;
-                    if !mean.is_finite() {
-                        return Err(Error::Diverged {
-                            step: cursor.pairs_done,
-                            what: format!(
-                                "loss is {mean} at epoch {} shard {} block {}",
-                                cursor.epoch, cursor.shard, cursor.block
-                            ),
-                        });
-                    }
-                    ema = if ema.is_nan() {
-                        mean
-                    } else {
-                        0.95 * ema + 0.05 * mean
-                    };
-                    ep_loss += loss;
-                    ep_n += nl;
-                }
-                let np = (end - off) as u64;
-                off = end;
-                cursor.block += 1;
-                cursor.pairs_done += np;
-                ep_pairs += np;
-                stage.inc(np);
-                stage.message(format!(
-                    "epoch {}/{} shard {} loss {:.4} lr {:.5}",
-                    cursor.epoch + 1,
-                    cfg.epochs,
-                    cursor.shard,
-                    ema,
-                    lr
-                ));
-
-                let stop_now = stop_flag.load(Ordering::Relaxed)
-                    || cfg.stop_after_pairs.is_some_and(|p| cursor.pairs_done >= p);
-                let due = ckpt.due(cursor.pairs_done);
-                if stop_now || due {
-                    // The cursor must point at the next block to run.
-                    let mut next = cursor.clone();
-                    if off >= buf_t.len() && end_of_shard {
-                        next = next_shard(&plan, &cursor);
-                    }
-                    ckpt.save(trainer.as_ref(), &next, &epochs)?;
-                    if stop_now {
-                        return Err(Error::Interrupted {
-                            path: checkpoint_dir(&cfg.output),
-                        });
-                    }
-                }
-            }
-            buf_t.drain(..off);
-            buf_c.drain(..off);
-            if end_of_shard {
-                let next = next_shard(&plan, &cursor);
-                if next.epoch != cursor.epoch {
-                    let secs = ep_start.elapsed().as_secs_f64();
-                    epochs.push(EpochStats {
-                        epoch: cursor.epoch,
-                        pairs: ep_pairs,
-                        loss: ep_loss / ep_n.max(1) as f64,
-                        seconds: secs,
-                        pairs_per_s: ep_pairs as f64 / secs.max(1e-9),
-                    });
-                    progress.info(&format!(
-                        "epoch {}/{}: loss {:.4}, {:.2}M pairs/s",
-                        cursor.epoch + 1,
-                        cfg.epochs,
-                        ep_loss / ep_n.max(1) as f64,
-                        ep_pairs as f64 / secs.max(1e-9) / 1e6
-                    ));
-                    (ep_loss, ep_n, ep_pairs) = (0.0, 0, 0);
-                    if cfg.checkpoint_every_pairs == 0
-                        && next.epoch < cfg.epochs
-                        && ckpt.last.elapsed().as_secs() >= EPOCH_CHECKPOINT_AFTER_S
-                    {
-                        ckpt.save(trainer.as_ref(), &next, &epochs)?;
-                    }
-                    // Epoch figures leave the epoch-end checkpoint out.
-                    ep_start = Instant::now();
-                }
-            }
-        }
-        Ok(())
-    })();
-    readers.stop();
-    stage.finish();
-    result?;
-
-    let (input, output) = trainer.weights()?;
-    if input.iter().any(|x| !x.is_finite()) {
-        return Err(Error::Diverged {
-            step: cursor.pairs_done,
-            what: "final weights are not finite".into(),
-        });
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let summary = TrainSummary {
-        engine: trainer.describe(),
-        vocab_size: v,
-        total_pairs: plan.total_pairs,
-        final_loss: epochs.last().map(|e| e.loss).unwrap_or(f64::NAN),
-        epochs,
-        seconds: secs,
-        pairs_per_s: (plan.total_pairs - resumed_from.as_ref().map(|c| c.pairs_done).unwrap_or(0))
-            as f64
-            / secs.max(1e-9),
-        input_wait_s: wait,
-        corpus_tokens: psum.corpus_tokens,
-        resumed_from,
-        libtorch: torch.and_then(|_| crate::doctor::libtorch_version()),
-    };
-    write_model(cfg, &vocab, &vocab_dir, &psum, &input, &output, &summary)?;
-    let _ = std::fs::remove_dir_all(checkpoint_dir(&cfg.output));
-    Ok(summary)
-}
-
-/// One message from a shard reader: (epoch, shard, targets, contexts, end of shard).
-type Chunk = (u32, usize, Vec<TokenId>, Vec<TokenId>, bool);
-
-/// One row group of one shard of the plan: the unit of parallel decoding.
-struct Unit {
-    epoch: u32,
-    shard: usize,
-    file: crate::shards::Shard,
-    row_group: usize,
-    /// Pairs to drop from the start (resuming mid-shard).
-    skip: u64,
-    last_of_shard: bool,
-}
-
-/// Shard decoders running ahead of training. Row group u of the plan goes
-/// to reader u mod n, and [`Readers::recv`] takes the readers' output in plan
-/// order, so the pairs arrive exactly as one reader would deliver them while
-/// parquet decoding (about 80M pairs/s per core) runs on several cores.
-struct Readers {
-    rxs: Vec<std::sync::mpsc::Receiver<Result<Chunk>>>,
-    handles: Vec<std::thread::JoinHandle<()>>,
-    /// Index of the next unit to receive.
-    next: usize,
-    total: usize,
-}
-
-/// Decoder threads: half the cores, 1 to 8 (the fused CUDA kernel consumes
-/// pairs faster than 6 cores decode them; BENCHMARKS.md).
-fn reader_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get() / 2)
-        .unwrap_or(1)
-        .clamp(1, 8)
-}
-
-fn plan_units(dir: &Path, todo: &[(u32, usize, ShardInfo)], skip_pairs: u64) -> Result<Vec<Unit>> {
-    let mut units = Vec::new();
-    for (k, (e, s, info)) in todo.iter().enumerate() {
-        let file = crate::shards::Shard::open(&shard_path(dir, info))?;
-        let groups = file.row_groups();
-        let mut first_row = 0u64;
-        for (rg, rows) in groups.iter().enumerate() {
-            let skip = if k == 0 {
-                skip_pairs.saturating_sub(first_row).min(*rows)
-            } else {
-                0
-            };
-            first_row += rows;
-            units.push(Unit {
-                epoch: *e,
-                shard: *s,
-                file: file.clone(),
-                row_group: rg,
-                skip,
-                last_of_shard: rg + 1 == groups.len(),
-            });
-        }
-        if groups.is_empty() {
-            // An empty shard still ends.
-            units.push(Unit {
-                epoch: *e,
-                shard: *s,
-                file,
-                row_group: usize::MAX,
-                skip: 0,
-                last_of_shard: true,
-            });
-        }
-    }
-    Ok(units)
-}
-
-fn read_unit(u: &Unit) -> Result<Chunk> {
-    let (mut t, mut c) = (Vec::new(), Vec::new());
-    if u.row_group != usize::MAX {
-        let mut skip = u.skip as usize;
-        u.file.read_row_group(u.row_group, 1 << 20, |bt, bc| {
-            let k = skip.min(bt.len());
-            skip -= k;
-            t.extend_from_slice(&bt[k..]);
-            c.extend_from_slice(&bc[k..]);
-            Ok(())
-        })?;
-    }
-    Ok((u.epoch, u.shard, t, c, u.last_of_shard))
-}
-
-fn spawn_readers(
-    dir: &Path,
-    todo: Vec<(u32, usize, ShardInfo)>,
-    skip_pairs: u64,
-) -> Result<Readers> {
-    let units = plan_units(dir, &todo, skip_pairs)?;
-    let n = reader_threads().min(units.len().max(1));
-    let total = units.len();
-    let mut per: Vec<Vec<Unit>> = (0..n).map(|_| Vec::new()).collect();
-    for (i, u) in units.into_iter().enumerate() {
-        per[i % n].push(u);
-    }
-    let mut rxs = Vec::with_capacity(n);
-    let mut handles = Vec::with_capacity(n);
-    for mine in per {
-        // Two row groups (about 16 MB) buffered per reader.
-        let (tx, rx) = sync_channel::<Result<Chunk>>(2);
-        handles.push(std::thread::spawn(move || {
-            for u in mine {
-                let r = read_unit(&u);
-                let failed = r.is_err();
-                if tx.send(r).is_err() || failed {
-                    return;
-                }
-            }
-        }));
-        rxs.push(rx);
-    }
-    Ok(Readers {
-        rxs,
-        handles,
-        next: 0,
-        total,
+    let shards_fingerprint =
+        crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?.xxh3;
+    Ok(TrainInputs {
+        pairs: summary,
+        shards_fingerprint,
+        vocab_dir,
+        vocab,
+        table,
     })
 }
 
-impl Readers {
-    /// The next chunk in plan order; `None` when every unit is done.
-    fn recv(&mut self) -> Option<Result<Chunk>> {
-        if self.next >= self.total {
-            return None;
-        }
-        let rx = &self.rxs[self.next % self.rxs.len()];
-        self.next += 1;
-        match rx.recv() {
-            Ok(r) => Some(r),
-            // A reader that stopped without finishing its units.
-            Err(_) => Some(Err(Error::Cancelled)),
-        }
-    }
-
-    /// Stops the readers (they see their channel closed) and joins them.
-    fn stop(self) {
-        drop(self.rxs);
-        for h in self.handles {
-            let _ = h.join();
-        }
-    }
-}
-
-/// An epoch's end also writes a checkpoint when the last one is at least
-/// this old: short epochs (seconds on a GPU) are not slowed by a full
-/// weights copy each.
-const EPOCH_CHECKPOINT_AFTER_S: u64 = 60;
-
-/// When and where checkpoints are written during a run.
-struct Checkpointer<'a> {
-    cfg: &'a TrainConfig,
-    vocab_fp: &'a str,
-    last: Instant,
-    last_pairs: u64,
-}
-
-impl Checkpointer<'_> {
-    /// Whether `--checkpoint-every` (pairs or seconds) has come round.
-    fn due(&self, pairs_done: u64) -> bool {
-        (self.cfg.checkpoint_every_pairs > 0
-            && pairs_done - self.last_pairs >= self.cfg.checkpoint_every_pairs)
-            || (self.cfg.checkpoint_every_secs > 0
-                && self.last.elapsed().as_secs() >= self.cfg.checkpoint_every_secs)
-    }
-
-    /// Saves a checkpoint whose cursor is `next` and restarts both clocks.
-    fn save(&mut self, trainer: &dyn Trainer, next: &Cursor, epochs: &[EpochStats]) -> Result<()> {
-        save_checkpoint(
-            &self.cfg.output,
-            trainer,
-            next,
-            self.vocab_fp,
-            self.cfg,
-            epochs,
-        )?;
-        self.last = Instant::now();
-        self.last_pairs = next.pairs_done;
-        Ok(())
+/// Refuses a run whose estimated memory exceeds what is available.
+fn check_memory(cfg: &TrainConfig, vocab: usize) -> Result<()> {
+    let need = memory_estimate(cfg, vocab);
+    match mem_available() {
+        Some(avail) if need > avail => Err(Error::InvalidConfig(format!(
+            "training needs about {:.1} GiB but only {:.1} GiB is available; lower --dim or the vocabulary (--max-vocab){}",
+            need as f64 / (1u64 << 30) as f64,
+            avail as f64 / (1u64 << 30) as f64,
+            if cfg.engine.name() == "torch" { ", or --batch-size" } else { "" }
+        ))),
+        _ => Ok(()),
     }
 }
 
 /// The divergence guard: a non-finite loss stops the run.
-pub fn check_loss(mean: f64, cursor: &Cursor) -> Result<()> {
+pub fn check_loss(mean: f64, cursor: &Cursor, checkpoint: Option<PathBuf>) -> Result<()> {
     if mean.is_finite() {
         return Ok(());
     }
@@ -899,29 +293,340 @@ pub fn check_loss(mean: f64, cursor: &Cursor) -> Result<()> {
             "loss is {mean} at epoch {} shard {} block {}",
             cursor.epoch, cursor.shard, cursor.block
         ),
+        checkpoint,
     })
 }
 
-fn next_shard(plan: &Plan, c: &Cursor) -> Cursor {
-    let i = plan
-        .shards
-        .iter()
-        .position(|(e, s, _)| (*e, *s) == (c.epoch, c.shard))
-        .unwrap_or(plan.shards.len());
-    match plan.shards.get(i + 1) {
-        Some((e, s, _)) => Cursor {
-            epoch: *e,
-            shard: *s,
-            block: 0,
-            pairs_done: c.pairs_done,
-        },
-        None => Cursor {
-            epoch: c.epoch + 1,
-            shard: 0,
-            block: 0,
-            pairs_done: c.pairs_done,
-        },
+/// The largest id as u32 (a negative id maps above any vocabulary size).
+fn max_id(ids: &[TokenId]) -> u32 {
+    ids.iter().fold(0u32, |m, &x| m.max(x as u32))
+}
+
+/// The loss is read back from the engine at least this often.
+const DRAIN_EVERY: Duration = Duration::from_millis(500);
+
+/// The running epoch's figures.
+struct EpochAcc {
+    loss: LossSum,
+    pairs: u64,
+    start: Instant,
+}
+
+/// The training loop's state: one run over the plan.
+struct Driver<'a> {
+    cfg: &'a TrainConfig,
+    inputs: &'a TrainInputs,
+    plan: Plan,
+    engine: Box<dyn Engine>,
+    stage: Stage,
+    cursor: Cursor,
+    epochs: Vec<EpochStats>,
+    epoch: EpochAcc,
+    ema: f64,
+    last_drain: Instant,
+    schedule: Schedule,
+    stop: Arc<AtomicBool>,
+    /// Pairs carried over from the last chunk, short of a block.
+    buf: (Vec<TokenId>, Vec<TokenId>),
+}
+
+impl Driver<'_> {
+    /// Trains on every chunk the readers deliver, then flushes the loss.
+    fn run(&mut self, readers: &mut Readers) -> Result<f64> {
+        let mut wait = 0.0;
+        loop {
+            let w0 = Instant::now();
+            let Some(chunk) = readers.recv() else { break };
+            wait += w0.elapsed().as_secs_f64();
+            self.feed(chunk?)?;
+        }
+        self.drain()?;
+        Ok(wait)
     }
+
+    /// Trains on the whole blocks of a chunk (the rest waits for the next
+    /// chunk, unless the shard ends here).
+    fn feed(&mut self, chunk: Chunk) -> Result<()> {
+        if (chunk.epoch, chunk.shard) != (self.cursor.epoch, self.cursor.shard) {
+            return Err(Error::Mismatch {
+                path: self.cfg.shards_dir.clone(),
+                message: format!(
+                    "readers delivered epoch {} shard {} where epoch {} shard {} was due (a bug)",
+                    chunk.epoch, chunk.shard, self.cursor.epoch, self.cursor.shard
+                ),
+            });
+        }
+        let (mut t, mut c) = std::mem::take(&mut self.buf);
+        if t.is_empty() {
+            // The common case (row groups of whole blocks): no copy.
+            (t, c) = (chunk.centres, chunk.contexts);
+        } else {
+            t.extend_from_slice(&chunk.centres);
+            c.extend_from_slice(&chunk.contexts);
+        }
+        let bs = self.engine.block_size();
+        let mut off = 0;
+        while t.len() - off >= bs || (chunk.end_of_shard && off < t.len()) {
+            let end = (off + bs).min(t.len());
+            self.block(&t[off..end], &c[off..end])?;
+            off = end;
+            if !(chunk.end_of_shard && off == t.len()) {
+                self.stop_or_checkpoint()?;
+            }
+        }
+        if chunk.end_of_shard {
+            self.end_shard()?;
+            self.stop_or_checkpoint()?;
+        } else {
+            t.drain(..off);
+            c.drain(..off);
+            self.buf = (t, c);
+        }
+        Ok(())
+    }
+
+    /// One block: ids checked, learning rate set, handed to the engine.
+    fn block(&mut self, t: &[TokenId], c: &[TokenId]) -> Result<()> {
+        let v = self.inputs.vocab.len() as u32;
+        let top = max_id(t).max(max_id(c));
+        if top >= v {
+            let p = &self.plan.shards[self.plan.index(&self.cursor)];
+            return Err(Error::Mismatch {
+                path: shard_path(&self.cfg.shards_dir, &p.info),
+                message: format!(
+                    "holds pair id {} near pair {} of the shard, outside the vocabulary of {v} words; the shard is corrupt, re-run `w2v pairs`",
+                    top as i32, self.cursor.shard_pairs
+                ),
+            });
+        }
+        let lr = lr_at(self.cfg, self.cursor.pairs_done, self.plan.total_pairs);
+        self.engine.block(Block {
+            centres: t,
+            contexts: c,
+            lr,
+            seed: block_seed(self.cfg.seed, &self.cursor),
+        })?;
+        let n = t.len() as u64;
+        self.cursor.block += 1;
+        self.cursor.shard_pairs += n;
+        self.cursor.pairs_done += n;
+        self.epoch.pairs += n;
+        self.stage.inc(n);
+        if self.last_drain.elapsed() >= DRAIN_EVERY {
+            self.drain()?;
+        }
+        self.stage.message(format!(
+            "epoch {}/{} shard {} loss {:.4} lr {:.5}",
+            self.cursor.epoch + 1,
+            self.cfg.epochs,
+            self.cursor.shard,
+            self.ema,
+            lr
+        ));
+        Ok(())
+    }
+
+    /// Reads the engine's loss back into the epoch's figures; a non-finite
+    /// loss stops the run.
+    fn drain(&mut self) -> Result<()> {
+        let l = self.engine.drain_loss()?;
+        self.last_drain = Instant::now();
+        if l.count == 0 {
+            return Ok(());
+        }
+        check_loss(
+            l.mean(),
+            &self.cursor,
+            checkpoint::existing(&self.cfg.output),
+        )?;
+        self.ema = if self.ema.is_nan() {
+            l.mean()
+        } else {
+            0.9 * self.ema + 0.1 * l.mean()
+        };
+        self.epoch.loss += l;
+        Ok(())
+    }
+
+    /// Moves the cursor past a finished shard, closing the epoch if it ends.
+    fn end_shard(&mut self) -> Result<()> {
+        let next = self.plan.next_shard(&self.cursor);
+        let epoch_ends = next.epoch != self.cursor.epoch;
+        if epoch_ends {
+            self.drain()?;
+            self.close_epoch();
+        }
+        self.cursor = next;
+        if epoch_ends && self.cursor.epoch < self.cfg.epochs && self.schedule.due_at_epoch_end() {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Records the finished epoch's figures and starts the next epoch's.
+    fn close_epoch(&mut self) {
+        let secs = self.epoch.start.elapsed().as_secs_f64();
+        let e = EpochStats {
+            epoch: self.cursor.epoch,
+            pairs: self.epoch.pairs,
+            loss: self.epoch.loss.mean(),
+            loss_pairs: self.epoch.loss.count,
+            seconds: secs,
+            pairs_per_s: self.epoch.pairs as f64 / secs.max(1e-9),
+        };
+        self.stage.message(format!(
+            "epoch {}/{}: loss {:.4}, {:.2}M pairs/s",
+            e.epoch + 1,
+            self.cfg.epochs,
+            e.loss,
+            e.pairs_per_s / 1e6
+        ));
+        self.epochs.push(e);
+        self.epoch = EpochAcc {
+            loss: LossSum::default(),
+            pairs: 0,
+            start: Instant::now(),
+        };
+    }
+
+    /// Stops with a checkpoint when asked (Ctrl-C, SIGTERM, `--stop-after-pairs`),
+    /// or writes one when due.
+    fn stop_or_checkpoint(&mut self) -> Result<()> {
+        let stop_now = self.stop.load(Ordering::Relaxed)
+            || self
+                .cfg
+                .stop_after_pairs
+                .is_some_and(|p| self.cursor.pairs_done >= p);
+        if stop_now {
+            let path = self.checkpoint()?;
+            return Err(Error::Interrupted { path });
+        }
+        if self.schedule.due(self.cursor.pairs_done) {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Saves the weights and the cursor (the next block to run).
+    fn checkpoint(&mut self) -> Result<PathBuf> {
+        self.drain()?;
+        let weights = self.engine.weights()?;
+        let state = CheckpointState {
+            cursor: self.cursor.clone(),
+            vocab_fingerprint: self.inputs.pairs.vocab_fingerprint.clone(),
+            shards_fingerprint: self.inputs.shards_fingerprint.clone(),
+            config: self.cfg.clone(),
+            epochs: self.epochs.clone(),
+            epoch_loss: self.epoch.loss,
+            epoch_pairs: self.epoch.pairs,
+            dir: String::new(),
+        };
+        let path = checkpoint::save(&self.cfg.output, &weights, state)?;
+        self.schedule.saved(self.cursor.pairs_done);
+        Ok(path)
+    }
+}
+
+/// Runs the training stage with engines from `builder`. `stop` is polled
+/// between blocks (Ctrl-C, SIGTERM).
+pub fn run(
+    cfg: &TrainConfig,
+    progress: &Progress,
+    stop: Option<Arc<AtomicBool>>,
+    builder: &dyn EngineBuilder,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let inputs = load_inputs(cfg)?;
+    let v = inputs.vocab.len();
+    check_memory(cfg, v)?;
+    std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
+
+    let (state, weights) = if cfg.resume {
+        let (s, w) = checkpoint::load(
+            &cfg.output,
+            cfg,
+            &inputs.pairs.vocab_fingerprint,
+            &inputs.shards_fingerprint,
+            v * cfg.dim,
+        )?;
+        progress.info(&format!(
+            "resuming at epoch {} shard {} block {}",
+            s.cursor.epoch, s.cursor.shard, s.cursor.block
+        ));
+        (Some(s), w)
+    } else {
+        (None, Weights::init(v, cfg.dim, cfg.seed))
+    };
+    let engine = builder.build(cfg, weights, &inputs.table)?;
+    for w in engine.warnings() {
+        progress.warn(&w);
+    }
+    let plan = Plan::new(&inputs.pairs, cfg.epochs);
+    let cursor = state.as_ref().map(|s| s.cursor.clone()).unwrap_or_default();
+    let stage = progress.stage("train", plan.total_pairs, "pairs");
+    stage.inc(cursor.pairs_done);
+    let todo = &plan.shards[plan.index(&cursor)..];
+    let mut readers = Readers::spawn(&cfg.shards_dir, todo, cursor.shard_pairs)?;
+    let mut d = Driver {
+        cfg,
+        inputs: &inputs,
+        schedule: Schedule::new(cfg, cursor.pairs_done),
+        epochs: state.as_ref().map(|s| s.epochs.clone()).unwrap_or_default(),
+        epoch: EpochAcc {
+            loss: state.as_ref().map(|s| s.epoch_loss).unwrap_or_default(),
+            pairs: state.as_ref().map(|s| s.epoch_pairs).unwrap_or_default(),
+            start: Instant::now(),
+        },
+        plan,
+        engine,
+        stage,
+        cursor,
+        ema: f64::NAN,
+        last_drain: Instant::now(),
+        stop: stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
+        buf: (Vec::new(), Vec::new()),
+    };
+    let result = d.run(&mut readers);
+    readers.stop();
+    d.stage.finish();
+    let wait = result?;
+
+    let weights = d.engine.weights()?;
+    if let Some((table, i, x)) = weights.first_bad(checkpoint::WEIGHT_LIMIT) {
+        return Err(Error::Diverged {
+            step: d.cursor.pairs_done,
+            what: format!("final {table} weight {i} is {x}"),
+            checkpoint: checkpoint::existing(&cfg.output),
+        });
+    }
+    let resumed_from = state.map(|s| s.cursor);
+    let secs = start.elapsed().as_secs_f64();
+    let done_here = d.plan.total_pairs - resumed_from.as_ref().map_or(0, |c| c.pairs_done);
+    let summary = TrainSummary {
+        engine: d.engine.describe(),
+        vocab_size: v,
+        total_pairs: d.plan.total_pairs,
+        final_loss: d.epochs.last().map_or(f64::NAN, |e| e.loss),
+        epochs: std::mem::take(&mut d.epochs),
+        seconds: secs,
+        pairs_per_s: done_here as f64 / secs.max(1e-9),
+        input_wait_s: wait,
+        corpus_tokens: inputs.pairs.corpus_tokens,
+        resumed_from,
+        libtorch: builder.libtorch(),
+    };
+    write_model(
+        cfg,
+        &inputs.vocab,
+        &inputs.vocab_dir,
+        &inputs.pairs,
+        &weights.input,
+        &weights.output,
+        &summary,
+    )?;
+    let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
+    Ok(summary)
 }
 
 fn write_model(
@@ -970,45 +675,23 @@ fn write_model(
 mod tests {
     use super::*;
 
-    struct Nan;
-    impl Trainer for Nan {
-        fn describe(&self) -> String {
-            "nan".into()
-        }
-        fn block(&mut self, _: &[TokenId], _: &[TokenId], _: f32, _: u64) -> Result<(f64, u64)> {
-            Ok((f64::NAN, 1))
-        }
-        fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
-            Ok((vec![1.0, f32::NAN], vec![0.0, 0.0]))
-        }
-        fn block_size(&self) -> usize {
-            1
-        }
-    }
-
     #[test]
-    fn nan_guard_names_the_step_and_keeps_the_last_checkpoint() {
+    fn nan_guard_names_the_step_and_whether_a_checkpoint_exists() {
         let c = Cursor {
             epoch: 1,
             shard: 2,
             block: 3,
             pairs_done: 77,
+            ..Default::default()
         };
-        assert!(check_loss(1.5, &c).is_ok());
-        let e = check_loss(f64::NAN, &c).unwrap_err().to_string();
+        assert!(check_loss(1.5, &c, None).is_ok());
+        let e = check_loss(f64::NAN, &c, None).unwrap_err().to_string();
         assert!(e.contains("step 77") && e.contains("block 3"), "{e}");
-        // A checkpoint of non-finite weights is refused, so the previous one stays.
-        let dir = tempfile::tempdir().unwrap();
-        let root = checkpoint_dir(dir.path());
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("checkpoint.json"), "previous").unwrap();
-        let err =
-            save_checkpoint(dir.path(), &Nan, &c, "fp", &TrainConfig::default(), &[]).unwrap_err();
-        assert!(matches!(err, Error::Diverged { step: 77, .. }));
-        assert_eq!(
-            std::fs::read_to_string(root.join("checkpoint.json")).unwrap(),
-            "previous"
-        );
+        assert!(e.contains("no checkpoint"), "{e}");
+        let e = check_loss(f64::INFINITY, &c, Some("m/checkpoints".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kept in m/checkpoints"), "{e}");
     }
 
     #[test]
@@ -1017,5 +700,108 @@ mod tests {
         assert_eq!(lr_at(&cfg, 0, 100), 0.025);
         assert!((lr_at(&cfg, 50, 100) - 0.0125).abs() < 1e-7);
         assert!((lr_at(&cfg, 100, 100) - 0.025 * 1e-4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn max_id_flags_negative_and_large_ids() {
+        assert_eq!(max_id(&[0, 5, 3]), 5);
+        assert!(max_id(&[1, -1]) >= u32::MAX / 2);
+        assert_eq!(max_id(&[]), 0);
+    }
+
+    #[test]
+    fn native_memory_estimate_leaves_out_torch_batches() {
+        let native = TrainConfig::default();
+        let torch = TrainConfig {
+            engine: EngineConfig::Torch(TorchConfig::on(Device::Cuda(0))),
+            ..Default::default()
+        };
+        // 130k words at dim 128: tables (4 × 66 MB) and reader buffers, not
+        // a million-pair batch's gathered rows (about 3.6 GB).
+        let n = memory_estimate(&native, 130_000);
+        assert!(n < 600 << 20, "{n}");
+        assert!(memory_estimate(&torch, 130_000) > n + (1 << 30));
+    }
+}
+
+#[cfg(test)]
+mod driver_tests {
+    use super::*;
+
+    /// An engine that reports loss only when drained, as a GPU does, and
+    /// records each block's loss as the inner engine computed it.
+    struct Deferred {
+        inner: Box<dyn Engine>,
+        held: LossSum,
+        log: Arc<std::sync::Mutex<Vec<(u64, LossSum)>>>,
+        pairs: u64,
+    }
+
+    impl Engine for Deferred {
+        fn describe(&self) -> String {
+            "deferred".into()
+        }
+        fn block_size(&self) -> usize {
+            3000
+        }
+        fn block(&mut self, b: Block<'_>) -> Result<()> {
+            self.inner.block(b)?;
+            let l = self.inner.drain_loss()?;
+            self.pairs += b.centres.len() as u64;
+            self.log.lock().unwrap().push((self.pairs, l));
+            self.held += l;
+            Ok(())
+        }
+        fn drain_loss(&mut self) -> Result<LossSum> {
+            Ok(std::mem::take(&mut self.held))
+        }
+        fn weights(&mut self) -> Result<Weights> {
+            self.inner.weights()
+        }
+    }
+
+    struct DeferredBuilder(Arc<std::sync::Mutex<Vec<(u64, LossSum)>>>);
+
+    impl EngineBuilder for DeferredBuilder {
+        fn build(&self, cfg: &TrainConfig, w: Weights, t: &AliasTable) -> Result<Box<dyn Engine>> {
+            Ok(Box::new(Deferred {
+                inner: NativeBuilder.build(cfg, w, t)?,
+                held: LossSum::default(),
+                log: self.0.clone(),
+                pairs: 0,
+            }))
+        }
+    }
+
+    #[test]
+    fn each_epoch_reports_exactly_the_loss_of_its_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = oracle::test_shards(dir.path(), 300_000, 2).unwrap();
+        cfg.engine = EngineConfig::Native(NativeConfig {
+            threads: 1,
+            deterministic: true,
+            ..Default::default()
+        });
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = run(&cfg, &Progress::silent(), None, &DeferredBuilder(log.clone())).unwrap();
+        let log = log.lock().unwrap();
+        assert_eq!(s.epochs.len(), 2);
+        let mut start = 0u64;
+        for e in &s.epochs {
+            let end = start + e.pairs;
+            let mut want = LossSum::default();
+            for (p, l) in log.iter().filter(|(p, _)| *p > start && *p <= end) {
+                let _ = p;
+                want += *l;
+            }
+            assert!(want.count > 0);
+            assert_eq!(e.loss_pairs, want.count, "epoch {}", e.epoch);
+            assert!((e.loss - want.mean()).abs() < 1e-12, "epoch {}", e.epoch);
+            start = end;
+        }
+        assert_eq!(start, s.total_pairs);
+        // Nothing is left behind at the end: the last block's loss counted.
+        let total: u64 = log.iter().map(|(_, l)| l.count).sum();
+        assert_eq!(total, s.epochs.iter().map(|e| e.loss_pairs).sum::<u64>());
     }
 }

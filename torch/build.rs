@@ -34,16 +34,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_TORCH").is_none() {
-        return;
-    }
     let Some(dir) = torch_lib_dir() else {
         println!("cargo:warning=w2v: could not locate the torch lib dir; run `make setup` (no rpath embedded)");
         return;
     };
     println!("cargo:rustc-link-search=native={}", dir.display());
-    // Only `w2v-torch` and the test binaries use libtorch; `w2v` itself must
-    // not load it (0.5 s and ~450 MB of CUDA libraries at every start).
+    // This crate is the only one that links libtorch; `w2v` never loads it
+    // (0.5 s and ~450 MB of CUDA libraries at every start).
     let mut args = vec![format!("-Wl,-rpath,{}", dir.display())];
     if dir.join("libtorch_cuda.so").exists() {
         args.extend([
@@ -52,8 +49,9 @@ fn main() {
             "-Wl,--as-needed".into(),
         ]);
     }
+    // Every linked target of this crate: the binary, the integration tests
+    // and the library's unit-test harness.
     for a in &args {
-        println!("cargo:rustc-link-arg-bin=w2v-torch={a}");
-        println!("cargo:rustc-link-arg-tests={a}");
+        println!("cargo:rustc-link-arg={a}");
     }
 }

@@ -96,7 +96,7 @@ __device__ __forceinline__ void vatomic(float* row, int i, int lane, V d) {
 
 extern "C" __global__ void __launch_bounds__(BLOCK_THREADS)
 sgns_step(float* __restrict__ win, float* __restrict__ wout,
-          const int* __restrict__ tgt, const int* __restrict__ ctx, long long n,
+          const int* __restrict__ in_ids, const int* __restrict__ out_ids, long long n,
           const unsigned int* __restrict__ thr, const int* __restrict__ alias,
           unsigned int vocab, float lr, unsigned long long seed,
           double* __restrict__ loss_out)
@@ -107,8 +107,11 @@ sgns_step(float* __restrict__ win, float* __restrict__ wout,
     float loss = 0.f;
     for (long long p = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / WARP; p < n;
          p += nwarps) {
-        const int t = tgt[p];
-        const int c = ctx[p];
+        // w2v's roles (src/train/engine.rs): the context's input row against
+        // the centre's output row; a negative equal to the centre is skipped.
+        // The host passes contexts as in_ids and centres as out_ids.
+        const int t = in_ids[p];
+        const int c = out_ids[p];
         int rows[NEG + 1];
         rows[0] = c;
         const unsigned long long base = mix64(seed ^ ((unsigned long long)p * 0x9e3779b97f4a7c15ULL));

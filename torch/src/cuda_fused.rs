@@ -28,9 +28,6 @@ pub const SOURCE: &str = include_str!("sgns.cu");
 /// Threads per block (must match BLOCK_THREADS in the source).
 const BLOCK_THREADS: u32 = 256;
 
-/// The largest (negatives + 1) × dim whose rows a warp holds in registers.
-pub const MAX_ROW_FLOATS: usize = 4096;
-
 /// How the kernel applies its updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Update {
@@ -40,10 +37,7 @@ pub enum Update {
     Hogwild,
 }
 
-/// Whether the fused kernel can run this shape.
-pub fn supports(dim: usize, negative: usize) -> bool {
-    (negative + 1) * dim <= MAX_ROW_FLOATS
-}
+pub use w2v::train::config::fused_supports as supports;
 
 /// Compile-time options of the kernel for this shape.
 pub fn options(dim: usize, negative: usize, update: Update) -> Vec<String> {
@@ -62,7 +56,7 @@ fn nvrtc_candidates() -> Vec<PathBuf> {
     if let Ok(p) = std::env::var("W2V_NVRTC") {
         out.push(PathBuf::from(p));
     }
-    if let Some(dir) = w2v::doctor::libtorch_dir() {
+    if let Some(dir) = crate::libtorch_dir() {
         let site = PathBuf::from(dir).join("../..");
         out.push(site.join("nvidia/cu13/lib/libnvrtc.so.13"));
         out.push(site.join("nvidia/cuda_nvrtc/lib/libnvrtc.so.12"));
@@ -89,7 +83,10 @@ pub fn preload_nvrtc() -> Result<()> {
                     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                         let name = e.file_name().to_string_lossy().into_owned();
                         if name.starts_with("libnvrtc-builtins.so") {
-                            // SAFETY: as below.
+                            // SAFETY: loading a shared library runs its
+                            // initialisers; NVRTC's builtins library has none
+                            // with preconditions, and it stays loaded for the
+                            // process's life (forgotten below).
                             if let Ok(lib) = unsafe { libloading::Library::new(e.path()) } {
                                 std::mem::forget(lib);
                             }
@@ -106,7 +103,8 @@ pub fn preload_nvrtc() -> Result<()> {
                 }
             }
             // Maybe it is on the default search path.
-            // SAFETY: as above.
+            // SAFETY: loading libnvrtc runs its initialisers, which have no
+            // preconditions; it stays loaded for the process's life.
             match unsafe { libloading::Library::new("libnvrtc.so.13") } {
                 Ok(lib) => {
                     std::mem::forget(lib);
@@ -150,8 +148,10 @@ pub struct Fused {
 pub struct Step {
     pub input: u64,
     pub output: u64,
-    pub targets: u64,
-    pub contexts: u64,
+    /// Ids of the input rows (the contexts).
+    pub in_ids: u64,
+    /// Ids of the positive output rows (the centres).
+    pub out_ids: u64,
     pub n: i64,
     pub thresholds: u64,
     pub aliases: u64,
@@ -235,7 +235,8 @@ impl Fused {
     /// `dst` must hold `src.len()` values, and `src` must stay untouched
     /// until an event recorded after this call has completed.
     pub unsafe fn h2d<T>(&self, dst: u64, src: &[T]) -> Result<()> {
-        // SAFETY: as the caller guarantees.
+        // SAFETY: the caller guarantees `dst` holds `src.len()` values and
+        // that `src` stays untouched until the copy has completed.
         unsafe { cu::memcpy_htod_async(dst, src, self.stream.cu_stream()) }.map_err(drv)
     }
 
@@ -245,7 +246,8 @@ impl Fused {
     /// As for [`Fused::h2d`], with the roles swapped: `dst` is valid only
     /// once a later event has completed.
     pub unsafe fn d2h<T>(&self, dst: &mut [T], src: u64) -> Result<()> {
-        // SAFETY: as the caller guarantees.
+        // SAFETY: the caller guarantees `src` holds `dst.len()` values and
+        // that `dst` is read only after the copy has completed.
         unsafe { cu::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }.map_err(drv)
     }
 
@@ -254,7 +256,8 @@ impl Fused {
     /// # Safety
     /// `dst` must be a device buffer of at least `bytes` bytes.
     pub unsafe fn zero(&self, dst: u64, bytes: usize) -> Result<()> {
-        // SAFETY: as the caller guarantees.
+        // SAFETY: the caller guarantees `dst` is a device buffer of at
+        // least `bytes` bytes.
         unsafe { cu::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }.map_err(drv)
     }
 
@@ -262,7 +265,7 @@ impl Fused {
     ///
     /// # Safety
     /// Every pointer must be a live device buffer of the right size and type:
-    /// `input`/`output` V×dim f32, `targets`/`contexts` n i32 ids below V,
+    /// `input`/`output` V×dim f32, `in_ids`/`out_ids` n i32 ids below V,
     /// `thresholds`/`aliases` V u32/i32, `loss` one f64.
     pub unsafe fn launch(&self, s: &Step) -> Result<()> {
         if s.n == 0 {
@@ -271,8 +274,8 @@ impl Fused {
         let mut b = self.stream.launch_builder(&self.func);
         b.arg(&s.input)
             .arg(&s.output)
-            .arg(&s.targets)
-            .arg(&s.contexts)
+            .arg(&s.in_ids)
+            .arg(&s.out_ids)
             .arg(&s.n)
             .arg(&s.thresholds)
             .arg(&s.aliases)
@@ -302,20 +305,20 @@ pub fn kernel_mix(mut z: u64) -> u64 {
 }
 
 /// The negatives the kernel draws for pair `p` of a launch with `seed`
-/// (`None` where one equals the context and is skipped).
+/// (`None` where one equals the centre and is skipped).
 #[cfg(test)]
 pub fn kernel_negatives(
     entries: &[w2v::unigram::Entry],
     seed: u64,
     p: u64,
     k: usize,
-    context: usize,
+    centre: usize,
 ) -> Vec<Option<usize>> {
     let base = kernel_mix(seed ^ p.wrapping_mul(0x9e3779b97f4a7c15));
     (1..=k as u64)
         .map(|j| {
             let w = w2v::unigram::sample(entries, kernel_mix(base.wrapping_add(j))) as usize;
-            (w != context).then_some(w)
+            (w != centre).then_some(w)
         })
         .collect()
 }
@@ -363,10 +366,11 @@ mod tests {
         }
     }
 
-    /// On a GPU: one pair per launch, so the kernel must match word2vec.c's
-    /// sequential update (the native engine) given the same negatives.
+    /// On a GPU: one pair per launch, so the kernel must match the
+    /// reference sequential update (w2v::train::oracle), colliding negatives
+    /// included.
     #[test]
-    fn fused_kernel_matches_native_sequential_sgd_on_cuda() {
+    fn fused_kernel_matches_the_oracle_on_cuda() {
         if !tch::Cuda::is_available() {
             eprintln!("no CUDA device: the fused kernel is checked on the GPU machine only");
             return;
@@ -377,24 +381,15 @@ mod tests {
             (100, Update::Atomic),
         ] {
             let (v, k) = (60usize, 5usize);
+            // A heavy head, so negatives often collide with a frequent centre.
             let counts: Vec<u64> = (0..v as u64).map(|i| 1000 / (i + 1) + 1).collect();
             let table = AliasTable::new(&counts, 0.75);
-            let (i0, mut o0) = w2v::train::init_weights(v, dim, 5);
-            for (j, x) in o0.iter_mut().enumerate() {
-                *x = ((j * 7919 % 101) as f32 / 101.0 - 0.5) * 0.2;
-            }
-            let cfg = w2v::train::TrainConfig {
-                dim,
-                negative: k,
-                threads: 1,
-                ..Default::default()
-            };
-            let native =
-                w2v::train::native::NativeTrainer::new(&cfg, i0.clone(), o0.clone(), table.clone());
+            let w0 = w2v::train::oracle::test_weights(v, dim, 5);
+            let mut want = w2v::train::oracle::Tables::from_weights(&w0, dim);
             let dev = Device::Cuda(0);
             let fused = Fused::new(0, dim, k, update).unwrap();
-            let input = Tensor::from_slice(&i0).to_device(dev);
-            let output = Tensor::from_slice(&o0).to_device(dev);
+            let input = Tensor::from_slice(&w0.input).to_device(dev);
+            let output = Tensor::from_slice(&w0.output).to_device(dev);
             let thr: Vec<i32> = table.entries.iter().map(|e| e.threshold as i32).collect();
             let al: Vec<i32> = table.entries.iter().map(|e| e.alias).collect();
             let (thr, al) = (
@@ -402,40 +397,41 @@ mod tests {
                 Tensor::from_slice(&al).to_device(dev),
             );
             let loss = Tensor::zeros([1], (Kind::Double, dev));
-            let mut s = w2v::train::native::Scratch::new(dim);
-            let mut want_loss = 0f64;
+            let (mut want_loss, mut collisions) = (0f64, 0);
             for p in 0..200u64 {
-                let (t, c) = (
-                    (p * 7 % v as u64) as usize,
+                let (centre, context) = (
+                    (p * 7 % 5) as usize,
                     (p * 13 % v as u64 + 1) as usize % v,
                 );
                 // The kernel loads a pair's rows before updating them, so a
                 // row drawn twice in one pair would differ from sequential
-                // SGD by design: pick seeds whose negatives are distinct.
+                // SGD by design: pick seeds whose live negatives are distinct.
                 let (seed, negs) = (1000 * p..)
                     .map(|seed| {
-                        let n: Vec<usize> = kernel_negatives(&table.entries, seed, 0, k, c)
+                        let n: Vec<usize> = kernel_negatives(&table.entries, seed, 0, k, centre)
                             .into_iter()
-                            .map(|w| w.unwrap_or(c))
+                            .map(|w| w.unwrap_or(centre))
                             .collect();
                         (seed, n)
                     })
                     .find(|(_, n)| {
-                        let mut d: Vec<usize> = n.iter().copied().filter(|&w| w != c).collect();
+                        let mut d: Vec<usize> =
+                            n.iter().copied().filter(|&w| w != centre).collect();
                         let len = d.len();
                         d.sort();
                         d.dedup();
                         d.len() == len
                     })
                     .unwrap();
-                want_loss += native.apply_pair(t, c, &negs, 0.05, &mut s) as f64;
-                let ids_t = Tensor::from_slice(&[t as i32]).to_device(dev);
-                let ids_c = Tensor::from_slice(&[c as i32]).to_device(dev);
+                collisions += negs.iter().filter(|&&n| n == centre).count();
+                want_loss += want.pair(centre, context, &negs, 0.05);
+                let ids_in = Tensor::from_slice(&[context as i32]).to_device(dev);
+                let ids_out = Tensor::from_slice(&[centre as i32]).to_device(dev);
                 let step = Step {
                     input: input.data_ptr() as u64,
                     output: output.data_ptr() as u64,
-                    targets: ids_t.data_ptr() as u64,
-                    contexts: ids_c.data_ptr() as u64,
+                    in_ids: ids_in.data_ptr() as u64,
+                    out_ids: ids_out.data_ptr() as u64,
                     n: 1,
                     thresholds: thr.data_ptr() as u64,
                     aliases: al.data_ptr() as u64,
@@ -444,19 +440,20 @@ mod tests {
                     seed,
                     loss: loss.data_ptr() as u64,
                 };
+                // SAFETY: every pointer is a live tensor on this device of the
+                // size `launch` documents (V×dim tables, one id each, V alias
+                // entries, one f64), and the ids are below V.
                 unsafe { fused.launch(&step).unwrap() };
             }
-            let got_i = Vec::<f32>::try_from(&input.to_device(Device::Cpu)).unwrap();
-            let got_o = Vec::<f32>::try_from(&output.to_device(Device::Cpu)).unwrap();
-            let (want_i, want_o) = w2v::train::Trainer::weights(&native).unwrap();
-            let md = crate::torch_engine::max_abs_diff;
-            let (di, dout) = (md(&got_i, &want_i), md(&got_o, &want_o));
-            assert!(
-                di < 1e-4 && dout < 1e-4,
-                "dim {dim} {update:?}: {di} {dout}"
-            );
-            assert!(md(&got_i, &i0) > 1e-3, "the kernel changed nothing");
-            // The native loss uses a tabulated sigmoid: agree to 1e-3 relative.
+            assert!(collisions > 0, "the test must exercise the collision rule");
+            let got = w2v::train::Weights {
+                input: Vec::<f32>::try_from(&input.to_device(Device::Cpu)).unwrap(),
+                output: Vec::<f32>::try_from(&output.to_device(Device::Cpu)).unwrap(),
+            };
+            let d = want.max_diff(&got);
+            assert!(d < 1e-4, "dim {dim} {update:?}: {d}");
+            let md = crate::engine::max_abs_diff;
+            assert!(md(&got.input, &w0.input) > 1e-3, "the kernel changed nothing");
             let got_loss = loss.double_value(&[0]);
             assert!(
                 (got_loss - want_loss).abs() < 1e-3 * want_loss,

@@ -1,0 +1,268 @@
+//! Checkpoints: `model/checkpoints/ckpt-<pairs>/{input,output}.f32` and the
+//! pointer `model/checkpoints/checkpoint.json` (cursor, config, fingerprints,
+//! per-epoch figures), replaced last so a crash mid-write leaves the
+//! previous checkpoint in force.
+//!
+//! A checkpoint is only resumed by the run it came from: the vocabulary and
+//! the shards must be the ones it was made with, and every setting that
+//! changes the result must be unchanged ([`TrainConfig::resume_conflicts`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{io_err, json_err, Error, Result};
+use crate::manifest::write_atomic;
+
+use super::config::TrainConfig;
+use super::engine::{LossSum, Weights};
+use super::{Cursor, EpochStats};
+
+/// A weight past this magnitude means the run has diverged: word vectors
+/// trained with SGNS stay within a few units.
+pub const WEIGHT_LIMIT: f32 = 1e4;
+
+/// What a checkpoint holds besides the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The next block to run.
+    pub cursor: Cursor,
+    /// Fingerprint of the vocabulary trained on.
+    pub vocab_fingerprint: String,
+    /// Fingerprint of the shards manifest trained on.
+    pub shards_fingerprint: String,
+    /// The run's settings.
+    pub config: TrainConfig,
+    /// Figures of the finished epochs.
+    pub epochs: Vec<EpochStats>,
+    /// The current epoch's loss and pairs so far.
+    pub epoch_loss: LossSum,
+    /// Pairs of the current epoch so far.
+    pub epoch_pairs: u64,
+    /// The weights' directory under `checkpoints/`.
+    pub dir: String,
+}
+
+/// `model/checkpoints`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// Writes `weights` and `state` (whose `dir` is set here). Refuses weights
+/// that are not finite or past [`WEIGHT_LIMIT`]: the previous checkpoint
+/// stays in force.
+pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result<PathBuf> {
+    if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
+        return Err(Error::Diverged {
+            step: state.cursor.pairs_done,
+            what: format!("{table} weight {i} is {x}"),
+            checkpoint: existing(out),
+        });
+    }
+    let root = checkpoint_dir(out);
+    let name = format!("ckpt-{:015}", state.cursor.pairs_done);
+    let dir = root.join(&name);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
+    write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&weights.input))?;
+    write_atomic(&dir.join("output.f32"), bytemuck::cast_slice(&weights.output))?;
+    state.dir = name.clone();
+    let ptr = root.join("checkpoint.json");
+    let text = serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
+    write_atomic(&ptr, text.as_bytes())?;
+    // Older checkpoints are no longer needed.
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("ckpt-") && n != name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// The checkpoint directory when a checkpoint is in force.
+pub fn existing(out: &Path) -> Option<PathBuf> {
+    let root = checkpoint_dir(out);
+    root.join("checkpoint.json").is_file().then_some(root)
+}
+
+/// Loads the checkpoint in `out` for a run of `cfg` on the given vocabulary
+/// and shards, refusing any change that alters the result.
+pub fn load(
+    out: &Path,
+    cfg: &TrainConfig,
+    vocab_fp: &str,
+    shards_fp: &str,
+    n: usize,
+) -> Result<(CheckpointState, Weights)> {
+    let root = checkpoint_dir(out);
+    let ptr = root.join("checkpoint.json");
+    let text = std::fs::read_to_string(&ptr)
+        .map_err(io_err(&ptr, "read checkpoint (nothing to resume)"))?;
+    let state: CheckpointState =
+        serde_json::from_str(&text).map_err(json_err(&ptr, "parse checkpoint"))?;
+    let refuse = |message: String| Error::Mismatch {
+        path: ptr.clone(),
+        message,
+    };
+    if state.vocab_fingerprint != vocab_fp {
+        return Err(refuse(
+            "was made with another vocabulary; start afresh without --resume".into(),
+        ));
+    }
+    if state.shards_fingerprint != shards_fp {
+        return Err(refuse(
+            "was made with other shards; start afresh without --resume".into(),
+        ));
+    }
+    let conflicts = cfg.resume_conflicts(&state.config);
+    if !conflicts.is_empty() {
+        return Err(refuse(format!(
+            "cannot resume with changed settings that alter the result ({}); resume with the checkpoint's settings, or start afresh without --resume",
+            conflicts.join("; ")
+        )));
+    }
+    let read = |f: &str| -> Result<Vec<f32>> {
+        let p = root.join(&state.dir).join(f);
+        let bytes = std::fs::read(&p).map_err(io_err(&p, "read checkpoint weights"))?;
+        if bytes.len() != n * 4 {
+            return Err(Error::Mismatch {
+                path: p,
+                message: format!("holds {} bytes, expected {}", bytes.len(), n * 4),
+            });
+        }
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let weights = Weights {
+        input: read("input.f32")?,
+        output: read("output.f32")?,
+    };
+    if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
+        return Err(refuse(format!(
+            "{table} weight {i} is {x}; the checkpoint is unusable, start afresh without --resume"
+        )));
+    }
+    Ok((state, weights))
+}
+
+/// When checkpoints are due during a run.
+pub struct Schedule {
+    every_pairs: u64,
+    every_secs: u64,
+    last: Instant,
+    last_pairs: u64,
+}
+
+/// An epoch's end also writes a checkpoint when the last one is at least
+/// this old: short epochs (seconds on a GPU) are not slowed by a full
+/// weights copy each.
+pub const EPOCH_CHECKPOINT_AFTER_S: u64 = 60;
+
+impl Schedule {
+    /// The schedule of `cfg`, starting at `pairs_done`.
+    pub fn new(cfg: &TrainConfig, pairs_done: u64) -> Self {
+        Schedule {
+            every_pairs: cfg.checkpoint_every_pairs,
+            every_secs: cfg.checkpoint_every_secs,
+            last: Instant::now(),
+            last_pairs: pairs_done,
+        }
+    }
+
+    /// Whether `--checkpoint-every` (pairs or seconds) has come round.
+    pub fn due(&self, pairs_done: u64) -> bool {
+        (self.every_pairs > 0 && pairs_done - self.last_pairs >= self.every_pairs)
+            || (self.every_secs > 0 && self.last.elapsed().as_secs() >= self.every_secs)
+    }
+
+    /// Whether an epoch end should checkpoint (by pairs only when no pair
+    /// interval is set, and not more than once a minute).
+    pub fn due_at_epoch_end(&self) -> bool {
+        self.every_pairs == 0 && self.last.elapsed().as_secs() >= EPOCH_CHECKPOINT_AFTER_S
+    }
+
+    /// Restarts both clocks.
+    pub fn saved(&mut self, pairs_done: u64) {
+        self.last = Instant::now();
+        self.last_pairs = pairs_done;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: u64) -> CheckpointState {
+        CheckpointState {
+            cursor: Cursor {
+                pairs_done: pairs,
+                ..Default::default()
+            },
+            vocab_fingerprint: "v".into(),
+            shards_fingerprint: "s".into(),
+            config: TrainConfig::default(),
+            epochs: Vec::new(),
+            epoch_loss: LossSum::default(),
+            epoch_pairs: 0,
+            dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn diverged_weights_are_not_saved_and_the_message_is_true() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = |x: f32| Weights {
+            input: vec![0.1, x],
+            output: vec![0.0, 0.0],
+        };
+        // No checkpoint yet: the error says so.
+        let e = save(dir.path(), &bad(f32::NAN), state(77)).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Diverged { step: 77, .. }));
+        assert!(msg.contains("no checkpoint had been written"), "{msg}");
+        // A good one, then a huge (finite) weight: refused, the good one kept and named.
+        save(dir.path(), &bad(0.5), state(10)).unwrap();
+        let e = save(dir.path(), &bad(5e18), state(20)).unwrap_err().to_string();
+        assert!(
+            e.contains("input weight 1 is 5") && e.contains("kept in"),
+            "{e}"
+        );
+        let (s, w) = load(dir.path(), &TrainConfig::default(), "v", "s", 2).unwrap();
+        assert_eq!(s.cursor.pairs_done, 10);
+        assert_eq!(w.input, [0.1, 0.5]);
+    }
+
+    #[test]
+    fn resume_refuses_other_inputs_and_changed_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Weights {
+            input: vec![0.1; 4],
+            output: vec![0.0; 4],
+        };
+        save(dir.path(), &w, state(5)).unwrap();
+        let cfg = TrainConfig::default();
+        let e = load(dir.path(), &cfg, "other", "s", 4).unwrap_err().to_string();
+        assert!(e.contains("another vocabulary"), "{e}");
+        let e = load(dir.path(), &cfg, "v", "other", 4).unwrap_err().to_string();
+        assert!(e.contains("other shards"), "{e}");
+        let changed = TrainConfig {
+            epochs: 9,
+            ..Default::default()
+        };
+        let e = load(dir.path(), &changed, "v", "s", 4).unwrap_err().to_string();
+        assert!(e.contains("--epochs was 5, now 9"), "{e}");
+        let harmless = TrainConfig {
+            checkpoint_every_secs: 1,
+            resume: true,
+            ..Default::default()
+        };
+        assert!(load(dir.path(), &harmless, "v", "s", 4).is_ok());
+        let e = load(dir.path(), &cfg, "v", "s", 5).unwrap_err().to_string();
+        assert!(e.contains("expected 20"), "{e}");
+    }
+}

@@ -1,0 +1,173 @@
+//! The engine interface: what the training driver knows of a trainer.
+//!
+//! The driver ([`super::run`]) cuts the pair stream into [`Block`]s, sets
+//! each block's learning rate and random stream, and hands it to an
+//! [`Engine`]. Engines: the native CPU engine ([`super::native`]), and the
+//! libtorch engine (ops step and fused CUDA kernel) in the `w2v-torch`
+//! member crate, which implements this trait and an [`EngineBuilder`].
+//!
+//! # The update every engine applies
+//! A pair is (centre, context) as `pairs` writes it. Every engine uses
+//! word2vec.c's skip-gram roles: the **context's input row** is trained
+//! against the **centre's output row** (label 1) and K negatives drawn from
+//! `count^0.75` (label 0). **A negative equal to the centre is skipped**: it
+//! gets no update and adds no loss ([`skips_negative`]), as word2vec.c's
+//! `if (target == word) continue;` does. The rule is tested against each
+//! engine through the f64 oracle in `oracle` (feature `test-support`).
+//!
+//! # Loss
+//! [`Engine::block`] may run asynchronously (a GPU queues work and returns).
+//! The loss is read back only by [`Engine::drain_loss`], an explicit step
+//! that waits for every block handed in so far and returns the sum of their
+//! sampled losses since the previous drain. The driver drains before each
+//! epoch's figures, each checkpoint and the end, so nothing lags or drops.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::rng::{purpose, stream, unit_f32};
+use crate::unigram::AliasTable;
+use crate::TokenId;
+
+use super::config::{EngineConfig, TrainConfig};
+
+/// One block of pairs and how to train on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    /// The centre word of each pair.
+    pub centres: &'a [TokenId],
+    /// The context word of each pair.
+    pub contexts: &'a [TokenId],
+    /// Learning rate for the whole block.
+    pub lr: f32,
+    /// Seed of the block's random stream (negatives).
+    pub seed: u64,
+}
+
+/// A sum of sampled per-pair losses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossSum {
+    /// Sum of the sampled pairs' losses.
+    pub sum: f64,
+    /// Pairs sampled.
+    pub count: u64,
+}
+
+impl LossSum {
+    /// The mean, NaN when nothing was sampled.
+    pub fn mean(&self) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+}
+
+impl std::ops::AddAssign for LossSum {
+    fn add_assign(&mut self, o: LossSum) {
+        self.sum += o.sum;
+        self.count += o.count;
+    }
+}
+
+/// The two tables, `V × dim` row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Weights {
+    /// Input (word) vectors.
+    pub input: Vec<f32>,
+    /// Output (context) vectors.
+    pub output: Vec<f32>,
+}
+
+impl Weights {
+    /// word2vec.c initialisation: input uniform in ±0.5/dim, output zeros.
+    pub fn init(vocab_size: usize, dim: usize, seed: u64) -> Weights {
+        let mut rng = stream(seed, &[purpose::INIT]);
+        let input = (0..vocab_size * dim)
+            .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
+            .collect();
+        Weights {
+            input,
+            output: vec![0.0; vocab_size * dim],
+        }
+    }
+
+    /// The first non-finite value, or one larger than `limit` in magnitude,
+    /// as (table, index, value).
+    pub fn first_bad(&self, limit: f32) -> Option<(&'static str, usize, f32)> {
+        for (name, t) in [("input", &self.input), ("output", &self.output)] {
+            if let Some(i) = t.iter().position(|x| !x.is_finite() || x.abs() > limit) {
+                return Some((name, i, t[i]));
+            }
+        }
+        None
+    }
+}
+
+/// Whether a negative drawn for a pair with this centre is skipped.
+#[inline]
+pub fn skips_negative(negative: usize, centre: usize) -> bool {
+    negative == centre
+}
+
+/// A trainer that applies SGNS updates block by block.
+pub trait Engine {
+    /// Short description ("native window avx2+fma ×2", "torch cuda:0 fused").
+    fn describe(&self) -> String;
+    /// Pairs per block the driver should hand in.
+    fn block_size(&self) -> usize;
+    /// Trains on one block. May return before the work is done.
+    fn block(&mut self, block: Block<'_>) -> Result<()>;
+    /// Waits for every block handed in so far and returns the sum of their
+    /// sampled losses since the previous drain.
+    fn drain_loss(&mut self) -> Result<LossSum>;
+    /// Copies out both tables (after every block handed in so far).
+    fn weights(&mut self) -> Result<Weights>;
+    /// Notes on settings known to cost quality, shown once at the start.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Builds the engine a config asks for.
+pub trait EngineBuilder {
+    /// An engine for `cfg.engine`, starting from `weights`, drawing
+    /// negatives from `table`.
+    fn build(
+        &self,
+        cfg: &TrainConfig,
+        weights: Weights,
+        table: &AliasTable,
+    ) -> Result<Box<dyn Engine>>;
+    /// The libtorch version this builder links, if any (for the manifest).
+    fn libtorch(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Builds the native engine; refuses the torch engine (it lives in the
+/// `w2v-torch` binary).
+pub struct NativeBuilder;
+
+impl EngineBuilder for NativeBuilder {
+    fn build(
+        &self,
+        cfg: &TrainConfig,
+        weights: Weights,
+        table: &AliasTable,
+    ) -> Result<Box<dyn Engine>> {
+        match &cfg.engine {
+            EngineConfig::Native(n) => Ok(Box::new(super::native::NativeEngine::new(
+                n,
+                cfg.dim,
+                cfg.negative,
+                weights,
+                table,
+            )?)),
+            EngineConfig::Torch(_) => Err(crate::Error::InvalidConfig(
+                "the torch engine runs in the w2v-torch binary (built by `make build`); use --engine native".into(),
+            )),
+        }
+    }
+}

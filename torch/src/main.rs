@@ -1,0 +1,97 @@
+//! `w2v-torch`: runs the torch engine for `w2v train`, and reports what it
+//! finds of libtorch and CUDA for `w2v doctor`. `w2v` resolves the command
+//! line into a `TrainConfig` and hands it over as JSON; users call `w2v`.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use w2v::progress::{Mode, Progress};
+use w2v::train::TrainConfig;
+use w2v::Error;
+
+#[derive(Parser)]
+#[command(name = "w2v-torch", version, about = "the torch engine of w2v (run by `w2v train`)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Bar,
+    Json,
+    Plain,
+    Silent,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Trains with a resolved configuration (JSON of w2v::train::TrainConfig).
+    Train {
+        #[arg(long)]
+        config_json: String,
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressArg,
+    },
+    /// Prints what this process finds of libtorch and CUDA, as JSON.
+    Facts,
+}
+
+fn progress(p: ProgressArg) -> Progress {
+    match p {
+        ProgressArg::Auto => Progress::auto(),
+        ProgressArg::Bar => Progress::new(Mode::Bar),
+        ProgressArg::Json => Progress::new(Mode::Json),
+        ProgressArg::Plain => Progress::new(Mode::Plain),
+        ProgressArg::Silent => Progress::silent(),
+    }
+}
+
+fn run(cli: Cli) -> w2v::Result<()> {
+    match cli.cmd {
+        Cmd::Train {
+            config_json,
+            progress: p,
+        } => {
+            let cfg: TrainConfig = serde_json::from_str(&config_json).map_err(|e| {
+                Error::InvalidConfig(format!("w2v-torch got a malformed configuration: {e}"))
+            })?;
+            let p = progress(p);
+            let stop = Arc::new(AtomicBool::new(false));
+            let s2 = stop.clone();
+            // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
+            let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
+            let s = w2v::train::run(&cfg, &p, Some(stop), &w2v_torch::engine::TorchBuilder)?;
+            p.info(&format!(
+                "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
+                s.engine,
+                s.total_pairs,
+                s.seconds,
+                s.pairs_per_s / 1e6,
+                s.final_loss,
+                cfg.output.display()
+            ));
+            Ok(())
+        }
+        Cmd::Facts => {
+            println!(
+                "{}",
+                serde_json::to_string(&w2v_torch::facts()).unwrap_or_default()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("w2v: error: {}", e.report());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
