@@ -1,9 +1,7 @@
 //! `w2v-torch`: the same command line as `w2v`, with the libtorch engine
 //! linked in. `w2v` runs it for `train --engine torch` and for `doctor`.
 
-#[path = "../app.rs"]
-mod app;
-#[path = "../cli.rs"]
+#[path = "../cli/mod.rs"]
 mod cli;
 #[path = "../cuda_fused.rs"]
 mod cuda_fused;
@@ -11,5 +9,5 @@ mod cuda_fused;
 mod torch_engine;
 
 fn main() -> std::process::ExitCode {
-    app::main_with(Some(torch_engine::hooks()))
+    cli::main_with(Some(torch_engine::hooks()))
 }
