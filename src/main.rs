@@ -1,8 +1,7 @@
-//! `w2v`: the command-line tool. It does not link libtorch; see `app`.
+//! `w2v`: the command-line tool. It does not link libtorch; see `cli`.
 
-mod app;
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    app::main_with(None)
+    cli::main_with(None)
 }

@@ -1,0 +1,79 @@
+//! `w2v eval`: word-pair similarity and analogy benchmarks.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use w2v::progress::Progress;
+use w2v::query::Model;
+use w2v::{Error, Result};
+
+use super::common::ModelArg;
+use super::{json, out, Fail};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Word-pair files (TSV/CSV, score in column 3).
+    #[arg(long, num_args = 1..)]
+    pub pairs: Vec<PathBuf>,
+    /// Analogy files (questions-words format).
+    #[arg(long, num_args = 1..)]
+    pub analogies: Vec<PathBuf>,
+    /// Analogies: search only the N most frequent words.
+    #[arg(long)]
+    pub restrict: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArg,
+}
+
+pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
+    if a.pairs.is_empty() && a.analogies.is_empty() {
+        return Err(Error::InvalidConfig(
+            "eval needs --pairs FILE... or --analogies FILE...".into(),
+        )
+        .into());
+    }
+    let m = Model::open(&a.model.model)?;
+    let pairs: Vec<_> = a
+        .pairs
+        .iter()
+        .map(|f| w2v::eval::eval_pairs(&m, f))
+        .collect::<Result<_>>()?;
+    let analogies: Vec<_> = a
+        .analogies
+        .iter()
+        .map(|f| w2v::eval::eval_analogies(&m, f, a.restrict).map(|s| (f.clone(), s)))
+        .collect::<Result<_>>()?;
+    if a.json {
+        return json(
+            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s})).collect::<Vec<_>>()}),
+        );
+    }
+    for s in &pairs {
+        out(&format!(
+            "{}: spearman {:.4} pearson {:.4} coverage {}/{} ({:.1}%)",
+            s.file.display(),
+            s.spearman,
+            s.pearson,
+            s.found,
+            s.total,
+            100.0 * s.coverage
+        ))?;
+    }
+    for (f, secs) in &analogies {
+        for s in secs {
+            out(&format!(
+                "{} [{}]: {}/{} = {:.4} ({} skipped)",
+                f.display(),
+                s.name,
+                s.correct,
+                s.total,
+                s.accuracy,
+                s.skipped
+            ))?;
+        }
+    }
+    Ok(())
+}

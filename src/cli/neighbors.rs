@@ -1,0 +1,90 @@
+//! `w2v neighbors`: nearest neighbours by cosine, for one word, a batch of
+//! words (`-` reads them from stdin), or gensim-style `--positive`/`--negative`.
+
+use clap::Args;
+
+use w2v::progress::Progress;
+use w2v::query::Model;
+use w2v::Error;
+
+use super::common::ModelArg;
+use super::{json, print_hits, Fail};
+
+#[derive(Args)]
+pub struct NeighborsArgs {
+    /// Query words; `-` reads one query per line from stdin.
+    pub words: Vec<String>,
+    #[arg(short, default_value_t = 10)]
+    pub k: usize,
+    /// gensim most_similar: words to add.
+    #[arg(long, num_args = 1..)]
+    pub positive: Vec<String>,
+    /// gensim most_similar: words to subtract.
+    #[arg(long, num_args = 1..)]
+    pub negative: Vec<String>,
+    /// Search only the N most frequent words.
+    #[arg(long)]
+    pub restrict: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArg,
+}
+
+pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
+    let m = Model::open(&a.model.model)?;
+    if !a.positive.is_empty() || !a.negative.is_empty() {
+        let hits = m.most_similar(&a.positive, &a.negative, a.k, a.restrict)?;
+        return if a.json {
+            json(&hits)
+        } else {
+            print_hits("most similar", &hits)
+        };
+    }
+    let mut words = a.words.clone();
+    if words.iter().any(|w| w == "-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::Io {
+            path: "<stdin>".into(),
+            action: "read queries from",
+            source: e,
+        })?;
+        words.retain(|w| w != "-");
+        words.extend(
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if words.is_empty() {
+        return Err(
+            Error::InvalidConfig("neighbors needs a WORD, `-`, or --positive".into()).into(),
+        );
+    }
+    // In batch mode unknown words are reported and skipped; alone, they fail.
+    let batch = words.len() > 1;
+    let mut ids = Vec::new();
+    for w in &words {
+        match m.id(w) {
+            Ok(i) => ids.push((w.clone(), i)),
+            Err(e) if batch => eprintln!("w2v: warning: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let queries: Vec<Vec<f32>> = ids.iter().map(|(_, i)| m.unit(*i)).collect();
+    let exclude: Vec<Vec<usize>> = ids.iter().map(|(_, i)| vec![*i]).collect();
+    let hits = m.nearest_many(&queries, a.k, &exclude, a.restrict);
+    if a.json {
+        let v: Vec<_> = ids
+            .iter()
+            .zip(&hits)
+            .map(|((w, _), h)| serde_json::json!({"query": w, "neighbors": h}))
+            .collect();
+        return json(&v);
+    }
+    for ((w, _), h) in ids.iter().zip(&hits) {
+        print_hits(w, h)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `w2v prep`: raw text in, one normalized sentence per line out.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use w2v::corpus::{Format, ReadConfig};
+use w2v::prep::PrepConfig;
+use w2v::progress::Progress;
+
+use super::common::NormArgs;
+use super::Fail;
+
+#[derive(Args)]
+pub struct PrepArgs {
+    /// Files, directories (walked recursively) or `-` for stdin.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[arg(short, long, default_value = "data/corpus.txt")]
+    pub output: PathBuf,
+    /// Force a format: text, jsonl, parquet, tar, zip, conllu.
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// JSONL field with the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Parquet column with the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Drop documents whose letters are less Cyrillic than this (e.g. 0.5 for Taiga Subtitles).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_cyrillic_share: f32,
+    /// Skip archive entries whose path matches this regex.
+    #[arg(long)]
+    pub skip_pattern: Option<String>,
+    /// Drop output lines with fewer tokens.
+    #[arg(long, default_value_t = 1)]
+    pub min_tokens: usize,
+    #[command(flatten)]
+    pub norm: NormArgs,
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl From<PrepArgs> for PrepConfig {
+    fn from(a: PrepArgs) -> Self {
+        PrepConfig {
+            inputs: a.inputs,
+            output: a.output,
+            read: ReadConfig {
+                format: a.format,
+                text_field: a.text_field,
+                text_column: a.text_column,
+                min_cyrillic_share: a.min_cyrillic_share,
+                skip_pattern: a.skip_pattern,
+                ..Default::default()
+            },
+            normalize: a.norm.into(),
+            min_tokens: a.min_tokens,
+            threads: a.threads,
+            seed: a.seed,
+        }
+    }
+}
+
+pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
+    let cfg: PrepConfig = a.into();
+    let s = w2v::prep::run(&cfg, p)?;
+    p.info(&format!(
+        "prep: {} lines, {} tokens from {:.1} MB in {:.1}s ({:.1} MB/s); {} invalid UTF-8 sequences replaced; wrote {}",
+        s.lines_out,
+        s.tokens_out,
+        s.read.bytes_in as f64 / 1e6,
+        s.elapsed_s,
+        s.mb_per_s,
+        s.read.invalid_utf8,
+        cfg.output.display()
+    ));
+    Ok(())
+}
