@@ -93,15 +93,16 @@ impl NpyMatrix {
             })
             .collect::<Result<_>>()?;
         let offset = start + hlen;
-        let n: usize = shape.iter().product();
-        if map.len() != offset + n * 4 {
+        // Checked: a corrupt header may claim a shape whose size overflows.
+        let need = shape.iter().try_fold(4usize, |b, &d| b.checked_mul(d));
+        if need.and_then(|b| b.checked_add(offset)) != Some(map.len()) {
             return Err(invalid(
                 path,
                 format!(
                     "holds {} bytes of data, shape {:?} needs {}",
                     map.len() - offset,
                     shape,
-                    n * 4
+                    need.map_or_else(|| "more than fits in memory".into(), |b| b.to_string())
                 ),
             ));
         }
@@ -158,6 +159,13 @@ mod tests {
         write_npy(&p, &[1.0, 2.0], &[2]).unwrap();
         assert_eq!(NpyMatrix::open(&p).unwrap().shape, vec![2]);
         std::fs::write(&p, b"\x93NUMPY\x01\x00").unwrap();
+        assert!(NpyMatrix::open(&p).is_err());
+        // A header whose shape overflows is an error, not a panic.
+        let mut bad = b"\x93NUMPY\x01\x00".to_vec();
+        let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 3), }\n";
+        bad.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bad.extend_from_slice(h.as_bytes());
+        std::fs::write(&p, &bad).unwrap();
         assert!(NpyMatrix::open(&p).is_err());
     }
 }

@@ -61,6 +61,10 @@ pub enum Error {
         word: String,
         suggestions: Vec<String>,
     },
+    /// A query normalizes to several words (e.g. `кто-то` for a model whose
+    /// corpus was prepared with `--hyphens split`), so it names no one row.
+    #[error("'{query}' is {} words after this model's normalization ({}), not one; query them one at a time", words.len(), words.join(" "))]
+    NotOneWord { query: String, words: Vec<String> },
     /// Training produced NaN or Inf (or weights past any sane magnitude).
     #[error("training diverged at step {step}: {what}; {}", kept_note(checkpoint.as_deref()))]
     Diverged {

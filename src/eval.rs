@@ -1,11 +1,12 @@
 //! `w2v eval`: word-pair similarity and analogy benchmarks.
 //!
 //! Pair files: TSV or CSV, with or without a header, `#` comments, words in
-//! columns 1–2 and a human score in column 3. Words go through the query
-//! normalizer (so Latin look-alikes in a file are repaired). We report the
-//! Spearman and Pearson correlations over the pairs whose words are both in
-//! the vocabulary, and the coverage (found / total), as gensim's
-//! `evaluate_word_pairs` does.
+//! columns 1–2 and a human score in column 3. Words go through the model's
+//! query normalizer, with the settings its corpus was prepared with (so
+//! Latin look-alikes in a file are repaired, and ё is kept or folded as it
+//! was in the corpus). We report the Spearman and Pearson correlations over
+//! the pairs whose words are both in the vocabulary, and the coverage
+//! (found / total), as gensim's `evaluate_word_pairs` does.
 //!
 //! Analogy files: the questions-words format, `: section` lines and
 //! `a b c d` questions; accuracy per section and overall with 3CosAdd over

@@ -26,9 +26,9 @@ pub enum ExportFormat {
 
 /// Writes `model` to `path` in `format`.
 pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
-    let (v, d) = (model.len(), model.vectors.cols());
+    let (v, d) = (model.len(), model.vectors().cols());
     if format == ExportFormat::Npy {
-        return crate::embeddings::write_npy(path, model.vectors.data(), &[v, d]);
+        return crate::embeddings::write_npy(path, model.vectors().data(), &[v, d]);
     }
     let mut f = AtomicFile::create(path)?;
     let e = |p: &Path| io_err(p.to_path_buf(), "write");
@@ -41,7 +41,7 @@ pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
         ExportFormat::Word2vecText | ExportFormat::Word2vecBin => {
             writeln!(f, "{v} {d}").map_err(e(path))?;
             for i in 0..v {
-                let row = model.vectors.row(i);
+                let row = model.vectors().row(i);
                 if format == ExportFormat::Word2vecText {
                     write!(f, "{}", model.word(i)).map_err(e(path))?;
                     for x in row {

@@ -3,7 +3,8 @@
 //! One module per pipeline stage; each owns one on-disk format:
 //! [`synth`] → [`prep`] (via [`corpus`] readers and [`normalize`]) →
 //! [`vocab`] + [`unigram`] + [`pairs`] (via [`shards`]) → [`train`] →
-//! [`embeddings`] → [`query`], [`eval`], [`export`].
+//! [`model`] (the model directory, via [`embeddings`]) → [`query`],
+//! [`eval`], [`export`].
 pub mod corpus;
 pub mod doctor;
 pub mod embeddings;
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod export;
 pub mod hogwild;
 pub mod manifest;
+pub mod model;
 pub mod normalize;
 pub mod pairs;
 pub mod prep;

@@ -137,6 +137,16 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
     fingerprint_unless(path, &std::sync::atomic::AtomicBool::new(false))
 }
 
+/// The fingerprint of `bytes`: what [`fingerprint`] gives for a file
+/// holding exactly them (for checking data already read into memory).
+pub fn fingerprint_bytes(path: &Path, bytes: &[u8]) -> Fingerprint {
+    Fingerprint {
+        path: path.display().to_string(),
+        bytes: bytes.len() as u64,
+        xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
+    }
+}
+
 /// [`fingerprint`], giving up with [`Error::Cancelled`] once `stop` is set
 /// (checked every MiB).
 pub fn fingerprint_unless(
@@ -304,6 +314,18 @@ impl std::io::Write for AtomicFile {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn fingerprint_of_bytes_equals_that_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.txt");
+        let text = "ёлка\nелка\n".repeat(1000);
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(
+            fingerprint(&p).unwrap(),
+            fingerprint_bytes(&p, text.as_bytes())
+        );
+    }
 
     #[test]
     fn atomic_file_with_background_writeback_commits_everything_or_nothing() {

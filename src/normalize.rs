@@ -82,7 +82,9 @@ pub enum HyphenMode {
     Split,
 }
 
-/// Normalization settings. Recorded in `data/manifest.json`.
+/// Normalization settings. Recorded by `prep` in `data/manifest.json`
+/// (`config.normalize`), carried by `vocab` (`summary.normalize`) and `train`
+/// into the model manifest (`normalize`), whose queries apply them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NormalizeConfig {
@@ -108,6 +110,19 @@ impl Default for NormalizeConfig {
             max_token_chars: 40,
         }
     }
+}
+
+/// Where a recorded [`NormalizeConfig`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizeSource {
+    /// Read from the corpus's prep manifest (its `config.normalize`).
+    Prep,
+    /// Nothing was recorded upstream (a corpus without a prep manifest, a
+    /// vocabulary written before the settings were recorded, imported
+    /// vectors): the default settings are assumed. The default.
+    #[default]
+    Default,
 }
 
 /// The token emitted for numbers with [`NumberMode::Token`].

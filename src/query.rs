@@ -1,10 +1,15 @@
 //! Queries on a trained model: `neighbors`, `similarity`, `analogy`.
 //!
-//! In: a model directory (`input.npy`, `norms.npy`, `words.txt`, found
-//! through `manifest.json`). Nothing is parsed at start-up: the matrix and the
-//! word list are memory-mapped, a word is found by searching the mapped list,
-//! and norms were computed at save time. Queries go through the same
-//! [`Normalizer`] as `prep`, so `Ёлка`, `елка` and `ЕЛКА` are one word.
+//! In: a model directory, opened and checked by [`ModelDir`] (`input.npy`,
+//! `norms.npy`, `words.txt`, `manifest.json`). The matrices are
+//! memory-mapped and norms were computed at save time, so start-up parses
+//! nothing but headers and the word list. Queries go through the
+//! [`Normalizer`] the model's corpus went through (recorded in its manifest;
+//! the default for directories written before it was recorded), so with the
+//! default settings `Ёлка`, `елка` and `ЕЛКА` are one word, and after
+//! `prep --yo keep` `ёлка` stays `ёлка`. A query that normalizes to several
+//! words (`кто-то` after `prep --hyphens split`) is refused with
+//! [`Error::NotOneWord`].
 //!
 //! Top-k is a bounded heap over SIMD dot products with a deterministic
 //! tie-break (higher score first, then lower id). Several queries are
@@ -14,23 +19,18 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::embeddings::NpyMatrix;
-use crate::error::{io_err, Error, Result};
-use crate::manifest::Manifest;
+use crate::error::{Error, Result};
+use crate::model::ModelDir;
 use crate::normalize::Normalizer;
 use crate::simd::Kernels;
 
 /// A loaded (mapped) model.
 pub struct Model {
-    /// The word vectors.
-    pub vectors: NpyMatrix,
-    norms: NpyMatrix,
-    words: Mmap,
-    line_starts: std::sync::OnceLock<Vec<usize>>,
+    dir: ModelDir,
     normalizer: Normalizer,
     kernels: Kernels,
 }
@@ -60,92 +60,65 @@ impl Ord for Scored {
 }
 
 impl Model {
-    /// Opens `dir` (a model directory with `manifest.json` from `train` or `import`).
+    /// Opens `dir` (a model directory from `train` or `import`) through
+    /// [`ModelDir::open`], with the normalizer its manifest records.
     pub fn open(dir: &Path) -> Result<Model> {
-        // Either stage's manifest marks a complete model directory.
-        Manifest::read(dir, "train").or_else(|_| Manifest::read(dir, "import"))?;
-        let vectors = NpyMatrix::open(&dir.join("input.npy"))?;
-        let norms = NpyMatrix::open(&dir.join("norms.npy"))?;
-        let wpath = dir.join("words.txt");
-        let f = std::fs::File::open(&wpath).map_err(io_err(&wpath, "open word list"))?;
-        // SAFETY: read-only map of a file written once, atomically.
-        let words = unsafe { Mmap::map(&f) }.map_err(io_err(&wpath, "map word list"))?;
-        if norms.rows() != vectors.rows() {
-            return Err(Error::Mismatch {
-                path: dir.join("norms.npy"),
-                message: format!(
-                    "has {} rows, input.npy has {}",
-                    norms.rows(),
-                    vectors.rows()
-                ),
-            });
-        }
+        let dir = ModelDir::open(dir)?;
         Ok(Model {
-            vectors,
-            norms,
-            words,
-            line_starts: std::sync::OnceLock::new(),
-            normalizer: Normalizer::default(),
+            normalizer: Normalizer::new(dir.normalize().clone()),
+            dir,
             kernels: Kernels::detect(),
         })
     }
 
-    /// Uses `n` for queries instead of the default normalization.
-    pub fn with_normalizer(mut self, n: Normalizer) -> Self {
-        self.normalizer = n;
-        self
+    /// The checked directory (manifest, legacy flag).
+    pub fn model_dir(&self) -> &ModelDir {
+        &self.dir
+    }
+
+    /// The word vectors.
+    pub fn vectors(&self) -> &NpyMatrix {
+        self.dir.input()
+    }
+
+    /// The normalizer queries go through.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
     }
 
     /// Vocabulary size.
     pub fn len(&self) -> usize {
-        self.vectors.rows()
+        self.dir.len()
     }
 
     /// True when the model is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.dir.is_empty()
     }
 
-    fn starts(&self) -> &[usize] {
-        self.line_starts.get_or_init(|| {
-            let mut v = vec![0usize];
-            v.extend(memchr::memchr_iter(b'\n', &self.words).map(|i| i + 1));
-            v.pop();
-            v
-        })
-    }
-
-    /// The word of id `i`.
+    /// The word of id `i`; ids come from this model, so `i < len()`.
     pub fn word(&self, i: usize) -> &str {
-        let s = self.starts()[i];
-        let e = memchr::memchr(b'\n', &self.words[s..])
-            .map(|k| s + k)
-            .unwrap_or(self.words.len());
-        std::str::from_utf8(&self.words[s..e]).unwrap_or("\u{FFFD}")
+        self.dir
+            .word(i)
+            .unwrap_or_else(|| panic!("word id {i} out of range ({} words)", self.len()))
     }
 
-    /// Id of an already-normalized word, by searching the mapped list.
+    /// Id of an already-normalized word, by searching the word list.
     pub fn id_exact(&self, w: &str) -> Option<usize> {
-        let data: &[u8] = &self.words;
-        let wb = w.as_bytes();
-        if wb.is_empty() || wb.contains(&b'\n') {
-            return None;
-        }
-        let mut pat = Vec::with_capacity(wb.len() + 2);
-        pat.push(b'\n');
-        pat.extend_from_slice(wb);
-        pat.push(b'\n');
-        let pos = if data.starts_with(&pat[1..]) {
-            Some(0)
-        } else {
-            memchr::memmem::find(data, &pat).map(|p| p + 1)
-        }?;
-        Some(memchr::memchr_iter(b'\n', &data[..pos]).count())
+        self.dir.find(w)
     }
 
-    /// Normalizes `q` and looks it up; unknown words give suggestions.
+    /// Normalizes `q` as the model's corpus was and looks it up. Unknown
+    /// words give suggestions; a query that normalizes to several words is
+    /// [`Error::NotOneWord`].
     pub fn id(&self, q: &str) -> Result<usize> {
         let norm = self.normalizer.normalize_query(q).unwrap_or_default();
+        if norm.contains(' ') {
+            return Err(Error::NotOneWord {
+                query: q.to_string(),
+                words: norm.split(' ').map(str::to_owned).collect(),
+            });
+        }
         self.id_exact(&norm).ok_or_else(|| Error::UnknownWord {
             word: q.to_string(),
             suggestions: self.suggest(&norm, 5),
@@ -159,7 +132,7 @@ impl Model {
         }
         let target: Vec<char> = w.chars().collect();
         let limit = (target.len() / 3).max(1);
-        let text = std::str::from_utf8(&self.words).unwrap_or("");
+        let text = self.dir.words_text();
         let mut scored: Vec<(usize, usize, &str)> = text
             .lines()
             .enumerate()
@@ -179,8 +152,8 @@ impl Model {
 
     /// Unit vector of id `i`.
     pub fn unit(&self, i: usize) -> Vec<f32> {
-        let n = self.norms.data()[i].max(1e-12);
-        self.vectors.row(i).iter().map(|x| x / n).collect()
+        let n = self.dir.norms().data()[i].max(1e-12);
+        self.vectors().row(i).iter().map(|x| x / n).collect()
     }
 
     /// Cosine similarity of two words.
@@ -200,9 +173,9 @@ impl Model {
         restrict: Option<usize>,
     ) -> Vec<Vec<Hit>> {
         let rows = restrict.unwrap_or(usize::MAX).min(self.len());
-        let dim = self.vectors.cols();
-        let data = self.vectors.data();
-        let norms = self.norms.data();
+        let dim = self.dir.dim();
+        let data = self.vectors().data();
+        let norms = self.dir.norms().data();
         let dot = self.kernels.dot;
         let chunk = 16_384;
         let heaps: Vec<Vec<BinaryHeap<std::cmp::Reverse<Scored>>>> = (0..rows.div_ceil(chunk))
@@ -262,7 +235,7 @@ impl Model {
         k: usize,
         restrict: Option<usize>,
     ) -> Result<Vec<Hit>> {
-        let mut q = vec![0f32; self.vectors.cols()];
+        let mut q = vec![0f32; self.dir.dim()];
         let mut ex = Vec::new();
         for (words, sign) in [(positive, 1.0f32), (negative, -1.0)] {
             for w in words {
@@ -303,8 +276,8 @@ impl Model {
             .into_par_iter()
             .filter(|r| ![ia, ib, ic].contains(r))
             .map(|r| {
-                let inv = 1.0 / self.norms.data()[r].max(1e-12);
-                let row = self.vectors.row(r);
+                let inv = 1.0 / self.dir.norms().data()[r].max(1e-12);
+                let row = self.vectors().row(r);
                 let cos = |u: &[f32]| (dot(u, row) * inv + 1.0) / 2.0;
                 Scored(cos(&ub) * cos(&uc) / (cos(&ua) + 1e-3), r)
             })
@@ -343,36 +316,11 @@ pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(|| PathBuf::from("model"))
 }
 
-/// Writes a model directory from plain vectors (used by `import` and tests).
-pub fn write_model_dir(
-    dir: &Path,
-    words: &[String],
-    data: &[f32],
-    dim: usize,
-    stage: &str,
-    extra: serde_json::Value,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir, "create model directory"))?;
-    crate::embeddings::write_npy(&dir.join("input.npy"), data, &[words.len(), dim])?;
-    crate::embeddings::write_npy(
-        &dir.join("norms.npy"),
-        &crate::embeddings::row_norms(data, dim),
-        &[words.len()],
-    )?;
-    let mut text = String::new();
-    for w in words {
-        text.push_str(w);
-        text.push('\n');
-    }
-    crate::manifest::write_atomic(&dir.join("words.txt"), text.as_bytes())?;
-    let mut m = Manifest::new(stage, 0, &extra);
-    m.summary = serde_json::json!({"vocab_size": words.len(), "dim": dim});
-    m.write(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ModelParts, Producer};
+    use crate::normalize::{HyphenMode, NormalizeConfig, NormalizeSource, YoMode};
 
     fn hand_model() -> (tempfile::TempDir, Model) {
         let dir = tempfile::tempdir().unwrap();
@@ -389,17 +337,66 @@ mod tests {
             -1.0, 0.1, 0.1,  // стол
             0.9, 0.9, 0.1,   // елка: closest to король
         ];
-        write_model_dir(
-            dir.path(),
-            &words,
-            &data,
-            3,
-            "import",
-            serde_json::json!({}),
+        let m = model_with(dir.path(), &words, &data, NormalizeConfig::default());
+        (dir, m)
+    }
+
+    /// Writes and opens a 3-dim model whose corpus used `normalize`.
+    fn model_with(dir: &Path, words: &[String], data: &[f32], normalize: NormalizeConfig) -> Model {
+        ModelDir::write(
+            dir,
+            &ModelParts {
+                producer: Producer::Train,
+                words,
+                input: data,
+                output: None,
+                dim: 3,
+                normalize,
+                normalize_source: NormalizeSource::Prep,
+                seed: 0,
+                config: serde_json::json!({}),
+                inputs: Vec::new(),
+                summary: serde_json::json!({}),
+            },
         )
         .unwrap();
-        let m = Model::open(dir.path()).unwrap();
-        (dir, m)
+        Model::open(dir).unwrap()
+    }
+
+    #[test]
+    fn queries_use_the_recorded_normalization() {
+        let dir = tempfile::tempdir().unwrap();
+        let words: Vec<String> = ["ёлка", "елка", "кто", "то"].map(String::from).to_vec();
+        #[rustfmt::skip]
+        let data = vec![
+            1.0, 0.0, 0.0,
+            0.0, 1.0, 0.0,
+            0.0, 0.0, 1.0,
+            1.0, 1.0, 1.0,
+        ];
+        let keep = NormalizeConfig {
+            yo: YoMode::Keep,
+            hyphens: HyphenMode::Split,
+            ..Default::default()
+        };
+        let m = model_with(dir.path(), &words, &data, keep);
+        // ё is kept: ёлка and елка are two words.
+        assert_eq!(m.id("ЁЛКА").unwrap(), 0);
+        assert_eq!(m.id("елка").unwrap(), 1);
+        assert!(m.similarity("ёлка", "елка").unwrap().abs() < 1e-6);
+        // Hyphens split: кто-то is two words, and says so.
+        match m.id("Кто-то") {
+            Err(Error::NotOneWord { query, words }) => {
+                assert_eq!(query, "Кто-то");
+                assert_eq!(words, ["кто", "то"]);
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(m.analogy("кто-то", "кто", "то", 1, false, None).is_err());
+        // The default normalization folds ё.
+        let m = model_with(dir.path(), &words, &data, NormalizeConfig::default());
+        assert_eq!(m.id("ёлка").unwrap(), 1);
+        assert!(matches!(m.id("кто-то"), Err(Error::UnknownWord { .. })));
     }
 
     #[test]

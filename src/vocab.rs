@@ -6,7 +6,12 @@
 //! - `words.txt`: one word per line, line number = id (cheap to load);
 //! - `counts.u64`: little-endian `u64` count per id, memory-mappable;
 //! - `manifest.json`: corpus fingerprint, `n_tokens`, `n_types` before and
-//!   after the filters, settings, and the `vocab_fingerprint` later stages check.
+//!   after the filters, settings, the `vocab_fingerprint` later stages check,
+//!   and `normalize`: the [`NormalizeConfig`] the corpus was prepared with,
+//!   read from its prep manifest (`config.normalize`), which `train` carries
+//!   into the model so that queries normalize as the corpus was
+//!   (`normalize_source` is `prep`, or `default` when the corpus had no prep
+//!   manifest and the default settings are assumed).
 //!
 //! Ids are ordered by count descending, then word ascending (byte order), so
 //! the same corpus always gives byte-identical files.
@@ -32,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
 use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::normalize::{NormalizeConfig, NormalizeSource};
 use crate::progress::Progress;
 use crate::TokenId;
 
@@ -106,6 +112,11 @@ pub struct Vocab {
     pub counts: Vec<u64>,
     /// Corpus tokens, including those of words below `min_count`.
     pub n_tokens: u64,
+    /// The normalization the corpus was prepared with.
+    pub normalize: NormalizeConfig,
+    /// Where `normalize` came from (`Default` also for a vocabulary written
+    /// before it was recorded).
+    pub normalize_source: NormalizeSource,
 }
 
 impl Vocab {
@@ -149,10 +160,22 @@ impl Vocab {
             .get("n_tokens")
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
+        let (normalize, normalize_source) = match m.summary.get("normalize") {
+            Some(n) => (
+                serde_json::from_value(n.clone()).map_err(json_err(
+                    dir.join(crate::manifest::FILE_NAME),
+                    "parse summary.normalize in",
+                ))?,
+                serde_json::from_value(m.summary["normalize_source"].clone()).unwrap_or_default(),
+            ),
+            None => Default::default(),
+        };
         Ok(Vocab {
             words,
             counts,
             n_tokens,
+            normalize,
+            normalize_source,
         })
     }
 
@@ -187,6 +210,13 @@ pub struct VocabSummary {
     pub pruned_below: u64,
     pub vocab_fingerprint: String,
     pub elapsed_s: f64,
+    /// The normalization the corpus was prepared with.
+    #[serde(default)]
+    pub normalize: NormalizeConfig,
+    /// `prep` when read from the corpus's prep manifest, `default` when the
+    /// corpus had none and the default settings are assumed.
+    #[serde(default)]
+    pub normalize_source: NormalizeSource,
 }
 
 /// Newline-aligned chunk boundaries of `data`, each about `size` bytes.
@@ -288,6 +318,7 @@ pub fn count(
             .collect(),
         counts: kept.iter().map(|&(_, c)| c).collect(),
         n_tokens,
+        ..Default::default()
     };
     let summary = VocabSummary {
         n_tokens,
@@ -355,13 +386,18 @@ pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::InvalidConfig(format!("cannot start {n} threads: {e}")))
 }
 
+/// The directory of `corpus`, where its prep manifest lives.
+fn corpus_dir(corpus: &Path) -> &Path {
+    corpus
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Checks that `corpus` is what its directory's prep manifest recorded, and
 /// returns that fingerprint. A corpus without a manifest is refused.
 pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
-    let dir = corpus
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = corpus_dir(corpus);
     let m = Manifest::read(dir, "prep").map_err(|e| match e {
         Error::Io { .. } => Error::Mismatch {
             path: corpus.to_path_buf(),
@@ -375,15 +411,43 @@ pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
     m.check_output(dir, corpus)
 }
 
+/// The normalization `corpus` was prepared with, from its directory's prep
+/// manifest (`config.normalize`): `Ok(None)` when there is no prep manifest
+/// (a text file made by hand), an error when the manifest is unreadable or
+/// records no settings.
+pub fn corpus_normalize(corpus: &Path) -> Result<Option<NormalizeConfig>> {
+    let dir = corpus_dir(corpus);
+    let path = dir.join(crate::manifest::FILE_NAME);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let m = Manifest::read(dir, "prep")?;
+    let n = m.config.get("normalize").ok_or_else(|| Error::Mismatch {
+        path: path.clone(),
+        message: "records no config.normalize; re-run `w2v prep`".into(),
+    })?;
+    serde_json::from_value(n.clone())
+        .map(Some)
+        .map_err(json_err(&path, "parse config.normalize in"))
+}
+
 /// Runs the vocabulary stage: count, filter, write, manifest.
 pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
     cfg.validate()?;
     let start = std::time::Instant::now();
     let corpus_fp = check_corpus(&cfg.corpus)?;
+    let normalize = corpus_normalize(&cfg.corpus)?;
     let map = map_corpus(&cfg.corpus)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
     let pool = pool(cfg.threads)?;
-    let (vocab, mut summary) = count(data, cfg, &pool, progress);
+    let (mut vocab, mut summary) = count(data, cfg, &pool, progress);
+    (vocab.normalize_source, vocab.normalize) = match normalize {
+        Some(n) => (NormalizeSource::Prep, n),
+        // Only if a corpus without a prep manifest gets past check_corpus.
+        None => (NormalizeSource::Default, NormalizeConfig::default()),
+    };
+    summary.normalize = vocab.normalize.clone();
+    summary.normalize_source = vocab.normalize_source;
     if vocab.is_empty() {
         return Err(Error::InvalidInput {
             path: cfg.corpus.clone(),
@@ -455,6 +519,36 @@ mod tests {
         let data = b"aa\nbb\ncc\n";
         assert_eq!(chunk_bounds(data, 4), vec![(0, 6), (6, 9)]);
         assert_eq!(chunk_bounds(data, 1), vec![(0, 3), (3, 6), (6, 9)]);
+    }
+
+    #[test]
+    fn the_corpus_normalization_comes_from_its_prep_manifest() {
+        use crate::normalize::YoMode;
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("corpus.txt");
+        std::fs::write(&corpus, "ёлка\n").unwrap();
+        // A hand-made corpus: nothing recorded.
+        assert_eq!(corpus_normalize(&corpus).unwrap(), None);
+        let cfg = crate::prep::PrepConfig {
+            normalize: NormalizeConfig {
+                yo: YoMode::Keep,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Manifest::new("prep", 1, &cfg).write(dir.path()).unwrap();
+        let n = corpus_normalize(&corpus).unwrap().unwrap();
+        assert_eq!(n.yo, YoMode::Keep);
+        // A prep manifest without settings is refused, naming it.
+        Manifest::new("prep", 1, &serde_json::json!({}))
+            .write(dir.path())
+            .unwrap();
+        let e = corpus_normalize(&corpus).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("manifest.json: records no config.normalize"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,13 +19,22 @@ pub struct ImportArgs {
 
 pub fn run(a: ImportArgs, p: &Progress) -> std::result::Result<(), Fail> {
     let im = w2v::export::import(&a.input)?;
-    w2v::query::write_model_dir(
+    // word2vec files record no normalization: queries use the default.
+    w2v::model::ModelDir::write(
         &a.output,
-        &im.words,
-        &im.data,
-        im.dim,
-        "import",
-        serde_json::json!({"source": a.input, "invalid_utf8": im.invalid_utf8}),
+        &w2v::model::ModelParts {
+            producer: w2v::model::Producer::Import,
+            words: &im.words,
+            input: &im.data,
+            output: None,
+            dim: im.dim,
+            normalize: Default::default(),
+            normalize_source: w2v::normalize::NormalizeSource::Default,
+            seed: 0,
+            config: serde_json::json!({"source": a.input, "invalid_utf8": im.invalid_utf8}),
+            inputs: vec![w2v::manifest::fingerprint(&a.input)?],
+            summary: serde_json::json!({"vocab_size": im.words.len(), "dim": im.dim}),
+        },
     )?;
     p.info(&format!(
         "imported {} vectors of dim {} into {} ({} invalid UTF-8 sequences replaced)",

@@ -44,9 +44,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::embeddings::{row_norms, write_npy};
 use crate::error::{io_err, Error, Result};
-use crate::manifest::{write_atomic, Manifest};
 use crate::pairs::PairsSummary;
 use crate::progress::{Progress, Stage};
 use crate::rng::{mix64, purpose};
@@ -638,37 +636,26 @@ fn write_model(
     output: &[f32],
     summary: &TrainSummary,
 ) -> Result<()> {
-    let out = &cfg.output;
-    let v = vocab.len();
-    write_npy(&out.join("input.npy"), input, &[v, cfg.dim])?;
-    if cfg.save_output {
-        write_npy(&out.join("output.npy"), output, &[v, cfg.dim])?;
-    }
-    write_npy(&out.join("norms.npy"), &row_norms(input, cfg.dim), &[v])?;
-    let mut words = String::with_capacity(v * 10);
-    for w in &vocab.words {
-        words.push_str(w);
-        words.push('\n');
-    }
-    write_atomic(&out.join("words.txt"), words.as_bytes())?;
-    let mut m = Manifest::new("train", cfg.seed, cfg);
-    m.inputs = vec![
-        crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?,
-        crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
-    ];
-    let mut files = vec!["input.npy", "norms.npy", "words.txt"];
-    if cfg.save_output {
-        files.push("output.npy");
-    }
-    m.outputs = files
-        .iter()
-        .map(|f| crate::manifest::fingerprint(&out.join(f)))
-        .collect::<Result<_>>()?;
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
     s["dim"] = serde_json::json!(cfg.dim);
-    m.summary = s;
-    m.write(out)
+    let parts = crate::model::ModelParts {
+        producer: crate::model::Producer::Train,
+        words: &vocab.words,
+        input,
+        output: cfg.save_output.then_some(output),
+        dim: cfg.dim,
+        normalize: vocab.normalize.clone(),
+        normalize_source: vocab.normalize_source,
+        seed: cfg.seed,
+        config: serde_json::to_value(cfg).unwrap_or_default(),
+        inputs: vec![
+            crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?,
+            crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
+        ],
+        summary: s,
+    };
+    crate::model::ModelDir::write(&cfg.output, &parts).map(|_| ())
 }
 
 #[cfg(test)]
