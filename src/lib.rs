@@ -14,6 +14,7 @@ pub mod hogwild;
 pub mod manifest;
 pub mod normalize;
 pub mod pairs;
+pub mod parallel;
 pub mod prep;
 pub mod progress;
 pub mod query;

@@ -32,10 +32,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, pq_err, Error, Result};
 use crate::manifest::{AtomicFile, Manifest};
+use crate::parallel::{chunk_bounds, map_corpus};
 use crate::progress::{Progress, Stage};
 use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
 use crate::shards::{draw_dir, schema, ShardInfo, ROW_GROUP};
-use crate::vocab::{chunk_bounds, map_corpus, Vocab, VocabConfig};
+use crate::vocab::{Vocab, VocabConfig};
 use crate::TokenId;
 
 /// Corpus bytes per generation task.
@@ -394,7 +395,7 @@ pub fn write_pairs(
     progress: &Progress,
 ) -> Result<PairsSummary> {
     let start = Instant::now();
-    let pool = crate::vocab::pool(cfg.threads)?;
+    let pool = crate::parallel::pool(cfg.threads)?;
     let index: FxHashMap<&[u8], TokenId> = vocab
         .words
         .iter()

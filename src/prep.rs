@@ -136,7 +136,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let inputs = discover(&cfg.inputs, &cfg.read)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
     let stage = progress.stage("prep", total, "bytes");
-    let pool = crate::vocab::pool(cfg.threads)?;
+    let pool = crate::parallel::pool(cfg.threads)?;
     let threads = pool.current_num_threads();
     let norm = Normalizer::new(cfg.normalize.clone());
     let window = threads * 2;

@@ -26,12 +26,12 @@ use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
 use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::parallel::{chunk_bounds, map_corpus, pool};
 use crate::progress::Progress;
 use crate::TokenId;
 
@@ -189,37 +189,6 @@ pub struct VocabSummary {
     pub elapsed_s: f64,
 }
 
-/// Newline-aligned chunk boundaries of `data`, each about `size` bytes.
-pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < data.len() {
-        let mut end = (start + size).min(data.len());
-        if end < data.len() {
-            end = match memchr::memchr(b'\n', &data[end..]) {
-                Some(i) => end + i + 1,
-                None => data.len(),
-            };
-        }
-        out.push((start, end));
-        start = end;
-    }
-    out
-}
-
-/// Maps the corpus file (empty files give an empty slice).
-pub fn map_corpus(path: &Path) -> Result<Option<Mmap>> {
-    let f = std::fs::File::open(path).map_err(io_err(path, "open corpus"))?;
-    let len = f.metadata().map_err(io_err(path, "stat corpus"))?.len();
-    if len == 0 {
-        return Ok(None);
-    }
-    // SAFETY: the corpus is opened read-only; like every mmap reader we
-    // assume no other process truncates it while we run.
-    let m = unsafe { Mmap::map(&f) }.map_err(io_err(path, "map corpus"))?;
-    Ok(Some(m))
-}
-
 fn count_chunk(text: &[u8]) -> (HashMap<&[u8], u64>, u64) {
     let mut map: HashMap<&[u8], u64> = HashMap::default();
     let mut n = 0u64;
@@ -340,21 +309,6 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.digest()))
 }
 
-/// Builds a thread pool of `threads` (0 = all cores).
-pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
-    let n = if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        threads
-    };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| Error::InvalidConfig(format!("cannot start {n} threads: {e}")))
-}
-
 /// Checks that `corpus` is what its directory's prep manifest recorded, and
 /// returns that fingerprint. A corpus without a manifest is refused.
 pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
@@ -437,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_chunks() {
+    fn filters_by_min_count_and_max_vocab() {
         let text = "а а а б б в\n";
         let cfg = VocabConfig {
             min_count: 2,
@@ -452,9 +406,6 @@ mod tests {
         );
         assert_eq!(v.words, ["а"]);
         assert_eq!((s.n_types_before, s.n_types_after, s.n_tokens), (3, 1, 6));
-        let data = b"aa\nbb\ncc\n";
-        assert_eq!(chunk_bounds(data, 4), vec![(0, 6), (6, 9)]);
-        assert_eq!(chunk_bounds(data, 1), vec![(0, 3), (3, 6), (6, 9)]);
     }
 
     #[test]

@@ -104,12 +104,8 @@ impl NativeTrainer {
     pub fn new(cfg: &TrainConfig, input: Vec<f32>, output: Vec<f32>, table: AliasTable) -> Self {
         let threads = if cfg.deterministic {
             1
-        } else if cfg.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
         } else {
-            cfg.threads
+            crate::parallel::threads(cfg.threads)
         };
         NativeTrainer {
             input: SharedMatrix::from_vec(input, cfg.dim),
