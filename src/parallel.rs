@@ -64,8 +64,14 @@ pub fn map_corpus(path: &Path) -> Result<Option<Mmap>> {
     if len == 0 {
         return Ok(None);
     }
-    // SAFETY: the corpus is opened read-only; like every mmap reader we
-    // assume no other process truncates it while we run.
+    // SAFETY: `Mmap::map` is unsafe because the mapped bytes would change
+    // under the `&[u8]` (or fault with SIGBUS) if the file were modified or
+    // truncated while mapped; opening it read-only does not prevent that.
+    // w2v never writes a corpus in place: `prep` writes it through
+    // `AtomicFile` (a temp file renamed over the name), which leaves an
+    // existing map on the old inode unchanged, so a `w2v prep` running
+    // beside us is harmless. Another program editing the corpus in place
+    // while a stage runs is outside that guarantee, as for every mmap reader.
     let m = unsafe { Mmap::map(&f) }.map_err(io_err(path, "map corpus"))?;
     Ok(Some(m))
 }
