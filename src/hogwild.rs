@@ -5,9 +5,11 @@
 //! their own buffers, do the maths there (SIMD), and store the rows back.
 //! Two threads updating one row at once may lose one of the updates, which
 //! is exactly Hogwild's semantics, but there is no data race and no aliased
-//! `&mut`: the whole module is safe Rust. On x86-64 a relaxed 32-bit atomic
-//! load or store is a plain `mov`, so the price is only that the copy loops
-//! are not vectorised; the `kernels` bench measures it.
+//! `&mut`: loading, storing and sharing rows is safe Rust. The module's one
+//! `unsafe` block is the x86-64 cache hint in [`SharedMatrix::prefetch`],
+//! which reads and writes nothing. On x86-64 a relaxed 32-bit atomic load or
+//! store is a plain `mov`, so the price is only that the copy loops are not
+//! vectorised; the `kernels` bench measures it.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 

@@ -4,9 +4,11 @@
 //! AVX-512F, else AVX2+FMA, else a scalar loop. The scalar loop is also the
 //! test oracle; tests run every path the CPU supports on odd lengths.
 //!
-//! This module holds the only `unsafe` of the native engine: calling a
-//! `#[target_feature]` function. Each call site is reached only through a
-//! [`Kernels`] value whose constructor checked the feature at run time.
+//! `unsafe` here is of two kinds: calling a `#[target_feature]` function,
+//! reached only through a [`Kernels`] value whose constructor checked the
+//! feature at run time, and the kernels' unaligned loads and stores through
+//! raw pointers, each bounded by its loop condition. The native engine's
+//! only other `unsafe` is the prefetch hint of [`crate::hogwild`].
 
 /// A pair of kernels.
 #[derive(Clone, Copy)]
