@@ -11,6 +11,7 @@
 //!   work split, and every result derived from it, does not depend on the
 //!   thread count.
 
+use std::ops::Range;
 use std::path::Path;
 
 use memmap2::Mmap;
@@ -39,7 +40,7 @@ pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 
 /// Newline-aligned chunks of `data`, each about `size` bytes: every chunk
 /// but the last ends just after a `\n` (or at the end of `data`).
-pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<(usize, usize)> {
+pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < data.len() {
@@ -50,7 +51,7 @@ pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<(usize, usize)> {
                 None => data.len(),
             };
         }
-        out.push((start, end));
+        out.push(start..end);
         start = end;
     }
     out
@@ -83,10 +84,10 @@ mod tests {
     #[test]
     fn chunks_end_at_newlines_and_cover_the_data() {
         let data = b"aa\nbb\ncc\n";
-        assert_eq!(chunk_bounds(data, 4), vec![(0, 6), (6, 9)]);
-        assert_eq!(chunk_bounds(data, 1), vec![(0, 3), (3, 6), (6, 9)]);
+        assert_eq!(chunk_bounds(data, 4), vec![0..6, 6..9]);
+        assert_eq!(chunk_bounds(data, 1), vec![0..3, 3..6, 6..9]);
         // No trailing newline: the last chunk runs to the end.
-        assert_eq!(chunk_bounds(b"aa\nbb", 1), vec![(0, 3), (3, 5)]);
+        assert_eq!(chunk_bounds(b"aa\nbb", 1), vec![0..3, 3..5]);
         assert!(chunk_bounds(b"", 4).is_empty());
     }
 

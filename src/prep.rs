@@ -103,6 +103,13 @@ struct Normalized {
     dropped: u64,
 }
 
+/// A normalized block on its way back to the writer.
+struct Finished {
+    /// The block's place in input order.
+    seq: u64,
+    block: Normalized,
+}
+
 fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Normalized {
     let mut out = Vec::with_capacity(block.text.len());
     let (mut lines, mut tokens, mut dropped) = (0, 0, 0);
@@ -197,7 +204,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         // and are written in order as they finish: the pool never waits for
         // the writer or for a batch to fill.
         let consume = (|| -> Result<()> {
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Normalized)>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
             let mut finished = std::collections::BTreeMap::new();
             let (mut submitted, mut written) = (0u64, 0u64);
             let mut reader_done = false;
@@ -215,8 +222,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                             let min_tokens = cfg.min_tokens;
                             pool.spawn(move || {
                                 // The receiver is gone only if the writer failed.
-                                let _ =
-                                    done_tx.send((seq, normalize_block(&norm, min_tokens, &block)));
+                                let block = normalize_block(&norm, min_tokens, &block);
+                                let _ = done_tx.send(Finished { seq, block });
                             });
                             submitted += 1;
                         }
@@ -227,8 +234,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                 if submitted == written {
                     return Ok(());
                 }
-                let (seq, n) = done_rx.recv().expect("prep worker lost its block");
-                finished.insert(seq, n);
+                let done = done_rx.recv().expect("prep worker lost its block");
+                finished.insert(done.seq, done.block);
                 while let Some(n) = finished.remove(&written) {
                     std::io::Write::write_all(&mut out, &n.text)
                         .map_err(io_err(&cfg.output, "write"))?;

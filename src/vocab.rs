@@ -189,17 +189,25 @@ pub struct VocabSummary {
     pub elapsed_s: f64,
 }
 
-fn count_chunk(text: &[u8]) -> (HashMap<&[u8], u64>, u64) {
-    let mut map: HashMap<&[u8], u64> = HashMap::default();
-    let mut n = 0u64;
+/// The counts of one chunk.
+struct ChunkCounts<'a> {
+    /// Count of each type.
+    types: HashMap<&'a [u8], u64>,
+    /// Tokens in the chunk.
+    n_tokens: u64,
+}
+
+fn count_chunk(text: &[u8]) -> ChunkCounts<'_> {
+    let mut types: HashMap<&[u8], u64> = HashMap::default();
+    let mut n_tokens = 0u64;
     for tok in text
         .split(|&b| b == b' ' || b == b'\n')
         .filter(|t| !t.is_empty())
     {
-        *map.entry(tok).or_insert(0) += 1;
-        n += 1;
+        *types.entry(tok).or_insert(0) += 1;
+        n_tokens += 1;
     }
-    (map, n)
+    ChunkCounts { types, n_tokens }
 }
 
 /// Counts, filters and orders the vocabulary of a normalized corpus.
@@ -220,16 +228,16 @@ pub fn count(
         let maps: Vec<_> = pool.install(|| {
             group
                 .par_iter()
-                .map(|&(s, e)| {
-                    let r = count_chunk(&data[s..e]);
-                    stage.inc((e - s) as u64);
-                    r
+                .map(|r| {
+                    let counts = count_chunk(&data[r.clone()]);
+                    stage.inc(r.len() as u64);
+                    counts
                 })
                 .collect()
         });
-        for (map, n) in maps {
-            n_tokens += n;
-            for (k, v) in map {
+        for chunk in maps {
+            n_tokens += chunk.n_tokens;
+            for (k, v) in chunk.types {
                 *total.entry(k).or_insert(0) += v;
             }
             while total.len() > cfg.max_table_types {

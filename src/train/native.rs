@@ -87,6 +87,26 @@ impl Sigmoid {
     }
 }
 
+/// The sampled loss of a run of updates: one pair (window update: one
+/// window) in `LOSS_EVERY` (16) is measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SampledLoss {
+    /// Sum of the measured losses.
+    pub sum: f64,
+    /// Pairs measured.
+    pub pairs: u64,
+}
+
+impl std::ops::Add for SampledLoss {
+    type Output = SampledLoss;
+    fn add(self, o: SampledLoss) -> SampledLoss {
+        SampledLoss {
+            sum: self.sum + o.sum,
+            pairs: self.pairs + o.pairs,
+        }
+    }
+}
+
 /// The native trainer.
 pub struct NativeTrainer {
     input: SharedMatrix,
@@ -221,7 +241,7 @@ impl NativeTrainer {
 
     /// Runs the pairs in order on this thread as window updates (runs of
     /// equal `t`), drawing K negatives per window from the stream `seed`.
-    pub fn run_windows(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
+    pub fn run_windows(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> SampledLoss {
         let mut rng = stream(seed, &[]);
         let k = self.negative.min(MAX_NEGATIVE);
         let mut s = WindowScratch::new(self.input.dim(), k);
@@ -270,11 +290,14 @@ impl NativeTrainer {
             }
             (lo, hi, w) = (hi, next_hi, w + 1);
         }
-        (loss, nloss)
+        SampledLoss {
+            sum: loss,
+            pairs: nloss,
+        }
     }
 
     /// Runs this thread's pairs with the configured update.
-    fn run(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
+    fn run(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> SampledLoss {
         match self.update {
             NativeUpdate::Pair => self.run_range(t, c, lr, seed),
             NativeUpdate::Window => self.run_windows(t, c, lr, seed),
@@ -283,7 +306,7 @@ impl NativeTrainer {
 
     /// Runs pairs `t[i], c[i]` in order on this thread, drawing negatives
     /// from the stream `seed`.
-    pub fn run_range(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> (f64, u64) {
+    pub fn run_range(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> SampledLoss {
         let mut rng = stream(seed, &[]);
         let mut s = Scratch::new(self.input.dim());
         let mut negs = [0usize; MAX_NEGATIVE];
@@ -303,7 +326,10 @@ impl NativeTrainer {
                 nloss += 1;
             }
         }
-        (loss, nloss)
+        SampledLoss {
+            sum: loss,
+            pairs: nloss,
+        }
     }
 }
 
@@ -362,28 +388,31 @@ impl Trainer for NativeTrainer {
     }
 
     fn block(&mut self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> Result<(f64, u64)> {
-        if self.threads == 1 {
-            return Ok(self.run(t, c, lr, seed));
-        }
-        let per = t.len().div_ceil(self.threads);
-        let this = &*self;
-        let parts: Vec<(f64, u64)> = this.pool.install(|| {
-            use rayon::prelude::*;
-            (0..this.threads)
-                .into_par_iter()
-                .map(|k| {
-                    let lo = (k * per).min(t.len());
-                    let hi = ((k + 1) * per).min(t.len());
-                    this.run(
-                        &t[lo..hi],
-                        &c[lo..hi],
-                        lr,
-                        crate::rng::mix64(seed ^ k as u64),
-                    )
-                })
-                .collect()
-        });
-        Ok(parts.iter().fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1)))
+        let loss = if self.threads == 1 {
+            self.run(t, c, lr, seed)
+        } else {
+            let per = t.len().div_ceil(self.threads);
+            let this = &*self;
+            let parts: Vec<SampledLoss> = this.pool.install(|| {
+                use rayon::prelude::*;
+                (0..this.threads)
+                    .into_par_iter()
+                    .map(|k| {
+                        let lo = (k * per).min(t.len());
+                        let hi = ((k + 1) * per).min(t.len());
+                        this.run(
+                            &t[lo..hi],
+                            &c[lo..hi],
+                            lr,
+                            crate::rng::mix64(seed ^ k as u64),
+                        )
+                    })
+                    .collect()
+            });
+            parts.into_iter().fold(SampledLoss::default(), |a, b| a + b)
+        };
+        // The trait's (sum of sampled losses, number sampled).
+        Ok((loss.sum, loss.pairs))
     }
 
     fn weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
