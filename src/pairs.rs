@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, pq_err, Error, Result};
+use crate::error::{io_err, joined, pq_err, Error, Result};
 use crate::manifest::{AtomicFile, Manifest};
 use crate::parallel::{chunk_bounds, map_corpus};
 use crate::progress::{Progress, Stage};
@@ -457,7 +457,7 @@ pub fn write_pairs(
         // of every draw.
         let (tx, rx) = sync_channel::<Vec<Vec<Pairs>>>(1);
         let (index, sampler, bounds, pool) = (&index, &sampler, &bounds, &pool);
-        scope.spawn(move || {
+        let generator = scope.spawn(move || {
             for (w, group) in bounds.chunks(wave).enumerate() {
                 let out: Vec<_> = pool.install(|| {
                     group
@@ -468,21 +468,30 @@ pub fn write_pairs(
                         })
                         .collect()
                 });
+                // The writer hung up: it failed, and reports why.
                 if tx.send(out).is_err() {
                     return;
                 }
             }
         });
-        for wave_out in rx {
-            for per_draw in wave_out {
-                for (d, pairs) in per_draw.iter().enumerate() {
-                    pairs_per_draw[d] += pairs.len() as u64;
-                    stage.inc(pairs.len() as u64);
-                    writers[d].push(pairs, &stage)?;
+        // The loop owns `rx`, so when it stops (done, or a write failed) the
+        // channel closes and a generator blocked on `send` returns.
+        let written = (|| -> Result<()> {
+            for wave_out in rx {
+                for per_draw in wave_out {
+                    for (d, pairs) in per_draw.iter().enumerate() {
+                        pairs_per_draw[d] += pairs.len() as u64;
+                        stage.inc(pairs.len() as u64);
+                        writers[d].push(pairs, &stage)?;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })();
+        // A generator that panicked closed the channel early, which looks
+        // like a finished stream to the writer: its panic comes first.
+        joined("pairs generator", generator.join())?;
+        written
     })?;
     for w in &mut writers {
         w.close_shard(&stage)?;

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{discover, Input, ReadConfig, ReadStats, Reader};
-use crate::error::{io_err, Error, Result};
+use crate::error::{io_err, joined, Error, Result};
 use crate::manifest::{fingerprint_unless, AtomicFile, Manifest};
 use crate::normalize::{NormalizeConfig, Normalizer};
 use crate::progress::Progress;
@@ -107,7 +107,8 @@ struct Normalized {
 struct Finished {
     /// The block's place in input order.
     seq: u64,
-    block: Normalized,
+    /// The block, or the panic of the worker that normalized it.
+    block: std::thread::Result<Normalized>,
 }
 
 fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Normalized {
@@ -221,8 +222,14 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                             let (norm, done_tx, seq) = (norm.clone(), done_tx.clone(), submitted);
                             let min_tokens = cfg.min_tokens;
                             pool.spawn(move || {
+                                // A panic is caught and sent to the writer,
+                                // which reports it (in a rayon job it would
+                                // abort the process).
+                                let block =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        normalize_block(&norm, min_tokens, &block)
+                                    }));
                                 // The receiver is gone only if the writer failed.
-                                let block = normalize_block(&norm, min_tokens, &block);
                                 let _ = done_tx.send(Finished { seq, block });
                             });
                             submitted += 1;
@@ -235,7 +242,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                     return Ok(());
                 }
                 let done = done_rx.recv().expect("prep worker lost its block");
-                finished.insert(done.seq, done.block);
+                finished.insert(done.seq, joined("prep normalizer", done.block)?);
                 while let Some(n) = finished.remove(&written) {
                     std::io::Write::write_all(&mut out, &n.text)
                         .map_err(io_err(&cfg.output, "write"))?;
@@ -250,11 +257,11 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             }
         })();
         drop(rx);
-        let produced = producer.join().expect("prep reader thread panicked");
+        let produced = joined("prep reader", producer.join()).and_then(|r| r);
         if produced.is_err() || consume.is_err() {
             stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        let prints = prints.join().expect("prep fingerprint thread panicked");
+        let prints = joined("prep fingerprint", prints.join()).and_then(|r| r);
         // A reader error explains a writer stop, so it comes first; but a
         // reader that only stopped because the writer failed defers to it.
         match (produced, consume) {
