@@ -86,6 +86,12 @@ pub enum Error {
     /// side's error is the one reported.
     #[error("stopped because another part of the pipeline failed")]
     Cancelled,
+    /// A worker thread panicked (a bug in w2v); `message` is the panic's.
+    #[error("internal error: the {stage} thread panicked: {message}")]
+    WorkerPanicked {
+        stage: &'static str,
+        message: String,
+    },
     /// The user asked to stop (Ctrl-C); a checkpoint was written.
     #[error("interrupted; checkpoint written to {}", path.display())]
     Interrupted { path: PathBuf },
@@ -195,10 +201,69 @@ pub fn json_err(
     }
 }
 
+/// The message of a panic payload: `panic!` gives a `&'static str` or a
+/// `String`; anything else (`panic_any`) has no readable message.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
+
+/// A thread's join result (`JoinHandle::join`, `ScopedJoinHandle::join`, or
+/// `catch_unwind`), with a panic turned into [`Error::WorkerPanicked`] that
+/// carries its message.
+pub fn joined<T>(stage: &'static str, result: std::thread::Result<T>) -> Result<T> {
+    result.map_err(|payload| Error::WorkerPanicked {
+        stage,
+        message: panic_message(&*payload),
+    })
+}
+
 /// An [`Error::InvalidInput`] for `path`.
 pub fn invalid(path: impl AsRef<Path>, message: impl Into<String>) -> Error {
     Error::InvalidInput {
         path: path.as_ref().to_path_buf(),
         message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_thread_becomes_an_error_with_its_message() {
+        // A formatted message (a `String` payload).
+        let worker = std::thread::spawn(|| -> u32 { panic!("shard {} is bad", 3) });
+        let e = joined("test worker", worker.join()).unwrap_err();
+        assert!(
+            matches!(&e, Error::WorkerPanicked { stage: "test worker", message } if message == "shard 3 is bad"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "internal error: the test worker thread panicked: shard 3 is bad"
+        );
+        assert!(!e.is_usage());
+
+        // A literal message (a `&'static str` payload), from a scoped thread.
+        let e = std::thread::scope(|s| {
+            let worker = s.spawn(|| -> u32 { panic!("literal") });
+            joined("scoped", worker.join()).unwrap_err()
+        });
+        assert!(matches!(&e, Error::WorkerPanicked { message, .. } if message == "literal"));
+
+        // Not a string.
+        let worker = std::thread::spawn(|| -> u32 { std::panic::panic_any(7u8) });
+        let e = joined("any", worker.join()).unwrap_err();
+        assert!(e.to_string().contains("not a string"), "{e}");
+
+        // A thread that returns hands its value through.
+        let worker = std::thread::spawn(|| 7u32);
+        assert_eq!(joined("ok", worker.join()).unwrap(), 7);
     }
 }

@@ -30,8 +30,16 @@ pub struct PairScore {
     pub coverage: f64,
 }
 
-/// Parses a pair file into (w1, w2, score).
-pub fn read_pairs(path: &Path) -> Result<Vec<(String, String, f64)>> {
+/// One line of a pair file: two words and the human similarity score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatedPair {
+    pub first: String,
+    pub second: String,
+    pub score: f64,
+}
+
+/// Parses a pair file.
+pub fn read_pairs(path: &Path) -> Result<Vec<RatedPair>> {
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read pairs file"))?;
     let mut out = Vec::new();
     for line in text.lines() {
@@ -48,8 +56,12 @@ pub fn read_pairs(path: &Path) -> Result<Vec<(String, String, f64)>> {
             continue;
         }
         // A header (or any row whose score is not a number) is skipped.
-        if let Ok(s) = cols[2].trim().parse::<f64>() {
-            out.push((cols[0].trim().to_string(), cols[1].trim().to_string(), s));
+        if let Ok(score) = cols[2].trim().parse::<f64>() {
+            out.push(RatedPair {
+                first: cols[0].trim().to_string(),
+                second: cols[1].trim().to_string(),
+                score,
+            });
         }
     }
     Ok(out)
@@ -100,9 +112,9 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
 pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
     let pairs = read_pairs(path)?;
     let (mut human, mut ours) = (Vec::new(), Vec::new());
-    for (a, b, s) in &pairs {
-        if let Ok(sim) = model.similarity(a, b) {
-            human.push(*s);
+    for p in &pairs {
+        if let Ok(sim) = model.similarity(&p.first, &p.second) {
+            human.push(p.score);
             ours.push(sim as f64);
         }
     }
@@ -202,9 +214,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.csv");
         std::fs::write(&p, "# comment\nword1,word2,sim\nа,б,1.5\nв,г,2\nbad line\n").unwrap();
+        let rated = |first: &str, second: &str, score| RatedPair {
+            first: first.into(),
+            second: second.into(),
+            score,
+        };
         assert_eq!(
             read_pairs(&p).unwrap(),
-            vec![("а".into(), "б".into(), 1.5), ("в".into(), "г".into(), 2.0)]
+            vec![rated("а", "б", 1.5), rated("в", "г", 2.0)]
         );
         let t = dir.path().join("p.tsv");
         std::fs::write(&t, "а\tб\t3\n").unwrap();

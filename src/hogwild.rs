@@ -5,9 +5,11 @@
 //! their own buffers, do the maths there (SIMD), and store the rows back.
 //! Two threads updating one row at once may lose one of the updates, which
 //! is exactly Hogwild's semantics, but there is no data race and no aliased
-//! `&mut`: the whole module is safe Rust. On x86-64 a relaxed 32-bit atomic
-//! load or store is a plain `mov`, so the price is only that the copy loops
-//! are not vectorised; the `kernels` bench measures it.
+//! `&mut`: loading, storing and sharing rows is safe Rust. The module's one
+//! `unsafe` block is the x86-64 cache hint in [`SharedMatrix::prefetch`],
+//! which reads and writes nothing. On x86-64 a relaxed 32-bit atomic load or
+//! store is a plain `mov`, so the price is only that the copy loops are not
+//! vectorised; the `kernels` bench measures it.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -70,8 +72,13 @@ impl SharedMatrix {
             let p = row.as_ptr() as *const i8;
             let lines = (row.len() * 4).div_ceil(64);
             for l in 0..lines {
-                // SAFETY: prefetch never faults and never reads memory into
-                // the program; `p + 64*l` stays inside the row's allocation.
+                // SAFETY: `_mm_prefetch` is a cache hint: it never faults,
+                // and it neither reads memory into the program nor writes it,
+                // so it cannot race with other threads' atomic stores. It
+                // needs SSE, which every x86-64 CPU has. `p.add` must stay
+                // inside the allocation: `p` starts row `i`'s slice of
+                // `self.data` (`row` bounds-checked it), and l < lines =
+                // ceil(4·dim / 64) gives 64·l < 4·dim, inside the row.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch(p.add(64 * l), std::arch::x86_64::_MM_HINT_T0)
                 };

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod normalize;
 pub mod pairs;
+pub mod parallel;
 pub mod prep;
 pub mod progress;
 pub mod query;

@@ -30,12 +30,13 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, pq_err, Error, Result};
+use crate::error::{io_err, joined, pq_err, Error, Result};
 use crate::manifest::{AtomicFile, Manifest};
+use crate::parallel::{chunk_bounds, map_corpus};
 use crate::progress::{Progress, Stage};
 use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
 use crate::shards::{draw_dir, schema, ShardInfo, ROW_GROUP};
-use crate::vocab::{chunk_bounds, map_corpus, Vocab, VocabConfig};
+use crate::vocab::{Vocab, VocabConfig};
 use crate::TokenId;
 
 /// Corpus bytes per generation task.
@@ -156,6 +157,35 @@ pub fn keep_probs(counts: &[u64], sample: f64) -> Vec<f32> {
         .collect()
 }
 
+/// (target, context) pairs as two parallel columns, as a shard stores them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pairs {
+    /// The centre word of each pair.
+    pub targets: Vec<TokenId>,
+    /// A word inside its window.
+    pub contexts: Vec<TokenId>,
+}
+
+impl Pairs {
+    /// Empty columns with room for `n` pairs.
+    pub fn with_capacity(n: usize) -> Self {
+        Pairs {
+            targets: Vec::with_capacity(n),
+            contexts: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
 /// The pair generator for one chunk; owns no buffers across chunks.
 pub struct Sampler<'a> {
     pub keep: &'a [f32],
@@ -164,15 +194,9 @@ pub struct Sampler<'a> {
 }
 
 impl Sampler<'_> {
-    /// Appends the pairs of one line of ids (already OOV-free) to `t`/`c`.
-    pub fn line(
-        &self,
-        ids: &[TokenId],
-        rng: &mut Rng,
-        kept: &mut Vec<TokenId>,
-        t: &mut Vec<TokenId>,
-        c: &mut Vec<TokenId>,
-    ) {
+    /// Appends the pairs of one line of ids (already OOV-free) to `out`;
+    /// `kept` is scratch and ends holding the ids that survived subsampling.
+    pub fn line(&self, ids: &[TokenId], rng: &mut Rng, kept: &mut Vec<TokenId>, out: &mut Pairs) {
         kept.clear();
         for &id in ids {
             let p = self.keep[id as usize];
@@ -191,8 +215,8 @@ impl Sampler<'_> {
             let hi = (i + b + 1).min(n);
             for j in lo..hi {
                 if j != i {
-                    t.push(kept[i]);
-                    c.push(kept[j]);
+                    out.targets.push(kept[i]);
+                    out.contexts.push(kept[j]);
                 }
             }
         }
@@ -212,26 +236,25 @@ fn tokenize(chunk: &[u8], index: &FxHashMap<&[u8], TokenId>, out: &mut Vec<Token
     }
 }
 
-/// Pairs of one chunk for every draw.
+/// Pairs of chunk `k`, one [`Pairs`] per draw (index = draw).
 fn chunk_pairs(
     chunk: &[u8],
     k: usize,
     index: &FxHashMap<&[u8], TokenId>,
     sampler: &Sampler,
     cfg: &PairsConfig,
-) -> Vec<(Vec<TokenId>, Vec<TokenId>)> {
+) -> Vec<Pairs> {
     let mut ids = Vec::new();
     tokenize(chunk, index, &mut ids);
     let mut kept = Vec::new();
     (0..cfg.epochs)
         .map(|d| {
             let mut rng = stream(cfg.seed, &[purpose::SUBSAMPLE, d as u64, k as u64]);
-            let cap = ids.len() * (cfg.window + 1);
-            let (mut t, mut c) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
+            let mut out = Pairs::with_capacity(ids.len() * (cfg.window + 1));
             for line in ids.split(|&x| x < 0) {
-                sampler.line(line, &mut rng, &mut kept, &mut t, &mut c);
+                sampler.line(line, &mut rng, &mut kept, &mut out);
             }
-            (t, c)
+            out
         })
         .collect()
 }
@@ -271,7 +294,8 @@ impl DrawWriter {
         })
     }
 
-    fn push(&mut self, t: &[TokenId], c: &[TokenId], stage: &Stage) -> Result<()> {
+    fn push(&mut self, pairs: &Pairs, stage: &Stage) -> Result<()> {
+        let (t, c) = (&pairs.targets, &pairs.contexts);
         let mut off = 0;
         while off < t.len() {
             let room = (self.shard_size - self.in_shard) as usize;
@@ -394,7 +418,7 @@ pub fn write_pairs(
     progress: &Progress,
 ) -> Result<PairsSummary> {
     let start = Instant::now();
-    let pool = crate::vocab::pool(cfg.threads)?;
+    let pool = crate::parallel::pool(cfg.threads)?;
     let index: FxHashMap<&[u8], TokenId> = vocab
         .words
         .iter()
@@ -429,34 +453,45 @@ pub fn write_pairs(
     let mut pairs_per_draw = vec![0u64; cfg.epochs as usize];
 
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = sync_channel::<Vec<Vec<(Vec<TokenId>, Vec<TokenId>)>>>(1);
+        // One message per wave: for each of its chunks in order, the pairs
+        // of every draw.
+        let (tx, rx) = sync_channel::<Vec<Vec<Pairs>>>(1);
         let (index, sampler, bounds, pool) = (&index, &sampler, &bounds, &pool);
-        scope.spawn(move || {
+        let generator = scope.spawn(move || {
             for (w, group) in bounds.chunks(wave).enumerate() {
                 let out: Vec<_> = pool.install(|| {
                     group
                         .par_iter()
                         .enumerate()
-                        .map(|(i, &(s, e))| {
-                            chunk_pairs(&data[s..e], w * wave + i, index, sampler, cfg)
+                        .map(|(i, r)| {
+                            chunk_pairs(&data[r.clone()], w * wave + i, index, sampler, cfg)
                         })
                         .collect()
                 });
+                // The writer hung up: it failed, and reports why.
                 if tx.send(out).is_err() {
                     return;
                 }
             }
         });
-        for wave_out in rx {
-            for per_draw in wave_out {
-                for (d, (t, c)) in per_draw.into_iter().enumerate() {
-                    pairs_per_draw[d] += t.len() as u64;
-                    stage.inc(t.len() as u64);
-                    writers[d].push(&t, &c, &stage)?;
+        // The loop owns `rx`, so when it stops (done, or a write failed) the
+        // channel closes and a generator blocked on `send` returns.
+        let written = (|| -> Result<()> {
+            for wave_out in rx {
+                for per_draw in wave_out {
+                    for (d, pairs) in per_draw.iter().enumerate() {
+                        pairs_per_draw[d] += pairs.len() as u64;
+                        stage.inc(pairs.len() as u64);
+                        writers[d].push(pairs, &stage)?;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })();
+        // A generator that panicked closed the channel early, which looks
+        // like a finished stream to the writer: its panic comes first.
+        joined("pairs generator", generator.join())?;
+        written
     })?;
     for w in &mut writers {
         w.close_shard(&stage)?;
@@ -522,9 +557,9 @@ mod tests {
             dynamic_window: dynamic,
         };
         let mut rng = stream(seed, &[]);
-        let (mut t, mut c, mut k) = (Vec::new(), Vec::new(), Vec::new());
-        s.line(ids, &mut rng, &mut k, &mut t, &mut c);
-        t.into_iter().zip(c).collect()
+        let (mut out, mut k) = (Pairs::default(), Vec::new());
+        s.line(ids, &mut rng, &mut k, &mut out);
+        out.targets.into_iter().zip(out.contexts).collect()
     }
 
     #[test]
@@ -585,8 +620,8 @@ mod tests {
             dynamic_window: true,
         };
         let mut rng = stream(3, &[]);
-        let (mut t, mut c, mut k) = (Vec::new(), Vec::new(), Vec::new());
-        s.line(&ids, &mut rng, &mut k, &mut t, &mut c);
+        let (mut out, mut k) = (Pairs::default(), Vec::new());
+        s.line(&ids, &mut rng, &mut k, &mut out);
         let rate = k.len() as f64 / ids.len() as f64;
         assert!(
             (rate - kp[0] as f64).abs() < 0.005,
@@ -610,9 +645,9 @@ mod tests {
             keep: &keep_all,
             ..s
         };
-        let (mut t, mut c) = (Vec::new(), Vec::new());
-        s2.line(&line_ids, &mut rng, &mut k, &mut t, &mut c);
-        for (a, b) in t.iter().zip(&c) {
+        let mut out = Pairs::default();
+        s2.line(&line_ids, &mut rng, &mut k, &mut out);
+        for (a, b) in out.targets.iter().zip(&out.contexts) {
             hist[(a - b).unsigned_abs() as usize] += 1.0;
         }
         for d in 1..=w {

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{discover, Input, ReadConfig, ReadStats, Reader};
-use crate::error::{io_err, Error, Result};
+use crate::error::{io_err, joined, Error, Result};
 use crate::manifest::{fingerprint_unless, AtomicFile, Manifest};
 use crate::normalize::{NormalizeConfig, Normalizer};
 use crate::progress::Progress;
@@ -103,6 +103,14 @@ struct Normalized {
     dropped: u64,
 }
 
+/// A normalized block on its way back to the writer.
+struct Finished {
+    /// The block's place in input order.
+    seq: u64,
+    /// The block, or the panic of the worker that normalized it.
+    block: std::thread::Result<Normalized>,
+}
+
 fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Normalized {
     let mut out = Vec::with_capacity(block.text.len());
     let (mut lines, mut tokens, mut dropped) = (0, 0, 0);
@@ -136,7 +144,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let inputs = discover(&cfg.inputs, &cfg.read)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
     let stage = progress.stage("prep", total, "bytes");
-    let pool = crate::vocab::pool(cfg.threads)?;
+    let pool = crate::parallel::pool(cfg.threads)?;
     let threads = pool.current_num_threads();
     let norm = Normalizer::new(cfg.normalize.clone());
     let window = threads * 2;
@@ -197,7 +205,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         // and are written in order as they finish: the pool never waits for
         // the writer or for a batch to fill.
         let consume = (|| -> Result<()> {
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Normalized)>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
             let mut finished = std::collections::BTreeMap::new();
             let (mut submitted, mut written) = (0u64, 0u64);
             let mut reader_done = false;
@@ -214,9 +222,15 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                             let (norm, done_tx, seq) = (norm.clone(), done_tx.clone(), submitted);
                             let min_tokens = cfg.min_tokens;
                             pool.spawn(move || {
+                                // A panic is caught and sent to the writer,
+                                // which reports it (in a rayon job it would
+                                // abort the process).
+                                let block =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        normalize_block(&norm, min_tokens, &block)
+                                    }));
                                 // The receiver is gone only if the writer failed.
-                                let _ =
-                                    done_tx.send((seq, normalize_block(&norm, min_tokens, &block)));
+                                let _ = done_tx.send(Finished { seq, block });
                             });
                             submitted += 1;
                         }
@@ -227,8 +241,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                 if submitted == written {
                     return Ok(());
                 }
-                let (seq, n) = done_rx.recv().expect("prep worker lost its block");
-                finished.insert(seq, n);
+                let done = done_rx.recv().expect("prep worker lost its block");
+                finished.insert(done.seq, joined("prep normalizer", done.block)?);
                 while let Some(n) = finished.remove(&written) {
                     std::io::Write::write_all(&mut out, &n.text)
                         .map_err(io_err(&cfg.output, "write"))?;
@@ -243,11 +257,11 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             }
         })();
         drop(rx);
-        let produced = producer.join().expect("prep reader thread panicked");
+        let produced = joined("prep reader", producer.join()).and_then(|r| r);
         if produced.is_err() || consume.is_err() {
             stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        let prints = prints.join().expect("prep fingerprint thread panicked");
+        let prints = joined("prep fingerprint", prints.join()).and_then(|r| r);
         // A reader error explains a writer stop, so it comes first; but a
         // reader that only stopped because the writer failed defers to it.
         match (produced, consume) {

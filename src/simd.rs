@@ -4,9 +4,11 @@
 //! AVX-512F, else AVX2+FMA, else a scalar loop. The scalar loop is also the
 //! test oracle; tests run every path the CPU supports on odd lengths.
 //!
-//! This module holds the only `unsafe` of the native engine: calling a
-//! `#[target_feature]` function. Each call site is reached only through a
-//! [`Kernels`] value whose constructor checked the feature at run time.
+//! `unsafe` here is of two kinds: calling a `#[target_feature]` function,
+//! reached only through a [`Kernels`] value whose constructor checked the
+//! feature at run time, and the kernels' unaligned loads and stores through
+//! raw pointers, each bounded by its loop condition. The native engine's
+//! only other `unsafe` is the prefetch hint of [`crate::hogwild`].
 
 /// A pair of kernels.
 #[derive(Clone, Copy)]
@@ -103,44 +105,71 @@ pub fn axpy_scalar(y: &mut [f32], alpha: f32, x: &[f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    //! The `#[target_feature]` kernels. Each is a safe function, so its
+    //! arithmetic intrinsics need no `unsafe`; what does is (a) calling it,
+    //! which the public wrappers do only for features [`super::Kernels`]
+    //! checked, and (b) its unaligned loads and stores through raw pointers,
+    //! each bounded by its loop condition.
+
     use std::arch::x86_64::*;
 
     pub fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: only reachable through Kernels built after detecting avx2+fma.
+        // SAFETY: the callee needs AVX2 and FMA. This wrapper is private to
+        // `simd` and only stored in a `Kernels` by `detect`/`available`
+        // right after `is_x86_feature_detected!` found both "avx2" and "fma".
         unsafe { dot_avx2_impl(a, b) }
     }
+
     pub fn axpy_avx2(y: &mut [f32], alpha: f32, x: &[f32]) {
-        // SAFETY: as above.
+        // SAFETY: the callee needs AVX2 and FMA. This wrapper is private to
+        // `simd` and only stored in a `Kernels` by `detect`/`available`
+        // right after `is_x86_feature_detected!` found both "avx2" and "fma".
         unsafe { axpy_avx2_impl(y, alpha, x) }
     }
+
     pub fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: only reachable through Kernels built after detecting avx512f.
+        // SAFETY: the callee needs AVX-512F. This wrapper is private to
+        // `simd` and only stored in a `Kernels` by `detect`/`available`
+        // right after `is_x86_feature_detected!("avx512f")` returned true.
         unsafe { dot_avx512_impl(a, b) }
     }
+
     pub fn axpy_avx512(y: &mut [f32], alpha: f32, x: &[f32]) {
-        // SAFETY: as above.
+        // SAFETY: the callee needs AVX-512F. This wrapper is private to
+        // `simd` and only stored in a `Kernels` by `detect`/`available`
+        // right after `is_x86_feature_detected!("avx512f")` returned true.
         unsafe { axpy_avx512_impl(y, alpha, x) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
+    fn dot_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm256_setzero_ps();
         let mut acc1 = _mm256_setzero_ps();
         let mut i = 0;
-        // SAFETY (loads): i + 16 <= n and i + 8 <= n bound every 8-lane read.
         while i + 16 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-                acc1,
-            );
+            // SAFETY: i + 16 <= n <= a.len(), b.len(), so these four 8-lane
+            // loads read a[i..i + 16] and b[i..i + 16], all in bounds;
+            // `loadu` has no alignment requirement.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm256_loadu_ps(pa.add(i)),
+                    _mm256_loadu_ps(pb.add(i)),
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                )
+            };
+            acc0 = _mm256_fmadd_ps(a0, b0, acc0);
+            acc1 = _mm256_fmadd_ps(a1, b1, acc1);
             i += 16;
         }
         if i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+            // SAFETY: i + 8 <= n <= a.len(), b.len(), so the two 8-lane
+            // loads read a[i..i + 8] and b[i..i + 8], in bounds; `loadu`
+            // has no alignment requirement.
+            let (a0, b0) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            acc0 = _mm256_fmadd_ps(a0, b0, acc0);
             i += 8;
         }
         let acc = _mm256_add_ps(acc0, acc1);
@@ -158,15 +187,21 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn axpy_avx2_impl(y: &mut [f32], alpha: f32, x: &[f32]) {
+    fn axpy_avx2_impl(y: &mut [f32], alpha: f32, x: &[f32]) {
         let n = y.len().min(x.len());
         let (py, px) = (y.as_mut_ptr(), x.as_ptr());
         let va = _mm256_set1_ps(alpha);
         let mut i = 0;
-        // SAFETY (loads/stores): i + 8 <= n bounds every 8-lane access.
         while i + 8 <= n {
-            let r = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
-            _mm256_storeu_ps(py.add(i), r);
+            // SAFETY: i + 8 <= n <= y.len(), x.len(), so the loads read
+            // x[i..i + 8] and y[i..i + 8] and the store writes y[i..i + 8],
+            // all in bounds. `py` comes from the `&mut y` this function holds
+            // and `x` is a shared borrow, so they cannot overlap; `loadu` and
+            // `storeu` have no alignment requirement.
+            unsafe {
+                let r = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                _mm256_storeu_ps(py.add(i), r);
+            }
             i += 8;
         }
         while i < n {
@@ -176,24 +211,34 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+    fn dot_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm512_setzero_ps();
         let mut acc1 = _mm512_setzero_ps();
         let mut i = 0;
-        // SAFETY (loads): i + 32 <= n and i + 16 <= n bound every 16-lane read.
         while i + 32 <= n {
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm512_fmadd_ps(
-                _mm512_loadu_ps(pa.add(i + 16)),
-                _mm512_loadu_ps(pb.add(i + 16)),
-                acc1,
-            );
+            // SAFETY: i + 32 <= n <= a.len(), b.len(), so these four 16-lane
+            // loads read a[i..i + 32] and b[i..i + 32], all in bounds;
+            // `loadu` has no alignment requirement.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(pa.add(i)),
+                    _mm512_loadu_ps(pb.add(i)),
+                    _mm512_loadu_ps(pa.add(i + 16)),
+                    _mm512_loadu_ps(pb.add(i + 16)),
+                )
+            };
+            acc0 = _mm512_fmadd_ps(a0, b0, acc0);
+            acc1 = _mm512_fmadd_ps(a1, b1, acc1);
             i += 32;
         }
         if i + 16 <= n {
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            // SAFETY: i + 16 <= n <= a.len(), b.len(), so the two 16-lane
+            // loads read a[i..i + 16] and b[i..i + 16], in bounds; `loadu`
+            // has no alignment requirement.
+            let (a0, b0) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+            acc0 = _mm512_fmadd_ps(a0, b0, acc0);
             i += 16;
         }
         let mut s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
@@ -205,15 +250,21 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn axpy_avx512_impl(y: &mut [f32], alpha: f32, x: &[f32]) {
+    fn axpy_avx512_impl(y: &mut [f32], alpha: f32, x: &[f32]) {
         let n = y.len().min(x.len());
         let (py, px) = (y.as_mut_ptr(), x.as_ptr());
         let va = _mm512_set1_ps(alpha);
         let mut i = 0;
-        // SAFETY (loads/stores): i + 16 <= n bounds every 16-lane access.
         while i + 16 <= n {
-            let r = _mm512_fmadd_ps(va, _mm512_loadu_ps(px.add(i)), _mm512_loadu_ps(py.add(i)));
-            _mm512_storeu_ps(py.add(i), r);
+            // SAFETY: i + 16 <= n <= y.len(), x.len(), so the loads read
+            // x[i..i + 16] and y[i..i + 16] and the store writes
+            // y[i..i + 16], all in bounds. `py` comes from the `&mut y` this
+            // function holds and `x` is a shared borrow, so they cannot
+            // overlap; `loadu` and `storeu` have no alignment requirement.
+            unsafe {
+                let r = _mm512_fmadd_ps(va, _mm512_loadu_ps(px.add(i)), _mm512_loadu_ps(py.add(i)));
+                _mm512_storeu_ps(py.add(i), r);
+            }
             i += 16;
         }
         while i < n {

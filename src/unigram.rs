@@ -136,7 +136,14 @@ impl AliasTable {
     /// Reads a table written by [`AliasTable::write`].
     pub fn read(path: &Path) -> Result<AliasTable> {
         let f = std::fs::File::open(path).map_err(io_err(path, "open unigram table"))?;
-        // SAFETY: read-only map of a file we do not modify.
+        // SAFETY: `Mmap::map` is unsafe because the mapped bytes would change
+        // under the `&[u8]` if the file were modified or truncated while
+        // mapped. The map lives only until the entries are copied out below,
+        // and w2v never writes this file in place: `AliasTable::write` goes
+        // through `AtomicFile` (a temp file renamed over the name), which
+        // leaves an existing map on the old inode unchanged. Another process
+        // editing the file in place during those microseconds is outside
+        // that guarantee, as for every mmap reader.
         let m = unsafe { Mmap::map(&f) }.map_err(io_err(path, "map unigram table"))?;
         if m.len() % 8 != 0 {
             return Err(Error::InvalidInput {

@@ -31,13 +31,13 @@ use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
 use crate::manifest::{fingerprint, AtomicFile, Manifest};
 use crate::normalize::{NormalizeConfig, NormalizeSource};
+use crate::parallel::{chunk_bounds, map_corpus, pool};
 use crate::progress::Progress;
 use crate::TokenId;
 
@@ -219,48 +219,25 @@ pub struct VocabSummary {
     pub normalize_source: NormalizeSource,
 }
 
-/// Newline-aligned chunk boundaries of `data`, each about `size` bytes.
-pub fn chunk_bounds(data: &[u8], size: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < data.len() {
-        let mut end = (start + size).min(data.len());
-        if end < data.len() {
-            end = match memchr::memchr(b'\n', &data[end..]) {
-                Some(i) => end + i + 1,
-                None => data.len(),
-            };
-        }
-        out.push((start, end));
-        start = end;
-    }
-    out
+/// The counts of one chunk.
+struct ChunkCounts<'a> {
+    /// Count of each type.
+    types: HashMap<&'a [u8], u64>,
+    /// Tokens in the chunk.
+    n_tokens: u64,
 }
 
-/// Maps the corpus file (empty files give an empty slice).
-pub fn map_corpus(path: &Path) -> Result<Option<Mmap>> {
-    let f = std::fs::File::open(path).map_err(io_err(path, "open corpus"))?;
-    let len = f.metadata().map_err(io_err(path, "stat corpus"))?.len();
-    if len == 0 {
-        return Ok(None);
-    }
-    // SAFETY: the corpus is opened read-only; like every mmap reader we
-    // assume no other process truncates it while we run.
-    let m = unsafe { Mmap::map(&f) }.map_err(io_err(path, "map corpus"))?;
-    Ok(Some(m))
-}
-
-fn count_chunk(text: &[u8]) -> (HashMap<&[u8], u64>, u64) {
-    let mut map: HashMap<&[u8], u64> = HashMap::default();
-    let mut n = 0u64;
+fn count_chunk(text: &[u8]) -> ChunkCounts<'_> {
+    let mut types: HashMap<&[u8], u64> = HashMap::default();
+    let mut n_tokens = 0u64;
     for tok in text
         .split(|&b| b == b' ' || b == b'\n')
         .filter(|t| !t.is_empty())
     {
-        *map.entry(tok).or_insert(0) += 1;
-        n += 1;
+        *types.entry(tok).or_insert(0) += 1;
+        n_tokens += 1;
     }
-    (map, n)
+    ChunkCounts { types, n_tokens }
 }
 
 /// Counts, filters and orders the vocabulary of a normalized corpus.
@@ -281,16 +258,16 @@ pub fn count(
         let maps: Vec<_> = pool.install(|| {
             group
                 .par_iter()
-                .map(|&(s, e)| {
-                    let r = count_chunk(&data[s..e]);
-                    stage.inc((e - s) as u64);
-                    r
+                .map(|r| {
+                    let counts = count_chunk(&data[r.clone()]);
+                    stage.inc(r.len() as u64);
+                    counts
                 })
                 .collect()
         });
-        for (map, n) in maps {
-            n_tokens += n;
-            for (k, v) in map {
+        for chunk in maps {
+            n_tokens += chunk.n_tokens;
+            for (k, v) in chunk.types {
                 *total.entry(k).or_insert(0) += v;
             }
             while total.len() > cfg.max_table_types {
@@ -369,21 +346,6 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
         h.update(&n.to_le_bytes());
     }
     Ok(format!("{:016x}", h.digest()))
-}
-
-/// Builds a thread pool of `threads` (0 = all cores).
-pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
-    let n = if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        threads
-    };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| Error::InvalidConfig(format!("cannot start {n} threads: {e}")))
 }
 
 /// The directory of `corpus`, where its prep manifest lives.
@@ -501,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_chunks() {
+    fn filters_by_min_count_and_max_vocab() {
         let text = "а а а б б в\n";
         let cfg = VocabConfig {
             min_count: 2,
@@ -516,9 +478,6 @@ mod tests {
         );
         assert_eq!(v.words, ["а"]);
         assert_eq!((s.n_types_before, s.n_types_after, s.n_tokens), (3, 1, 6));
-        let data = b"aa\nbb\ncc\n";
-        assert_eq!(chunk_bounds(data, 4), vec![(0, 6), (6, 9)]);
-        assert_eq!(chunk_bounds(data, 1), vec![(0, 3), (3, 6), (6, 9)]);
     }
 
     #[test]

@@ -26,8 +26,10 @@
 //! Each input still meets K negatives; they are shared within one window.
 //! A run of equal centres is cut into windows of at most [`MAX_WINDOW`].
 //!
-//! Threads share the tables through [`SharedMatrix`] (Hogwild through
-//! relaxed atomics: safe Rust, no `unsafe`).
+//! Threads share the tables through [`SharedMatrix`] (Hogwild over relaxed
+//! atomics: the sharing needs no `unsafe`). The engine's `unsafe` is confined
+//! to the SIMD kernels of [`crate::simd`] and the row prefetch hint of
+//! [`SharedMatrix::prefetch`]; this file has none.
 //! A block is split into one contiguous range per thread, each with its own
 //! random stream `(block seed, thread)`. With `--deterministic` one thread
 //! runs the block in order, so the result depends only on the seed.
