@@ -36,9 +36,8 @@ test: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 	@# The w2v package alone must not pull in tch.
 	! cargo tree -p w2v -e normal,build | grep -q ' tch v'
-	@# Debug binaries first: the integration tests run w2v, which hands
-	@# torch runs to the w2v-torch next to it.
-	cargo build --workspace --bins
+	@# The integration tests run w2v, which hands torch runs to the w2v-torch
+	@# next to it; torch/tests makes this same build put it there.
 	W2V_REQUIRE_TORCH=1 cargo test --workspace
 	cargo build --release --workspace
 	$(PY) tests/python/run_tests.py

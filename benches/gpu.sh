@@ -20,12 +20,14 @@ if [[ $WHAT == pack ]]; then
   mkdir -p $G
   grep -qx '/.gpu/' "$(git rev-parse --git-path info/exclude)" 2>/dev/null ||
     echo '/.gpu/' >>"$(git rev-parse --git-path info/exclude)"
+  cargo build --release --workspace
+  strip -o $G/w2v target/release/w2v
   strip -o $G/w2v-torch target/release/w2v-torch
-  tb=$(cargo test --release --bin w2v-torch --no-run --message-format=json 2>/dev/null |
+  tb=$(cargo test --release -p w2v-torch --lib --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"]=="w2v-torch" and m["profile"]["test"]: print(m["executable"])' | tail -1)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["name"]=="w2v_torch" and m["profile"]["test"]: print(m["executable"])' | tail -1)
   strip -o $G/w2v-torch-tests "$tb"
   cp ../shared/corpus/ru_lit.txt.zst ../shared/eval/ru_simlex965.tsv ../shared/eval/hj.csv $G/
   du -sh $G
@@ -38,7 +40,8 @@ W=/tmp/w2v-gpu
 mkdir -p $W
 TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib
 export LD_LIBRARY_PATH=$TL
-B=$G/w2v-torch
+# w2v runs every stage and hands torch training to the w2v-torch beside it.
+B=$G/w2v
 RES=$OUT/results.jsonl
 log() { echo "$1" | tee -a "$RES"; }
 evaljson() { $B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
@@ -100,7 +103,7 @@ PY
 fi
 
 if [[ $WHAT != bundle ]]; then
-# 1. The engine's unit tests, the fused kernel against native SGD on CUDA among them.
+# 1. The engine's unit tests, the fused kernel against the f64 oracle on CUDA among them.
 $G/w2v-torch-tests --test-threads 1 2>&1 | tail -10
 
 # 2. The device's copy bandwidth (bytes read + written), the ceiling for this memory-bound step.

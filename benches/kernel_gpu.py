@@ -1,4 +1,4 @@
-"""Kernel-only throughput of src/sgns.cu on the GPU (issue 8's profiling harness).
+"""Kernel-only throughput of torch/src/sgns.cu on the GPU (issue 8's profiling harness).
 
 Loads one shard of real pairs and the alias table, compiles the kernel with
 CuPy's NVRTC for each variant, and times launches over 1M-pair batches with
@@ -27,7 +27,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1 << 20)
     ap.add_argument("--variants", default="")
     a = ap.parse_args()
-    src = open(os.path.join(os.path.dirname(__file__), "..", "src", "sgns.cu")).read()
+    src = open(os.path.join(os.path.dirname(__file__), "..", "torch", "src", "sgns.cu")).read()
     shard = sorted(glob.glob(os.path.join(a.shards, "epoch-00", "*.parquet")))[0]
     tab = pq.read_table(shard)
     t_all = tab.column(0).to_numpy().astype(np.int32)

@@ -73,12 +73,6 @@ pub enum Error {
         /// The checkpoint that is kept, if one was written before.
         checkpoint: Option<PathBuf>,
     },
-    /// A worker thread panicked (a bug); its message.
-    #[error("{stage} worker failed: {message}")]
-    WorkerPanicked {
-        stage: &'static str,
-        message: String,
-    },
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(String),
@@ -110,15 +104,6 @@ fn kept_note(c: Option<&Path>) -> String {
         Some(p) => format!("the last good checkpoint is kept in {}", p.display()),
         None => "no checkpoint had been written yet".into(),
     }
-}
-
-/// The message of a panic payload (`&str` or `String`, else a placeholder).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panicked with a non-text payload".into())
 }
 
 impl Error {

@@ -3,11 +3,25 @@
 
 use clap::Args;
 
+use w2v::doctor::TorchFacts;
 use w2v::progress::Progress;
-use w2v::train::TorchHooks;
 
 use super::train::torch_helper;
 use super::{json, out, Fail};
+
+/// What `helper` (`w2v-torch facts`) finds of libtorch and CUDA; `None`
+/// when it cannot run (libtorch missing, a broken install).
+pub fn torch_facts(helper: &std::path::Path) -> Option<TorchFacts> {
+    let o = std::process::Command::new(helper)
+        .arg("facts")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&o.stdout).ok()
+}
 
 #[derive(Args)]
 pub struct DoctorArgs {
@@ -15,29 +29,10 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-pub fn run(
-    a: DoctorArgs,
-    _p: &Progress,
-    torch: Option<&TorchHooks>,
-) -> std::result::Result<(), Fail> {
-    let mut r = w2v::doctor::report(torch);
-    if torch.is_none() {
-        // libtorch facts come from the helper, which links it.
-        if let Some(h) = torch_helper() {
-            if let Ok(o) = std::process::Command::new(h)
-                .args(["doctor", "--json", "--progress", "silent"])
-                .output()
-            {
-                if let Ok(t) = serde_json::from_slice::<w2v::doctor::Report>(&o.stdout) {
-                    r = w2v::doctor::Report {
-                        simd: r.simd,
-                        threads: r.threads,
-                        ..t
-                    };
-                }
-            }
-        }
-    }
+pub fn run(a: DoctorArgs, _p: &Progress) -> std::result::Result<(), Fail> {
+    // libtorch facts come from the helper, the only binary that links it.
+    let facts = torch_helper().and_then(|h| torch_facts(&h));
+    let r = w2v::doctor::report(facts.as_ref());
     if a.json {
         json(&r)?;
     } else {

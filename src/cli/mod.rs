@@ -1,7 +1,6 @@
-//! The command line shared by the two binaries: `w2v` (no libtorch linked,
-//! so every command starts instantly) and `w2v-torch` (the torch engine).
-//! `w2v` hands `train --engine torch` (and `auto` when a GPU is present) to
-//! `w2v-torch`, found next to its own executable.
+//! The `w2v` command line. It links no libtorch, so every command starts
+//! instantly; `train` hands torch runs to the `w2v-torch` binary (see
+//! [`train`]).
 //!
 //! This module holds the top-level parser, the output helpers, error
 //! reporting and dispatch; each subcommand has its own module with its clap
@@ -28,7 +27,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use w2v::progress::{Mode, Progress};
-use w2v::train::TorchHooks;
 use w2v::Error;
 
 #[derive(Parser)]
@@ -52,6 +50,19 @@ pub enum ProgressArg {
     Json,
     Plain,
     Silent,
+}
+
+impl ProgressArg {
+    /// The flag's value, as typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgressArg::Auto => "auto",
+            ProgressArg::Bar => "bar",
+            ProgressArg::Json => "json",
+            ProgressArg::Plain => "plain",
+            ProgressArg::Silent => "silent",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -131,55 +142,34 @@ fn progress(p: ProgressArg) -> Progress {
     }
 }
 
-fn run(cli: Cli, torch: Option<&TorchHooks>) -> std::result::Result<Option<ExitCode>, Fail> {
-    if torch.is_none() {
-        if let Cmd::Train(a) = &cli.cmd {
-            if train::wants_torch(a) {
-                return train::delegate_to_torch().map(Some);
-            }
-        }
-    }
-    run_cmd(cli, torch).map(|()| None)
-}
-
-fn run_cmd(cli: Cli, torch: Option<&TorchHooks>) -> std::result::Result<(), Fail> {
+fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
     let p = progress(cli.progress);
+    let none = |r: std::result::Result<(), Fail>| r.map(|()| None);
     match cli.cmd {
-        Cmd::Synth(a) => synth::run(a, &p),
-        Cmd::Prep(a) => prep::run(a, &p),
-        Cmd::Vocab(a) => vocab::run(a, &p),
-        Cmd::Pairs(a) => pairs::run(a, &p),
-        Cmd::Train(a) => train::run(a, &p, torch),
-        Cmd::Neighbors(a) => neighbors::run(a, &p),
-        Cmd::Similarity(a) => similarity::run(a, &p),
-        Cmd::Analogy(a) => analogy::run(a, &p),
-        Cmd::Eval(a) => eval::run(a, &p),
-        Cmd::Export(a) => export::run(a, &p),
-        Cmd::Import(a) => import::run(a, &p),
-        Cmd::Doctor(a) => doctor::run(a, &p, torch),
+        Cmd::Synth(a) => none(synth::run(a, &p)),
+        Cmd::Prep(a) => none(prep::run(a, &p)),
+        Cmd::Vocab(a) => none(vocab::run(a, &p)),
+        Cmd::Pairs(a) => none(pairs::run(a, &p)),
+        Cmd::Train(a) => train::run(a, &p, cli.progress),
+        Cmd::Neighbors(a) => none(neighbors::run(a, &p)),
+        Cmd::Similarity(a) => none(similarity::run(a, &p)),
+        Cmd::Analogy(a) => none(analogy::run(a, &p)),
+        Cmd::Eval(a) => none(eval::run(a, &p)),
+        Cmd::Export(a) => none(export::run(a, &p)),
+        Cmd::Import(a) => none(import::run(a, &p)),
+        Cmd::Doctor(a) => none(doctor::run(a, &p)),
     }
 }
 
-/// Entry point of both binaries; `torch` is `Some` in `w2v-torch`.
-pub fn main_with(torch: Option<TorchHooks>) -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli, torch.as_ref()) {
+/// Entry point: parse, run, print `w2v: error: …` and set the exit code
+/// (1 runtime, 2 usage, 130 interrupted; a closed pipe is a quiet success).
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
         Ok(Some(code)) => code,
         Ok(None) | Err(Fail::Pipe) => ExitCode::SUCCESS,
         Err(Fail::Lib(e)) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            eprintln!("w2v: error: {msg}");
-            match e {
-                Error::Interrupted { .. } => ExitCode::from(130),
-                e if e.is_usage() => ExitCode::from(2),
-                _ => ExitCode::from(1),
-            }
+            eprintln!("w2v: error: {}", e.report());
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -1,19 +1,29 @@
-//! `w2v train`: embeddings from the shards. Without libtorch linked (plain
-//! `w2v`), `--engine torch` (and `auto` with a GPU) runs this same command
-//! line under `w2v-torch`, found next to this executable.
+//! `w2v train`: embeddings from the shards.
+//!
+//! The flags are resolved once into a [`TrainConfig`] ([`TrainArgs::resolve`],
+//! as ripgrep goes from low-level args to `HiArgs`): `--engine auto` becomes
+//! native or torch, `--threads 0` the core count, `--device` a typed device
+//! and an absent `--batch-size` the measured default. A native run trains
+//! here; a torch run is handed, as that resolved config in JSON, to the
+//! `w2v-torch` binary next to this executable (the only one that links
+//! libtorch), and this process forwards SIGINT/SIGTERM to it and waits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
 use w2v::progress::Progress;
-use w2v::train::{EngineKind, TorchHooks, TrainConfig};
+use w2v::train::config::{available_threads, default_batch, fused_supports};
+use w2v::train::{
+    CudaStep, Device, EngineConfig, NativeBuilder, NativeConfig, NativeUpdate, TorchConfig,
+    TrainConfig,
+};
 use w2v::Error;
 
-use super::Fail;
+use super::{Fail, ProgressArg};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EngineArg {
@@ -28,6 +38,13 @@ pub enum UpdateArg {
     Pair,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CudaKernelArg {
+    Fused,
+    Hogwild,
+    Ops,
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     #[arg(long, default_value = "shards")]
@@ -39,7 +56,7 @@ pub struct TrainArgs {
     pub output: PathBuf,
     #[arg(long, value_enum, default_value = "auto")]
     pub engine: EngineArg,
-    /// auto, cpu, cuda or cuda:N (torch engine).
+    /// auto, cpu, cuda or cuda:N (torch engine; auto is cuda:0 when a GPU is present).
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long, default_value_t = 128)]
@@ -54,8 +71,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// The CUDA step: fused (one kernel, atomic updates), hogwild (plain stores) or ops (libtorch ops).
-    #[arg(long, default_value = "fused", value_parser = ["fused", "hogwild", "ops"])]
-    pub cuda_kernel: String,
+    #[arg(long, value_enum, default_value = "fused")]
+    pub cuda_kernel: CudaKernelArg,
     /// Torch ops path (CPU, or --cuda-kernel ops): a row met n times in one batch gets min(1, CAP/n) of its summed gradient (0 = plain sum).
     #[arg(long, default_value_t = w2v::train::ROW_CAP)]
     pub row_cap: f32,
@@ -65,6 +82,7 @@ pub struct TrainArgs {
     /// Native engine: no prefetching of upcoming rows (to measure what it buys).
     #[arg(long, hide = true)]
     pub no_prefetch: bool,
+    /// Worker threads (0 = all cores; at most 4 per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Results depend only on the seed (native engine runs one thread).
@@ -89,96 +107,206 @@ pub struct TrainArgs {
     pub seed: u64,
 }
 
-impl From<TrainArgs> for TrainConfig {
-    fn from(a: TrainArgs) -> Self {
-        TrainConfig {
-            shards_dir: a.shards,
-            vocab_dir: a.vocab,
-            output: a.output,
-            engine: match a.engine {
-                EngineArg::Auto => EngineKind::Auto,
-                EngineArg::Native => EngineKind::Native,
-                EngineArg::Torch => EngineKind::Torch,
-            },
-            device: a.device,
-            dim: a.dim,
-            negative: a.negative,
-            lr: a.lr,
-            min_lr_frac: 1e-4,
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            cuda_kernel: a.cuda_kernel,
-            row_cap: a.row_cap,
-            native_update: match a.native_update {
-                UpdateArg::Window => w2v::train::NativeUpdate::Window,
-                UpdateArg::Pair => w2v::train::NativeUpdate::Pair,
-            },
-            prefetch: !a.no_prefetch,
-            threads: a.threads,
-            deterministic: a.deterministic,
-            checkpoint_every_pairs: a.checkpoint_every,
-            checkpoint_every_secs: a.checkpoint_every_secs,
-            resume: a.resume,
-            save_output: a.save_output,
-            stop_after_pairs: a.stop_after_pairs,
-            seed: a.seed,
-        }
-    }
+/// Threads per core beyond which `--threads` is capped (more only thrash).
+const MAX_THREADS_PER_CORE: usize = 4;
+
+/// What resolving the flags found worth telling the user.
+pub struct Resolved {
+    /// The configuration every stage below sees.
+    pub cfg: TrainConfig,
+    /// Notes to print before training.
+    pub warnings: Vec<String>,
 }
 
 /// The helper binary next to this executable.
-pub fn torch_helper() -> Option<std::path::PathBuf> {
+pub fn torch_helper() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let h = exe.with_file_name("w2v-torch");
     h.exists().then_some(h)
 }
 
-/// Runs this same command line under `w2v-torch`; returns its exit code.
-pub fn delegate_to_torch() -> std::result::Result<ExitCode, Fail> {
+/// Whether a GPU driver is visible (the torch engine may use CUDA).
+fn gpu_present() -> bool {
+    std::path::Path::new("/dev/nvidiactl").exists()
+}
+
+/// Whether `w2v-torch` finds CUDA usable (asked only when a driver is present).
+fn cuda_usable(helper: &std::path::Path) -> bool {
+    super::doctor::torch_facts(helper).is_some_and(|f| f.cuda_available)
+}
+
+impl TrainArgs {
+    /// Resolves the flags into a typed configuration.
+    pub fn resolve(self) -> w2v::Result<Resolved> {
+        let mut warnings = Vec::new();
+        let cores = available_threads();
+        let threads = match self.threads {
+            0 => cores,
+            n if n > MAX_THREADS_PER_CORE * cores => {
+                let cap = MAX_THREADS_PER_CORE * cores;
+                warnings.push(format!(
+                    "--threads {n} on {cores} cores: using {cap} (more threads only contend)"
+                ));
+                cap
+            }
+            n => n,
+        };
+        let device = match self.device.as_str() {
+            "auto" => None,
+            d => Some(d.parse::<Device>()?),
+        };
+        let torch = match self.engine {
+            EngineArg::Torch => true,
+            EngineArg::Native => false,
+            EngineArg::Auto => {
+                device != Some(Device::Cpu)
+                    && gpu_present()
+                    && torch_helper().is_some_and(|h| cuda_usable(&h))
+            }
+        };
+        let engine = if torch {
+            let device = device.unwrap_or(if gpu_present() {
+                Device::Cuda(0)
+            } else {
+                Device::Cpu
+            });
+            let mut step = match self.cuda_kernel {
+                CudaKernelArg::Fused => CudaStep::Fused,
+                CudaKernelArg::Hogwild => CudaStep::Hogwild,
+                CudaKernelArg::Ops => CudaStep::Ops,
+            };
+            if matches!(device, Device::Cuda(_))
+                && step != CudaStep::Ops
+                && !fused_supports(self.dim, self.negative)
+            {
+                warnings.push(format!(
+                    "the fused kernel does not fit --dim {} with --negative {}: using the ops step",
+                    self.dim, self.negative
+                ));
+                step = CudaStep::Ops;
+            }
+            EngineConfig::Torch(TorchConfig {
+                device,
+                step,
+                batch: self.batch_size.unwrap_or(default_batch(device, step)),
+                row_cap: self.row_cap,
+                threads,
+            })
+        } else {
+            if matches!(device, Some(Device::Cuda(_))) {
+                warnings.push(
+                    "--device cuda applies to the torch engine only; training natively on the CPU"
+                        .into(),
+                );
+            }
+            if self.batch_size.is_some() {
+                warnings.push(
+                    "--batch-size applies to the torch engine only; the native engine ignores it"
+                        .into(),
+                );
+            }
+            EngineConfig::Native(NativeConfig {
+                update: match self.native_update {
+                    UpdateArg::Window => NativeUpdate::Window,
+                    UpdateArg::Pair => NativeUpdate::Pair,
+                },
+                threads: if self.deterministic { 1 } else { threads },
+                deterministic: self.deterministic,
+                prefetch: !self.no_prefetch,
+            })
+        };
+        let cfg = TrainConfig {
+            shards_dir: self.shards,
+            vocab_dir: self.vocab,
+            output: self.output,
+            engine,
+            dim: self.dim,
+            negative: self.negative,
+            lr: self.lr,
+            epochs: self.epochs,
+            checkpoint_every_pairs: self.checkpoint_every,
+            checkpoint_every_secs: self.checkpoint_every_secs,
+            resume: self.resume,
+            save_output: self.save_output,
+            stop_after_pairs: self.stop_after_pairs,
+            seed: self.seed,
+            ..Default::default()
+        };
+        cfg.validate()?;
+        Ok(Resolved { cfg, warnings })
+    }
+}
+
+/// The running helper's pid, for the signal handler (0 = none).
+static CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// Runs the resolved torch configuration under `w2v-torch`; returns its exit code.
+fn delegate_to_torch(
+    cfg: &TrainConfig,
+    progress: ProgressArg,
+) -> std::result::Result<ExitCode, Fail> {
     let Some(helper) = torch_helper() else {
         return Err(Error::InvalidConfig(
-            "the torch engine lives in the w2v-torch binary, which is not next to this w2v; build it with `make build` (default features), or use --engine native".into(),
+            "the torch engine lives in the w2v-torch binary, which is not next to this w2v; build it with `make build` (or `cargo build --release --workspace`), or use --engine native".into(),
         )
         .into());
     };
-    // Ctrl-C reaches both processes; the helper checkpoints, we just wait.
-    let _ = ctrlc::set_handler(|| {});
-    let status = std::process::Command::new(&helper)
-        .args(std::env::args_os().skip(1))
-        .status()
+    let json = serde_json::to_string(cfg).map_err(|e| {
+        Error::InvalidConfig(format!("cannot encode the training configuration: {e}"))
+    })?;
+    let mut child = std::process::Command::new(&helper)
+        .args([
+            "train",
+            "--config-json",
+            &json,
+            "--progress",
+            progress.name(),
+        ])
+        .spawn()
         .map_err(|e| Error::Io {
             path: helper.clone(),
             action: "run",
             source: e,
         })?;
+    CHILD.store(child.id(), Ordering::Relaxed);
+    // Ctrl-C reaches both processes from the terminal; a SIGTERM sent to
+    // this one alone is passed on, so the helper checkpoints either way.
+    let _ = ctrlc::set_handler(|| {
+        let pid = CHILD.load(Ordering::Relaxed);
+        if pid != 0 {
+            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
+            // our own child's, which we have not yet waited for.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+    });
+    let status = child.wait().map_err(|e| Error::Io {
+        path: helper.clone(),
+        action: "wait for",
+        source: e,
+    })?;
+    CHILD.store(0, Ordering::Relaxed);
     Ok(ExitCode::from(
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
 }
 
-/// Whether this `w2v` should hand training to `w2v-torch`.
-pub fn wants_torch(a: &TrainArgs) -> bool {
-    match a.engine {
-        EngineArg::Torch => true,
-        EngineArg::Native => false,
-        EngineArg::Auto => {
-            a.device != "cpu"
-                && std::path::Path::new("/dev/nvidiactl").exists()
-                && torch_helper().is_some()
-        }
-    }
-}
-
 pub fn run(
     a: TrainArgs,
     p: &Progress,
-    torch: Option<&TorchHooks>,
-) -> std::result::Result<(), Fail> {
-    let cfg: TrainConfig = a.into();
+    progress: ProgressArg,
+) -> std::result::Result<Option<ExitCode>, Fail> {
+    let Resolved { cfg, warnings } = a.resolve()?;
+    for w in &warnings {
+        p.warn(w);
+    }
+    if let EngineConfig::Torch(_) = cfg.engine {
+        return delegate_to_torch(&cfg, progress).map(Some);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
+    // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
     let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
-    let s = w2v::train::run(&cfg, p, Some(stop), torch)?;
+    let s = w2v::train::run(&cfg, p, Some(stop), &NativeBuilder)?;
     p.info(&format!(
         "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
         s.engine,
@@ -188,5 +316,5 @@ pub fn run(
         s.final_loss,
         cfg.output.display()
     ));
-    Ok(())
+    Ok(None)
 }

@@ -65,7 +65,10 @@ pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result
     let dir = root.join(&name);
     std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
     write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&weights.input))?;
-    write_atomic(&dir.join("output.f32"), bytemuck::cast_slice(&weights.output))?;
+    write_atomic(
+        &dir.join("output.f32"),
+        bytemuck::cast_slice(&weights.output),
+    )?;
     state.dir = name.clone();
     let ptr = root.join("checkpoint.json");
     let text = serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
@@ -227,7 +230,9 @@ mod tests {
         assert!(msg.contains("no checkpoint had been written"), "{msg}");
         // A good one, then a huge (finite) weight: refused, the good one kept and named.
         save(dir.path(), &bad(0.5), state(10)).unwrap();
-        let e = save(dir.path(), &bad(5e18), state(20)).unwrap_err().to_string();
+        let e = save(dir.path(), &bad(5e18), state(20))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("input weight 1 is 5") && e.contains("kept in"),
             "{e}"
@@ -246,15 +251,21 @@ mod tests {
         };
         save(dir.path(), &w, state(5)).unwrap();
         let cfg = TrainConfig::default();
-        let e = load(dir.path(), &cfg, "other", "s", 4).unwrap_err().to_string();
+        let e = load(dir.path(), &cfg, "other", "s", 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("another vocabulary"), "{e}");
-        let e = load(dir.path(), &cfg, "v", "other", 4).unwrap_err().to_string();
+        let e = load(dir.path(), &cfg, "v", "other", 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("other shards"), "{e}");
         let changed = TrainConfig {
             epochs: 9,
             ..Default::default()
         };
-        let e = load(dir.path(), &changed, "v", "s", 4).unwrap_err().to_string();
+        let e = load(dir.path(), &changed, "v", "s", 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--epochs was 5, now 9"), "{e}");
         let harmless = TrainConfig {
             checkpoint_every_secs: 1,

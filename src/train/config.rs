@@ -378,8 +378,16 @@ impl TrainConfig {
     /// result, each as "--flag was X, now Y". Empty when resuming is safe.
     pub fn resume_conflicts(&self, saved: &TrainConfig) -> Vec<String> {
         let (mut now, mut then) = (Vec::new(), Vec::new());
-        leaves(&serde_json::to_value(self).unwrap_or_default(), "", &mut now);
-        leaves(&serde_json::to_value(saved).unwrap_or_default(), "", &mut then);
+        leaves(
+            &serde_json::to_value(self).unwrap_or_default(),
+            "",
+            &mut now,
+        );
+        leaves(
+            &serde_json::to_value(saved).unwrap_or_default(),
+            "",
+            &mut then,
+        );
         let get = |v: &[(String, serde_json::Value)], k: &str| {
             v.iter()
                 .find(|(p, _)| p == k)

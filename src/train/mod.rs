@@ -131,11 +131,17 @@ pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
     // Words, counts and the alias table.
     let vocab_bytes = vocab as u64 * (24 + 8 + 8);
     let engine = match &cfg.engine {
-        EngineConfig::Native(n) => n.threads as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 8,
+        EngineConfig::Native(n) => {
+            n.threads as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 8
+        }
         EngineConfig::Torch(t) => {
             // The tables live once more inside libtorch on the CPU, and the
             // ops step materialises about four copies of a batch's rows.
-            let host_tables = if t.device == Device::Cpu { 2 * table } else { 0 };
+            let host_tables = if t.device == Device::Cpu {
+                2 * table
+            } else {
+                0
+            };
             host_tables + t.batch as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 4 * 4
         }
     };
@@ -770,7 +776,13 @@ mod driver_tests {
             ..Default::default()
         });
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let s = run(&cfg, &Progress::silent(), None, &DeferredBuilder(log.clone())).unwrap();
+        let s = run(
+            &cfg,
+            &Progress::silent(),
+            None,
+            &DeferredBuilder(log.clone()),
+        )
+        .unwrap();
         let log = log.lock().unwrap();
         assert_eq!(s.epochs.len(), 2);
         let mut start = 0u64;

@@ -8,6 +8,9 @@
 //! `g = (label − σ(h·u)) · lr`; **a negative equal to the centre is
 //! skipped**.
 
+// Index loops keep the oracle a literal transcription of the formulas.
+#![allow(clippy::needless_range_loop)]
+
 use super::engine::Weights;
 
 /// Both tables in f64.
@@ -122,7 +125,11 @@ pub fn test_weights(vocab: usize, dim: usize, seed: u64) -> Weights {
 /// synth → prep → pairs in `dir` (about `bytes` of text, `draws` draws of
 /// pairs in shards of 100k pairs); returns a train config reading them and
 /// writing `dir/model`.
-pub fn test_shards(dir: &std::path::Path, bytes: u64, draws: u32) -> crate::Result<super::TrainConfig> {
+pub fn test_shards(
+    dir: &std::path::Path,
+    bytes: u64,
+    draws: u32,
+) -> crate::Result<super::TrainConfig> {
     let p = crate::progress::Progress::silent();
     let text = dir.join("sample.txt");
     crate::synth::generate(&crate::synth::SynthConfig {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
-use crate::error::{panic_message, Error, Result};
+use crate::error::{joined, Error, Result};
 use crate::shards::{shard_path, Shard};
 use crate::TokenId;
 
@@ -180,11 +180,8 @@ impl Readers {
     /// The panic message of reader `k`, which closed its channel early.
     fn reader_failure(&mut self, k: usize) -> Error {
         let h = std::mem::replace(&mut self.handles[k], std::thread::spawn(|| ()));
-        match h.join() {
-            Err(payload) => Error::WorkerPanicked {
-                stage: "shard reader",
-                message: panic_message(payload.as_ref()),
-            },
+        match joined("shard reader", h.join()) {
+            Err(e) => e,
             Ok(()) => Error::Cancelled,
         }
     }
@@ -195,5 +192,31 @@ impl Readers {
         for h in self.handles {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_reader_is_reported_with_its_message() {
+        let (tx, rx) = sync_channel::<Result<Chunk>>(1);
+        let h = std::thread::spawn(move || {
+            let _keep = tx;
+            panic!("row group 3 is garbage");
+        });
+        let mut r = Readers {
+            rxs: vec![rx],
+            handles: vec![h],
+            next: 0,
+            total: 1,
+        };
+        let e = r.recv().unwrap().err().unwrap().to_string();
+        assert!(
+            e.contains("shard reader") && e.contains("row group 3 is garbage"),
+            "{e}"
+        );
+        r.stop();
     }
 }

@@ -399,10 +399,8 @@ mod tests {
             let loss = Tensor::zeros([1], (Kind::Double, dev));
             let (mut want_loss, mut collisions) = (0f64, 0);
             for p in 0..200u64 {
-                let (centre, context) = (
-                    (p * 7 % 5) as usize,
-                    (p * 13 % v as u64 + 1) as usize % v,
-                );
+                let (centre, context) =
+                    ((p * 7 % 5) as usize, (p * 13 % v as u64 + 1) as usize % v);
                 // The kernel loads a pair's rows before updating them, so a
                 // row drawn twice in one pair would differ from sequential
                 // SGD by design: pick seeds whose live negatives are distinct.
@@ -453,7 +451,10 @@ mod tests {
             let d = want.max_diff(&got);
             assert!(d < 1e-4, "dim {dim} {update:?}: {d}");
             let md = crate::engine::max_abs_diff;
-            assert!(md(&got.input, &w0.input) > 1e-3, "the kernel changed nothing");
+            assert!(
+                md(&got.input, &w0.input) > 1e-3,
+                "the kernel changed nothing"
+            );
             let got_loss = loss.double_value(&[0]);
             assert!(
                 (got_loss - want_loss).abs() < 1e-3 * want_loss,

@@ -32,7 +32,7 @@
 
 use tch::{Device, Kind, TchError, Tensor};
 
-use crate::cuda_fused::{self, Fused, Step, Update};
+use crate::cuda_fused::{Fused, Step, Update};
 use w2v::error::{Error, Result};
 use w2v::train::{
     Block, CudaStep, Engine, LossSum, TorchConfig, TrainConfig, Weights, OPS_BATCH_TESTED,
@@ -196,7 +196,7 @@ impl FusedState {
             s.done.synchronize().map_err(drv)?;
         }
         let sum = tt(self.loss_dev.f_double_value(&[0]))?;
-        tt(self.loss_dev.f_zero_())?;
+        let _ = tt(self.loss_dev.f_zero_())?;
         let count = std::mem::take(&mut self.pending_pairs);
         Ok(LossSum { sum, count })
     }
@@ -239,12 +239,7 @@ fn check_device_memory(need: u64) -> Result<()> {
 
 impl TorchEngine {
     /// An engine for `t` starting from `w`, drawing negatives from `table`.
-    pub fn new(
-        cfg: &TrainConfig,
-        t: &TorchConfig,
-        w: Weights,
-        table: &AliasTable,
-    ) -> Result<Self> {
+    pub fn new(cfg: &TrainConfig, t: &TorchConfig, w: Weights, table: &AliasTable) -> Result<Self> {
         let device = tch_device(t.device);
         if let Device::Cuda(n) = device {
             if !tch::Cuda::is_available() || n as i64 >= tch::Cuda::device_count() {
@@ -351,37 +346,42 @@ impl TorchEngine {
         let sp = tt(tt(v.f_mul(&up))?.f_sum_dim_intlist(&[1i64][..], false, Kind::Float))?;
         let sn = tt(tt(un.f_bmm(&tt(v.f_unsqueeze(2))?))?.f_squeeze_dim(2))?;
         let neg_loss = tt(tt(tt(sn.f_neg())?.f_log_sigmoid())?.f_mul(&live))?;
-        let loss = tt(tt(tt(sp.f_log_sigmoid())?.f_add(&tt(neg_loss.f_sum_dim_intlist(
-            &[1i64][..],
-            false,
-            Kind::Float,
-        ))?))?
+        let loss = tt(tt(
+            tt(sp.f_log_sigmoid())?.f_add(&tt(neg_loss.f_sum_dim_intlist(
+                &[1i64][..],
+                false,
+                Kind::Float,
+            ))?),
+        )?
         .f_sum(Kind::Double))?;
         let loss = tt(loss.f_neg())?;
         let gp = tt(tt(sp.f_sigmoid())?.f_add_scalar(-1.0))?;
         let gn = tt(tt(sn.f_sigmoid())?.f_mul(&live))?;
-        let grad_v = tt(tt(tt(gp.f_unsqueeze(1))?.f_mul(&up))?
-            .f_add(&tt(tt(tt(gn.f_unsqueeze(1))?.f_bmm(&un))?.f_squeeze_dim(1))?))?;
+        let grad_v =
+            tt(tt(tt(gp.f_unsqueeze(1))?.f_mul(&up))?
+                .f_add(&tt(tt(tt(gn.f_unsqueeze(1))?.f_bmm(&un))?.f_squeeze_dim(1))?))?;
         let grad_up = tt(tt(gp.f_unsqueeze(1))?.f_mul(&v))?;
-        let grad_un = tt(tt(tt(gn.f_unsqueeze(2))?.f_mul(&tt(v.f_unsqueeze(1))?))?
-            .f_view([b * k, self.dim]))?;
+        let grad_un = tt(
+            tt(tt(gn.f_unsqueeze(2))?.f_mul(&tt(v.f_unsqueeze(1))?))?.f_view([b * k, self.dim])
+        )?;
         if self.row_cap > 0.0 {
             // Positives and negatives share the output table, so they are
             // counted together.
             let out_idx = tt(Tensor::f_cat(&[centre, &negf], 0))?;
-            let grad_out = tt(tt(Tensor::f_cat(&[grad_up, grad_un], 0))?
-                .f_mul(&self.cap_factor(&out_idx, -lr)?))?;
+            let grad_out =
+                tt(tt(Tensor::f_cat(&[grad_up, grad_un], 0))?
+                    .f_mul(&self.cap_factor(&out_idx, -lr)?))?;
             let gin = tt(grad_v.f_mul(&self.cap_factor(inp, -lr)?))?;
-            tt(self.input.f_index_add_(0, inp, &gin))?;
-            tt(self.output.f_index_add_(0, &out_idx, &grad_out))?;
+            let _ = tt(self.input.f_index_add_(0, inp, &gin))?;
+            let _ = tt(self.output.f_index_add_(0, &out_idx, &grad_out))?;
         } else {
-            tt(self
+            let _ = tt(self
                 .input
                 .f_index_add_(0, inp, &tt(grad_v.f_mul_scalar(-lr))?))?;
-            tt(self
+            let _ = tt(self
                 .output
                 .f_index_add_(0, centre, &tt(grad_up.f_mul_scalar(-lr))?))?;
-            tt(self
+            let _ = tt(self
                 .output
                 .f_index_add_(0, &negf, &tt(grad_un.f_mul_scalar(-lr))?))?;
         }
@@ -392,8 +392,10 @@ impl TorchEngine {
     /// occurrences in `idx`), as a column to multiply gradient rows by.
     fn cap_factor(&self, idx: &Tensor, scale: f64) -> Result<Tensor> {
         let v = self.input.size()[0];
-        let n = tt(tt(tt(idx.f_bincount(None::<Tensor>, v))?.f_index_select(0, idx))?
-            .f_to_kind(Kind::Float))?;
+        let n = tt(
+            tt(tt(idx.f_bincount(None::<Tensor>, v))?.f_index_select(0, idx))?
+                .f_to_kind(Kind::Float),
+        )?;
         let f = tt(tt(tt(n.f_reciprocal())?.f_mul_scalar(self.row_cap))?.f_clamp_max(1.0))?;
         tt(tt(f.f_mul_scalar(scale))?.f_unsqueeze(1))
     }
@@ -431,7 +433,7 @@ impl Engine for TorchEngine {
         let (inp, centre) = (self.upload(b.contexts)?, self.upload(b.centres)?);
         let neg = self.negatives(b.centres.len() as i64)?;
         let loss = self.step(&inp, &centre, &neg, b.lr as f64)?;
-        tt(self.loss_acc.f_add_(&loss))?;
+        let _ = tt(self.loss_acc.f_add_(&loss))?;
         self.pending_pairs += b.centres.len() as u64;
         Ok(())
     }
@@ -441,7 +443,7 @@ impl Engine for TorchEngine {
             return f.drain();
         }
         let sum = tt(self.loss_acc.f_double_value(&[0]))?;
-        tt(self.loss_acc.f_zero_())?;
+        let _ = tt(self.loss_acc.f_zero_())?;
         Ok(LossSum {
             sum,
             count: std::mem::take(&mut self.pending_pairs),
@@ -541,7 +543,13 @@ mod tests {
         }
     }
 
-    fn engine_with(v: usize, dim: usize, negative: usize, row_cap: f32, batch: usize) -> TorchEngine {
+    fn engine_with(
+        v: usize,
+        dim: usize,
+        negative: usize,
+        row_cap: f32,
+        batch: usize,
+    ) -> TorchEngine {
         let cfg = cpu_cfg(dim, negative, row_cap, batch);
         let EngineConfig::Torch(t) = &cfg.engine else {
             unreachable!()
@@ -616,6 +624,26 @@ mod tests {
     }
 
     #[test]
+    fn a_libtorch_failure_is_an_error_not_a_panic() {
+        // Id 99 is outside the 20-row tables: index_select fails inside libtorch.
+        let mut tr = engine_with(20, 8, 2, 64.0, 4096);
+        let e = tr
+            .step(
+                &ids(&[1, 99]),
+                &ids(&[3, 4]),
+                &ids(&[5, 6, 7, 8]).view([2, 2]),
+                0.1,
+            )
+            .unwrap_err();
+        assert!(matches!(e, Error::Torch(_)), "{e}");
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+        let oom = torch_err(TchError::Torch(
+            "CUDA out of memory. Tried to allocate 2 GiB".into(),
+        ));
+        assert!(oom.to_string().contains("--batch-size"), "{oom}");
+    }
+
+    #[test]
     fn row_cap_scales_only_rows_met_more_than_cap_times() {
         // Input row 1 is met 4 times, row 2 once; output row 3 is met 4
         // times (2 positives, 2 negatives), the others once.
@@ -679,8 +707,9 @@ mod tests {
         };
         t.device = device;
         t.step = CudaStep::Fused;
+        let t = t.clone();
         let table = AliasTable::new(&vec![1; v], 0.75);
-        let mut e = TorchEngine::new(&cfg, t, test_weights(v, dim, 2), &table).unwrap();
+        let mut e = TorchEngine::new(&cfg, &t, test_weights(v, dim, 2), &table).unwrap();
         let c: Vec<TokenId> = (0..64).map(|i| i % 9).collect();
         let x: Vec<TokenId> = (0..64).map(|i| 10 + i % 31).collect();
         let mut sum = LossSum::default();
@@ -703,7 +732,10 @@ mod tests {
 
     #[test]
     fn drained_loss_is_every_block_once_on_cpu() {
-        let (each, once) = (three_blocks(WDevice::Cpu, true), three_blocks(WDevice::Cpu, false));
+        let (each, once) = (
+            three_blocks(WDevice::Cpu, true),
+            three_blocks(WDevice::Cpu, false),
+        );
         assert_eq!(once.count, 192);
         assert!(once.sum > 0.0);
         assert_eq!(each, once);
@@ -712,7 +744,9 @@ mod tests {
     #[test]
     fn drained_loss_is_every_block_once_on_cuda() {
         if !tch::Cuda::is_available() {
-            eprintln!("no CUDA device: the fused pipeline's loss is checked on the GPU machine only");
+            eprintln!(
+                "no CUDA device: the fused pipeline's loss is checked on the GPU machine only"
+            );
             return;
         }
         let each = three_blocks(WDevice::Cuda(0), true);

@@ -12,7 +12,11 @@ use w2v::train::TrainConfig;
 use w2v::Error;
 
 #[derive(Parser)]
-#[command(name = "w2v-torch", version, about = "the torch engine of w2v (run by `w2v train`)")]
+#[command(
+    name = "w2v-torch",
+    version,
+    about = "the torch engine of w2v (run by `w2v train`)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
