@@ -47,6 +47,19 @@ impl Progress {
         }
     }
 
+    /// The handle a `--progress` value names (`auto`, `bar`, `json`,
+    /// `plain`, `silent`); `None` for any other name.
+    pub fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "auto" => Progress::auto(),
+            "bar" => Progress::new(Mode::Bar),
+            "json" => Progress::new(Mode::Json),
+            "plain" => Progress::new(Mode::Plain),
+            "silent" => Progress::silent(),
+            _ => return None,
+        })
+    }
+
     /// A handle that reports nothing.
     pub fn silent() -> Self {
         Progress::new(Mode::Silent)

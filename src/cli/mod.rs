@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use w2v::progress::{Mode, Progress};
+use w2v::progress::Progress;
 use w2v::Error;
 
 #[derive(Parser)]
@@ -133,13 +133,7 @@ fn print_hits(title: &str, hits: &[w2v::query::Hit]) -> std::result::Result<(), 
 }
 
 fn progress(p: ProgressArg) -> Progress {
-    match p {
-        ProgressArg::Auto => Progress::auto(),
-        ProgressArg::Bar => Progress::new(Mode::Bar),
-        ProgressArg::Json => Progress::new(Mode::Json),
-        ProgressArg::Plain => Progress::new(Mode::Plain),
-        ProgressArg::Silent => Progress::silent(),
-    }
+    Progress::named(p.name()).unwrap_or_else(Progress::auto)
 }
 
 fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {

@@ -307,14 +307,6 @@ pub fn run(
     // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
     let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
     let s = w2v::train::run(&cfg, p, Some(stop), &NativeBuilder)?;
-    p.info(&format!(
-        "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
-        s.engine,
-        s.total_pairs,
-        s.seconds,
-        s.pairs_per_s / 1e6,
-        s.final_loss,
-        cfg.output.display()
-    ));
+    p.info(&s.line(&cfg.output));
     Ok(None)
 }

@@ -108,6 +108,21 @@ pub struct TrainSummary {
     pub libtorch: Option<String>,
 }
 
+impl TrainSummary {
+    /// The one-line report the binaries print when a run written to `output` ends.
+    pub fn line(&self, output: &Path) -> String {
+        format!(
+            "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
+            self.engine,
+            self.total_pairs,
+            self.seconds,
+            self.pairs_per_s / 1e6,
+            self.final_loss,
+            output.display()
+        )
+    }
+}
+
 /// The learning rate after `done` of `total` pairs.
 pub fn lr_at(cfg: &TrainConfig, done: u64, total: u64) -> f32 {
     let frac = 1.0 - done as f64 / total.max(1) as f64;

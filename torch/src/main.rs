@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use w2v::progress::{Mode, Progress};
+use clap::{Parser, Subcommand};
+use w2v::progress::Progress;
 use w2v::train::TrainConfig;
 use w2v::Error;
 
@@ -22,36 +22,18 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProgressArg {
-    Auto,
-    Bar,
-    Json,
-    Plain,
-    Silent,
-}
-
 #[derive(Subcommand)]
 enum Cmd {
     /// Trains with a resolved configuration (JSON of w2v::train::TrainConfig).
     Train {
         #[arg(long)]
         config_json: String,
-        #[arg(long, value_enum, default_value = "auto")]
-        progress: ProgressArg,
+        /// auto, bar, json, plain or silent.
+        #[arg(long, default_value = "auto")]
+        progress: String,
     },
     /// Prints what this process finds of libtorch and CUDA, as JSON.
     Facts,
-}
-
-fn progress(p: ProgressArg) -> Progress {
-    match p {
-        ProgressArg::Auto => Progress::auto(),
-        ProgressArg::Bar => Progress::new(Mode::Bar),
-        ProgressArg::Json => Progress::new(Mode::Json),
-        ProgressArg::Plain => Progress::new(Mode::Plain),
-        ProgressArg::Silent => Progress::silent(),
-    }
 }
 
 fn run(cli: Cli) -> w2v::Result<()> {
@@ -63,21 +45,14 @@ fn run(cli: Cli) -> w2v::Result<()> {
             let cfg: TrainConfig = serde_json::from_str(&config_json).map_err(|e| {
                 Error::InvalidConfig(format!("w2v-torch got a malformed configuration: {e}"))
             })?;
-            let p = progress(p);
+            let p = Progress::named(&p)
+                .ok_or_else(|| Error::InvalidConfig(format!("unknown --progress '{p}'")))?;
             let stop = Arc::new(AtomicBool::new(false));
             let s2 = stop.clone();
             // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
             let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
             let s = w2v::train::run(&cfg, &p, Some(stop), &w2v_torch::engine::TorchBuilder)?;
-            p.info(&format!(
-                "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
-                s.engine,
-                s.total_pairs,
-                s.seconds,
-                s.pairs_per_s / 1e6,
-                s.final_loss,
-                cfg.output.display()
-            ));
+            p.info(&s.line(&cfg.output));
             Ok(())
         }
         Cmd::Facts => {
