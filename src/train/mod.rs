@@ -301,8 +301,10 @@ fn check_memory(cfg: &TrainConfig, vocab: usize) -> Result<()> {
     }
 }
 
-/// The divergence guard: a non-finite loss stops the run.
-pub fn check_loss(mean: f64, cursor: &Cursor, checkpoint: Option<PathBuf>) -> Result<()> {
+/// The divergence guard: a non-finite loss stops the run. The error says
+/// whether a checkpoint of the run writing to `output` is kept (looked up
+/// only when the loss is bad).
+pub fn check_loss(mean: f64, cursor: &Cursor, output: &Path) -> Result<()> {
     if mean.is_finite() {
         return Ok(());
     }
@@ -312,7 +314,7 @@ pub fn check_loss(mean: f64, cursor: &Cursor, checkpoint: Option<PathBuf>) -> Re
             "loss is {mean} at epoch {} shard {} block {}",
             cursor.epoch, cursor.shard, cursor.block
         ),
-        checkpoint,
+        checkpoint: checkpoint::existing(output),
     })
 }
 
@@ -453,11 +455,7 @@ impl Driver<'_> {
         if l.count == 0 {
             return Ok(());
         }
-        check_loss(
-            l.mean(),
-            &self.cursor,
-            checkpoint::existing(&self.cfg.output),
-        )?;
+        check_loss(l.mean(), &self.cursor, &self.cfg.output)?;
         self.ema = if self.ema.is_nan() {
             l.mean()
         } else {
@@ -692,14 +690,16 @@ mod tests {
             pairs_done: 77,
             ..Default::default()
         };
-        assert!(check_loss(1.5, &c, None).is_ok());
-        let e = check_loss(f64::NAN, &c, None).unwrap_err().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m");
+        assert!(check_loss(1.5, &c, &out).is_ok());
+        let e = check_loss(f64::NAN, &c, &out).unwrap_err().to_string();
         assert!(e.contains("step 77") && e.contains("block 3"), "{e}");
         assert!(e.contains("no checkpoint"), "{e}");
-        let e = check_loss(f64::INFINITY, &c, Some("m/checkpoints".into()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("kept in m/checkpoints"), "{e}");
+        std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+        std::fs::write(out.join("checkpoints/checkpoint.json"), "{}").unwrap();
+        let e = check_loss(f64::INFINITY, &c, &out).unwrap_err().to_string();
+        assert!(e.contains("kept in") && e.contains("m/checkpoints"), "{e}");
     }
 
     #[test]

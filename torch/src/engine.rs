@@ -481,7 +481,8 @@ impl Engine for TorchEngine {
     }
 }
 
-/// Builds torch engines (and native ones, for `--engine auto` falling back).
+/// Builds the engine a resolved config names: torch here, native through
+/// `NativeBuilder` (so `w2v-torch` runs any config it is handed).
 pub struct TorchBuilder;
 
 impl w2v::train::EngineBuilder for TorchBuilder {
