@@ -194,6 +194,7 @@ impl ModelDir {
                 format!("word {i} contains a newline"),
             ));
         }
+        Self::check_target(dir)?;
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create model directory"))?;
         // From here until the new manifest lands, the directory is incomplete.
         remove_if_present(&dir.join(MANIFEST_FILE), "remove the old manifest")?;
@@ -235,6 +236,29 @@ impl ModelDir {
         let json = serde_json::to_string_pretty(&mm).map_err(json_err(&path, "encode manifest"))?;
         write_atomic(&path, json.as_bytes())?;
         Ok(mm)
+    }
+
+    /// Refuses `dir` as a model's destination when it holds another
+    /// stage's outputs (its manifest names a stage other than train or
+    /// import), so a mistyped `-o vocab` never replaces a vocabulary.
+    pub fn check_target(dir: &Path) -> Result<()> {
+        let mpath = dir.join(MANIFEST_FILE);
+        let Ok(text) = std::fs::read_to_string(&mpath) else {
+            return Ok(());
+        };
+        let stage = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("stage").and_then(|s| s.as_str()).map(str::to_owned));
+        match stage {
+            Some(s) if Producer::parse(&s).is_none() => Err(mismatch(
+                mpath,
+                format!(
+                    "{} holds the output of stage '{s}', not a model; write the model to another directory",
+                    dir.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Opens `dir` and checks it (see the module docs).

@@ -157,7 +157,21 @@ impl AliasTable {
                 threshold: u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
                 alias: i32::from_le_bytes(c[4..].try_into().expect("4 bytes")),
             })
-            .collect();
+            .collect::<Vec<Entry>>();
+        // Every alias must name an entry: `sample` returns it as an id.
+        let n = entries.len();
+        if let Some(i) = entries
+            .iter()
+            .position(|e| e.threshold != u32::MAX && !(0..n as i64).contains(&(e.alias as i64)))
+        {
+            return Err(Error::InvalidInput {
+                path: path.to_path_buf(),
+                message: format!(
+                    "entry {i} aliases id {} outside the table of {n}; the file is corrupt, re-run `w2v vocab`",
+                    entries[i].alias
+                ),
+            });
+        }
         Ok(AliasTable { entries })
     }
 }
@@ -259,5 +273,16 @@ mod tests {
         let p = dir.path().join(FILE_NAME);
         t.write(&p).unwrap();
         assert_eq!(AliasTable::read(&p).unwrap(), t);
+        // An alias outside the table is refused, naming the file.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let below = t
+            .entries
+            .iter()
+            .position(|e| e.threshold != u32::MAX)
+            .unwrap();
+        bytes[below * 8 + 4..below * 8 + 8].copy_from_slice(&65535i32.to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let e = AliasTable::read(&p).unwrap_err().to_string();
+        assert!(e.contains(FILE_NAME) && e.contains("65535"), "{e}");
     }
 }

@@ -142,6 +142,12 @@ impl Vocab {
     /// Loads `dir/words.txt` and `dir/counts.u64`.
     pub fn load(dir: &Path) -> Result<Vocab> {
         let m = Manifest::read(dir, "vocab")?;
+        // Small files: each is checked whole against the manifest, so an
+        // edited, swapped or corrupted word or count is an error, not a
+        // silently mislabelled model.
+        for f in ["words.txt", "counts.u64", crate::unigram::FILE_NAME] {
+            m.check_output(dir, &dir.join(f))?;
+        }
         let words = read_words(&dir.join("words.txt"))?;
         let cpath = dir.join("counts.u64");
         let bytes = std::fs::read(&cpath).map_err(io_err(&cpath, "read vocab counts"))?;

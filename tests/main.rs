@@ -849,10 +849,72 @@ fn resume_refuses_a_changed_run_and_accepts_harmless_changes() {
     }
     let mut other = base.to_vec();
     other.extend(["--native-update", "pair", "--resume"]);
-    fails(p, &other, 1, "--native-update was \"window\", now \"pair\"");
+    fails(p, &other, 1, "--native-update was window, now pair");
     // Harmless: the checkpoint interval and the progress mode.
     let mut ok_args = base.to_vec();
     ok_args.extend(["--resume", "--checkpoint-every-secs", "5"]);
     ok(p, &ok_args);
     assert!(p.join("m/input.npy").exists());
+}
+
+#[test]
+fn train_refuses_corrupt_vocab_files_foreign_outputs_and_bad_cursors() {
+    let d = prepared(400_000, 1);
+    let p = d.path();
+    let train = |out: &str| -> Vec<String> {
+        [
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    // The model may not land in another stage's directory: the vocab stays.
+    let before = read(p.join("vocab/manifest.json"));
+    fails(
+        p,
+        &args(&train("vocab")),
+        1,
+        "holds the output of stage 'vocab'",
+    );
+    fails(
+        p,
+        &args(&train("shards")),
+        1,
+        "holds the output of stage 'pairs'",
+    );
+    assert_eq!(read(p.join("vocab/manifest.json")), before);
+    // A cursor edited to point outside the plan is refused.
+    let mut cut = train("m");
+    cut.extend(["--stop-after-pairs".into(), "50000".into()]);
+    assert_eq!(w2v(p, &args(&cut)).status.code(), Some(130));
+    let ptr = p.join("m/checkpoints/checkpoint.json");
+    let text = std::fs::read_to_string(&ptr).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    j["cursor"]["epoch"] = 7.into();
+    std::fs::write(&ptr, j.to_string()).unwrap();
+    let mut resume = train("m");
+    resume.push("--resume".into());
+    fails(p, &args(&resume), 1, "is not a point of this run's");
+    std::fs::write(&ptr, &text).unwrap();
+    ok(p, &args(&resume));
+    // A word replaced in place, or an alias pointing outside the table:
+    // refused by the fingerprints recorded by `vocab`, naming the file.
+    let words = std::fs::read_to_string(p.join("vocab/words.txt")).unwrap();
+    let third = words.lines().nth(2).unwrap().to_string();
+    std::fs::write(
+        p.join("vocab/words.txt"),
+        words.replacen(&format!("\n{third}\n"), "\nподмена\n", 1),
+    )
+    .unwrap();
+    fails(p, &args(&train("m2")), 1, "words.txt: does not match");
+    std::fs::write(p.join("vocab/words.txt"), &words).unwrap();
+    let alias = p.join("vocab/unigram.alias");
+    let mut a = read(alias.clone());
+    a[1004..1008].copy_from_slice(&0x7fff_0000i32.to_le_bytes());
+    std::fs::write(&alias, &a).unwrap();
+    fails(p, &args(&train("m2")), 1, "unigram.alias: does not match");
 }

@@ -285,9 +285,21 @@ fn delegate_to_torch(
         source: e,
     })?;
     CHILD.store(0, Ordering::Relaxed);
-    Ok(ExitCode::from(
-        status.code().unwrap_or(1).clamp(0, 255) as u8
-    ))
+    match status.code() {
+        Some(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        // Killed by a signal it could not handle (SIGKILL from the OOM
+        // killer, a crash): it printed nothing, so say what happened.
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            Err(Error::Torch(format!(
+                "{} was killed by signal {} before it finished (out of memory?); the last checkpoint, if any, is in {}",
+                helper.display(),
+                status.signal().unwrap_or(0),
+                w2v::train::checkpoint::checkpoint_dir(&cfg.output).display()
+            ))
+            .into())
+        }
+    }
 }
 
 pub fn run(

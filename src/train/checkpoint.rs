@@ -40,6 +40,9 @@ pub struct CheckpointState {
     pub epoch_loss: LossSum,
     /// Pairs of the current epoch so far.
     pub epoch_pairs: u64,
+    /// Seconds spent in the current epoch so far.
+    #[serde(default)]
+    pub epoch_seconds: f64,
     /// The weights' directory under `checkpoints/`.
     pub dir: String,
 }
@@ -212,6 +215,7 @@ mod tests {
             epochs: Vec::new(),
             epoch_loss: LossSum::default(),
             epoch_pairs: 0,
+            epoch_seconds: 0.0,
             dir: String::new(),
         }
     }

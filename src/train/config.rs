@@ -388,10 +388,18 @@ impl TrainConfig {
             "",
             &mut then,
         );
+        // As typed: strings unquoted, f32 settings without their f64 widening.
+        let show = |x: &serde_json::Value| match x {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) if !n.is_u64() && !n.is_i64() => {
+                format!("{}", n.as_f64().unwrap_or(f64::NAN) as f32)
+            }
+            x => x.to_string(),
+        };
         let get = |v: &[(String, serde_json::Value)], k: &str| {
             v.iter()
                 .find(|(p, _)| p == k)
-                .map(|(_, x)| x.to_string())
+                .map(|(_, x)| show(x))
                 .unwrap_or_else(|| "unset".into())
         };
         if get(&now, "engine.kind") != get(&then, "engine.kind") {
@@ -456,7 +464,7 @@ mod tests {
         e.lr = 0.05;
         let c = e.resume_conflicts(&saved);
         assert!(c.contains(&"--epochs was 5, now 7".to_string()), "{c:?}");
-        assert!(c.iter().any(|x| x.starts_with("--lr was 0.025")), "{c:?}");
+        assert!(c.contains(&"--lr was 0.025, now 0.05".to_string()), "{c:?}");
         let torch = TrainConfig {
             engine: EngineConfig::Torch(TorchConfig::on(Device::Cpu)),
             ..Default::default()

@@ -318,6 +318,35 @@ pub fn check_loss(mean: f64, cursor: &Cursor, output: &Path) -> Result<()> {
     })
 }
 
+/// Refuses a checkpoint cursor that does not point into this run's plan.
+fn check_cursor(plan: &Plan, c: &Cursor, output: &Path) -> Result<()> {
+    let i = plan.index(c);
+    let done_before: u64 = plan.shards[..i.min(plan.shards.len())]
+        .iter()
+        .map(|p| p.info.pairs)
+        .sum();
+    // Inside a shard, or just past the last one (a stop after the final block).
+    let inside = match plan.shards.get(i) {
+        Some(p) => c.shard_pairs < p.info.pairs.max(1),
+        None => c.shard_pairs == 0 && c.epoch == plan.shards.last().map_or(0, |p| p.epoch + 1),
+    };
+    let fits = inside && c.pairs_done == done_before + c.shard_pairs;
+    if fits {
+        return Ok(());
+    }
+    Err(Error::Mismatch {
+        path: checkpoint::checkpoint_dir(output).join("checkpoint.json"),
+        message: format!(
+            "its cursor (epoch {}, shard {}, {} pairs into the shard, {} in all) is not a point of this run's {} shards; start afresh without --resume",
+            c.epoch,
+            c.shard,
+            c.shard_pairs,
+            c.pairs_done,
+            plan.shards.len()
+        ),
+    })
+}
+
 /// The largest id as u32 (a negative id maps above any vocabulary size).
 fn max_id(ids: &[TokenId]) -> u32 {
     ids.iter().fold(0u32, |m, &x| m.max(x as u32))
@@ -536,6 +565,7 @@ impl Driver<'_> {
             epochs: self.epochs.clone(),
             epoch_loss: self.epoch.loss,
             epoch_pairs: self.epoch.pairs,
+            epoch_seconds: self.epoch.start.elapsed().as_secs_f64(),
             dir: String::new(),
         };
         let path = checkpoint::save(&self.cfg.output, &weights, state)?;
@@ -557,6 +587,7 @@ pub fn run(
     let inputs = load_inputs(cfg)?;
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
+    crate::model::ModelDir::check_target(&cfg.output)?;
     std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
 
     let (state, weights) = if cfg.resume {
@@ -581,6 +612,9 @@ pub fn run(
     }
     let plan = Plan::new(&inputs.pairs, cfg.epochs);
     let cursor = state.as_ref().map(|s| s.cursor.clone()).unwrap_or_default();
+    if state.is_some() {
+        check_cursor(&plan, &cursor, &cfg.output)?;
+    }
     let stage = progress.stage("train", plan.total_pairs, "pairs");
     stage.inc(cursor.pairs_done);
     let todo = &plan.shards[plan.index(&cursor)..];
@@ -593,7 +627,12 @@ pub fn run(
         epoch: EpochAcc {
             loss: state.as_ref().map(|s| s.epoch_loss).unwrap_or_default(),
             pairs: state.as_ref().map(|s| s.epoch_pairs).unwrap_or_default(),
-            start: Instant::now(),
+            // A resumed epoch's clock includes its time before the checkpoint.
+            start: state
+                .as_ref()
+                .and_then(|s| Duration::try_from_secs_f64(s.epoch_seconds).ok())
+                .and_then(|d| Instant::now().checked_sub(d))
+                .unwrap_or_else(Instant::now),
         },
         plan,
         engine,
