@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::error::{io_err, Result};
 use crate::query::Model;
+use crate::synth::Groups;
 
 /// Result for one pair file.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -192,6 +193,66 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
     all.accuracy = all.correct as f64 / all.total.max(1) as f64;
     sections.push(all);
     Ok(sections)
+}
+
+/// Precision@k of planted groups in one frequency band.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BandScore {
+    /// `frequent`, `mid`, `rare`, or `all` for groups without a band.
+    pub band: String,
+    /// Mean over queries of (topic words among the k nearest) / k.
+    pub precision: f64,
+    /// Members queried (those in the vocabulary).
+    pub queries: usize,
+    /// Members not in the vocabulary.
+    pub missing: usize,
+}
+
+/// Scores planted groups (`w2v synth`'s `FILE.groups.json`): each member in
+/// the vocabulary is a query, and a neighbour counts when it belongs to the
+/// member's topic (its group's members and context words). One pass over
+/// the matrix answers every query. Bands come out in file order.
+pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Vec<BandScore> {
+    let mut queries = Vec::new();
+    let mut meta: Vec<(usize, Vec<usize>)> = Vec::new(); // (band index, topic ids)
+    let mut bands: Vec<BandScore> = Vec::new();
+    for g in &groups.groups {
+        let name = g.band.clone().unwrap_or_else(|| "all".into());
+        let bi = match bands.iter().position(|b| b.band == name) {
+            Some(i) => i,
+            None => {
+                bands.push(BandScore {
+                    band: name,
+                    precision: 0.0,
+                    queries: 0,
+                    missing: 0,
+                });
+                bands.len() - 1
+            }
+        };
+        let topic: Vec<usize> = g.topic().iter().filter_map(|w| model.id_exact(w)).collect();
+        for m in &g.members {
+            match model.id_exact(m) {
+                Some(id) => {
+                    queries.push(id);
+                    meta.push((bi, topic.clone()));
+                }
+                None => bands[bi].missing += 1,
+            }
+        }
+    }
+    let vectors: Vec<Vec<f32>> = queries.iter().map(|&i| model.unit(i)).collect();
+    let exclude: Vec<Vec<usize>> = queries.iter().map(|&i| vec![i]).collect();
+    let hits = model.nearest_many(&vectors, k, &exclude, None);
+    for ((bi, topic), h) in meta.iter().zip(&hits) {
+        let good = h.iter().filter(|x| topic.contains(&x.id)).count();
+        bands[*bi].precision += good as f64 / k as f64;
+        bands[*bi].queries += 1;
+    }
+    for b in &mut bands {
+        b.precision /= b.queries.max(1) as f64;
+    }
+    bands
 }
 
 #[cfg(test)]

@@ -51,8 +51,15 @@ pub fn distribution(counts: &[u64], power: f64) -> Vec<f64> {
 impl AliasTable {
     /// Builds the table for `count^power` (Vose's method, deterministic).
     pub fn new(counts: &[u64], power: f64) -> AliasTable {
-        let n = counts.len();
-        let p = distribution(counts, power);
+        AliasTable::from_probabilities(&distribution(counts, power))
+    }
+
+    /// Builds the table for probabilities `p` (summing to 1; Vose's method,
+    /// deterministic). A word with probability 0 is never drawn except by
+    /// the rounding leftovers of Vose's method; callers that must never see
+    /// such a word check and redraw.
+    pub fn from_probabilities(p: &[f64]) -> AliasTable {
+        let n = p.len();
         let mut scaled: Vec<f64> = p.iter().map(|&x| x * n as f64).collect();
         let mut small: Vec<usize> = Vec::new();
         let mut large: Vec<usize> = Vec::new();

@@ -19,6 +19,10 @@ pub struct EvalArgs {
     /// Analogy files (questions-words format).
     #[arg(long, num_args = 1..)]
     pub analogies: Vec<PathBuf>,
+    /// Planted groups (`w2v synth`'s FILE.groups.json): precision@10 per
+    /// frequency band.
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
     /// Analogies: search only the N most frequent words.
     #[arg(long)]
     pub restrict: Option<usize>,
@@ -29,9 +33,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
-    if a.pairs.is_empty() && a.analogies.is_empty() {
+    if a.pairs.is_empty() && a.analogies.is_empty() && a.groups.is_none() {
         return Err(Error::InvalidConfig(
-            "eval needs --pairs FILE... or --analogies FILE...".into(),
+            "eval needs --pairs FILE..., --analogies FILE... or --groups FILE".into(),
         )
         .into());
     }
@@ -46,10 +50,29 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         .iter()
         .map(|f| w2v::eval::eval_analogies(&m, f, a.restrict).map(|s| (f.clone(), s)))
         .collect::<Result<_>>()?;
+    let groups = match &a.groups {
+        Some(f) => Some((
+            f.clone(),
+            w2v::eval::eval_groups(&m, &w2v::synth::Groups::read(f)?, 10),
+        )),
+        None => None,
+    };
     if a.json {
         return json(
-            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s})).collect::<Vec<_>>()}),
+            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s})).collect::<Vec<_>>(), "groups": groups.as_ref().map(|(_, b)| b)}),
         );
+    }
+    if let Some((f, bands)) = &groups {
+        for b in bands {
+            out(&format!(
+                "{} [{}]: precision@10 {:.4} over {} members ({} not in vocabulary)",
+                f.display(),
+                b.band,
+                b.precision,
+                b.queries,
+                b.missing
+            ))?;
+        }
     }
     for s in &pairs {
         out(&format!(

@@ -1,5 +1,9 @@
 //! A synthetic Russian-like corpus with planted word groups.
 //!
+//! Two generators share the groups format: this module's small topical
+//! sample (`make demo`, the tests) and [`law`], the Taiga-sized corpus with
+//! Zipf–Mandelbrot frequencies.
+//!
 //! In: a seed and sizes. Out: `--out FILE` (raw text, the kind `prep`
 //! reads) and `FILE.groups.json` (the ground truth).
 //!
@@ -23,8 +27,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
-use crate::manifest::{write_atomic, AtomicFile};
+use crate::manifest::AtomicFile;
 use crate::rng::{below, purpose, stream, unit_f64, Rng};
+
+pub mod law;
 
 /// Generator settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +82,9 @@ impl SynthConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Group {
     pub name: String,
+    /// Frequency band (law corpora only: `frequent`, `mid` or `rare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<String>,
     /// Words that must end up near each other (normalized spelling).
     pub members: Vec<String>,
     /// Words that co-occur with the members.
@@ -86,6 +95,11 @@ pub struct Group {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Groups {
     pub seed: u64,
+    /// The law and what was written (law corpora only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub law: Option<law::LawConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<law::LawSummary>,
     pub groups: Vec<Group>,
 }
 
@@ -225,18 +239,19 @@ pub fn generate(cfg: &SynthConfig) -> Result<Groups> {
 
     let groups = Groups {
         seed: cfg.seed,
+        law: None,
+        summary: None,
         groups: topics
             .into_iter()
             .map(|(name, members, contexts)| Group {
                 name,
+                band: None,
                 members: members.iter().map(|w| w.replace('ё', "е")).collect(),
                 contexts: contexts.iter().map(|w| w.replace('ё', "е")).collect(),
             })
             .collect(),
     };
-    let gpath = groups_path(&cfg.out);
-    let text = serde_json::to_string_pretty(&groups).map_err(json_err(&gpath, "encode groups"))?;
-    write_atomic(&gpath, text.as_bytes())?;
+    law::write_groups(&cfg.out, &groups)?;
     Ok(groups)
 }
 
