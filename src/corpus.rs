@@ -282,7 +282,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 fn cyrillic_share(s: &str) -> f32 {
-    let (mut cyr, mut letters) = (0u32, 0u32);
+    let (mut cyr, mut letters) = (0u64, 0u64);
     for c in s.chars().filter(|c| c.is_alphabetic()) {
         letters += 1;
         if ('\u{0400}'..='\u{052F}').contains(&c) {
@@ -292,7 +292,7 @@ fn cyrillic_share(s: &str) -> f32 {
     if letters == 0 {
         1.0
     } else {
-        cyr as f32 / letters as f32
+        (cyr as f64 / letters as f64) as f32
     }
 }
 

@@ -73,6 +73,13 @@ pub enum Error {
         /// The checkpoint that is kept, if one was written before.
         checkpoint: Option<PathBuf>,
     },
+    /// A stage would not fit in the disk space or memory there is; found
+    /// before it started (see [`crate::preflight`]).
+    #[error("not enough {resource}: {message}")]
+    Insufficient {
+        resource: &'static str,
+        message: String,
+    },
     /// A libtorch call failed.
     #[error("libtorch: {0}")]
     Torch(String),

@@ -4,7 +4,8 @@
 //! [`synth`] → [`prep`] (via [`corpus`] readers and [`normalize`]) →
 //! [`vocab`] + [`unigram`] + [`pairs`] (via [`shards`]) → [`train`] →
 //! [`model`] (the model directory, via [`embeddings`]) → [`query`],
-//! [`eval`], [`export`].
+//! [`eval`], [`export`]. [`preflight`] checks disk and memory before a
+//! stage starts work.
 pub mod corpus;
 pub mod doctor;
 pub mod embeddings;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod normalize;
 pub mod pairs;
 pub mod parallel;
+pub mod preflight;
 pub mod prep;
 pub mod progress;
 pub mod query;

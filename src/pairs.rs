@@ -18,6 +18,12 @@
 //! `e % n_draws`. The corpus is tokenized once per chunk and all draws are
 //! generated from it, so `--epochs 5` costs far less than five runs.
 //!
+//! **Checked before work.** The vocabulary is counted in memory first;
+//! then [`crate::preflight::PairsEstimate`] gives the pairs, bytes and
+//! memory the run will take, and the run is refused, with nothing written,
+//! when they do not fit (the old shards that `--force` replaces count as
+//! free space).
+//!
 //! **Determinism.** The corpus is cut into fixed-size newline-aligned chunks
 //! (independent of `--threads`); chunk `k` of draw `d` uses the random stream
 //! `(seed, d, k)`. The same seed gives byte-identical shards on any core count.
@@ -40,7 +46,7 @@ use crate::vocab::{Vocab, VocabConfig};
 use crate::TokenId;
 
 /// Corpus bytes per generation task.
-const PAIR_CHUNK_BYTES: usize = 1 << 20;
+pub const PAIR_CHUNK_BYTES: usize = 1 << 20;
 
 /// Settings of the pairs stage.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -376,45 +382,62 @@ impl DrawWriter {
     }
 }
 
-/// Refuses a non-empty shards dir unless `force`, in which case the old
-/// draws and manifest are removed.
-fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
-    if dir.exists() {
-        let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io_err(dir, "list shards directory"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                n.starts_with("epoch-")
-                    || n == crate::manifest::FILE_NAME
-                    || n.ends_with(".parquet")
-            })
-            .collect();
-        if !entries.is_empty() {
-            if !force {
-                return Err(Error::InvalidInput {
-                    path: dir.to_path_buf(),
-                    message: "already holds shards; pass --force to replace them".into(),
-                });
-            }
-            for p in entries {
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
-                r.map_err(io_err(&p, "remove old shard"))?;
-            }
-        }
+/// The old draws and manifest in `dir`, which this run will replace:
+/// refused unless `force`. Creates and removes nothing.
+fn old_shards(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir, "list shards directory"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            n.starts_with("epoch-") || n == crate::manifest::FILE_NAME || n.ends_with(".parquet")
+        })
+        .collect();
+    if !entries.is_empty() && !force {
+        return Err(Error::InvalidInput {
+            path: dir.to_path_buf(),
+            message: "already holds shards; pass --force to replace them".into(),
+        });
+    }
+    Ok(entries)
+}
+
+/// Bytes of the files under `p` (a file or a directory tree).
+fn tree_bytes(p: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| tree_bytes(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+/// Removes the old shards (`old`, from [`old_shards`]) and creates `dir`.
+fn prepare_dir(dir: &Path, old: &[PathBuf]) -> Result<()> {
+    for p in old {
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
+        r.map_err(io_err(p, "remove old shard"))?;
     }
     std::fs::create_dir_all(dir).map_err(io_err(dir, "create shards directory"))
 }
 
-/// Writes the shards of every draw for an already-built vocabulary.
+/// Writes the shards of every draw for an already-built vocabulary;
+/// `expected_pairs` (all draws) is the progress total.
 pub fn write_pairs(
     data: &[u8],
     vocab: &Vocab,
     cfg: &PairsConfig,
+    expected_pairs: u64,
     progress: &Progress,
 ) -> Result<PairsSummary> {
     let start = Instant::now();
@@ -431,20 +454,7 @@ pub fn write_pairs(
         window: cfg.window,
         dynamic_window: cfg.dynamic_window,
     };
-    let mean_ctx = if cfg.dynamic_window {
-        cfg.window as f64 + 1.0
-    } else {
-        2.0 * cfg.window as f64
-    };
-    let estimate: f64 = vocab
-        .counts
-        .iter()
-        .zip(&keep)
-        .map(|(&c, &k)| c as f64 * k as f64)
-        .sum::<f64>()
-        * mean_ctx
-        * cfg.epochs as f64;
-    let stage = progress.stage("pairs", estimate as u64, "pairs");
+    let stage = progress.stage("pairs", expected_pairs, "pairs");
     let mut writers: Vec<DrawWriter> = (0..cfg.epochs)
         .map(|d| DrawWriter::new(&cfg.shards_dir, d, cfg))
         .collect::<Result<_>>()?;
@@ -517,14 +527,29 @@ pub fn write_pairs(
 }
 
 /// Runs the whole stage: vocabulary, unigram table, shards, manifest.
+///
+/// Nothing is written until the vocabulary is counted and the preflight
+/// ([`crate::preflight`]) has found room for the shards on disk and for the
+/// stage in memory; a refusal leaves every directory as it was.
 pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
     cfg.validate()?;
     let start = Instant::now();
-    prepare_dir(&cfg.shards_dir, cfg.force)?;
-    let (vocab, vsum) = crate::vocab::run(&cfg.vocab, progress)?;
+    let old = old_shards(&cfg.shards_dir, cfg.force)?;
+    let mut counted = crate::vocab::build(&cfg.vocab, progress)?;
     let map = map_corpus(&cfg.vocab.corpus)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let mut summary = write_pairs(data, &vocab, cfg, progress)?;
+    let estimate = crate::preflight::PairsEstimate::new(
+        &counted.vocab,
+        &counted.summary.line_lengths,
+        data.len() as u64,
+        cfg,
+        crate::parallel::threads(cfg.threads),
+    );
+    preflight(cfg, &estimate, &old)?;
+    crate::vocab::save(&cfg.vocab, &mut counted)?;
+    let (vocab, vsum) = (&counted.vocab, &counted.summary);
+    prepare_dir(&cfg.shards_dir, &old)?;
+    let mut summary = write_pairs(data, vocab, cfg, estimate.total_pairs(), progress)?;
     summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
     if summary.total_pairs == 0 {
         return Err(Error::InvalidInput {
@@ -534,10 +559,38 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
     }
     summary.elapsed_s = start.elapsed().as_secs_f64();
     let mut m = Manifest::new("pairs", cfg.seed, cfg);
-    m.inputs = vec![crate::manifest::fingerprint(&cfg.vocab.corpus)?];
+    m.inputs = vec![counted.corpus.clone()];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
     m.write(&cfg.shards_dir)?;
     Ok(summary)
+}
+
+/// Refuses a run whose shards will not fit on the shards' filesystem (old
+/// shards it replaces count as free) or whose peak memory exceeds what is
+/// available.
+fn preflight(
+    cfg: &PairsConfig,
+    estimate: &crate::preflight::PairsEstimate,
+    old: &[PathBuf],
+) -> Result<()> {
+    crate::preflight::check_memory(
+        "writing pairs",
+        estimate.memory,
+        if cfg.shuffle {
+            "drop --shuffle (it holds a whole shard per draw), lower --shard-size or --threads, or --epochs"
+        } else {
+            "lower --threads or --epochs, or shrink the vocabulary (--min-count, --max-vocab)"
+        },
+    )?;
+    let reclaimable: u64 = old.iter().map(|p| tree_bytes(p)).sum();
+    crate::preflight::check_disk(
+        "pairs",
+        &cfg.shards_dir,
+        estimate.disk_bytes(),
+        &estimate.describe(),
+        reclaimable,
+        "pass --epochs 1 (one draw, replayed every epoch), another --shards-dir, or a smaller vocabulary (--min-count, --max-vocab)",
+    )
 }
 
 #[cfg(test)]
@@ -560,6 +613,154 @@ mod tests {
         let (mut out, mut k) = (Pairs::default(), Vec::new());
         s.line(ids, &mut rng, &mut k, &mut out);
         out.targets.into_iter().zip(out.contexts).collect()
+    }
+
+    /// synth → prep in `dir`; returns the corpus path.
+    fn sample_corpus(dir: &Path, bytes: u64) -> PathBuf {
+        let text = dir.join("sample.txt");
+        crate::synth::generate(&crate::synth::SynthConfig {
+            out: text.clone(),
+            seed: 3,
+            bytes,
+            ..Default::default()
+        })
+        .unwrap();
+        let corpus = dir.join("corpus.txt");
+        crate::prep::run(
+            &crate::prep::PrepConfig {
+                inputs: vec![text],
+                output: corpus.clone(),
+                ..Default::default()
+            },
+            &Progress::silent(),
+        )
+        .unwrap();
+        corpus
+    }
+
+    #[test]
+    fn the_pairs_estimate_is_within_one_percent_of_what_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = sample_corpus(dir.path(), 2_000_000);
+        let bytes = std::fs::metadata(&corpus).unwrap().len();
+        let settings = [
+            (5, true, 1e-3, 2),
+            (5, false, 1e-3, 1),
+            (2, true, 0.0, 1),
+            (10, true, 1e-4, 1),
+        ];
+        for (i, (window, dynamic_window, sample, epochs)) in settings.into_iter().enumerate() {
+            let cfg = PairsConfig {
+                vocab: VocabConfig {
+                    corpus: corpus.clone(),
+                    vocab_dir: dir.path().join(format!("vocab{i}")),
+                    ..Default::default()
+                },
+                shards_dir: dir.path().join(format!("shards{i}")),
+                window,
+                dynamic_window,
+                sample,
+                epochs,
+                shard_size: 200_000,
+                ..Default::default()
+            };
+            let counted = crate::vocab::build(&cfg.vocab, &Progress::silent()).unwrap();
+            let est = crate::preflight::PairsEstimate::new(
+                &counted.vocab,
+                &counted.summary.line_lengths,
+                bytes,
+                &cfg,
+                2,
+            );
+            let s = run(&cfg, &Progress::silent()).unwrap();
+            // The manifest records what was written.
+            let (_, written) = PairsSummary::read(&cfg.shards_dir).unwrap();
+            assert_eq!(written.total_pairs, s.total_pairs);
+            for &got in &written.pairs_per_draw {
+                let rel = est.pairs_per_draw / got as f64 - 1.0;
+                eprintln!("{window} {dynamic_window} {sample}: {got} pairs, estimate {rel:+.4}");
+                assert!(
+                    rel.abs() < 0.01,
+                    "{window} {dynamic_window} {sample}: estimate {} vs {got} pairs ({rel:+.4})",
+                    est.pairs_per_draw
+                );
+            }
+            // The disk estimate covers what the shards took.
+            assert!(
+                est.shard_bytes >= written.bytes_on_disk,
+                "{} < {}",
+                est.shard_bytes,
+                written.bytes_on_disk
+            );
+            assert!(est.bytes_per_pair >= written.bytes_per_pair);
+        }
+    }
+
+    #[test]
+    fn a_disk_refusal_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = sample_corpus(dir.path(), 300_000);
+        let cfg = PairsConfig {
+            vocab: VocabConfig {
+                corpus,
+                vocab_dir: dir.path().join("vocab"),
+                ..Default::default()
+            },
+            shards_dir: dir.path().join("deep/shards"),
+            ..Default::default()
+        };
+        let counted = crate::vocab::build(&cfg.vocab, &Progress::silent()).unwrap();
+        let bytes = std::fs::metadata(&cfg.vocab.corpus).unwrap().len();
+        let est = crate::preflight::PairsEstimate::new(
+            &counted.vocab,
+            &counted.summary.line_lengths,
+            bytes,
+            &cfg,
+            2,
+        );
+        // Refused against an impossible need, through the stage's own check.
+        let huge = crate::preflight::PairsEstimate {
+            shard_bytes: u64::MAX / 4,
+            ..est
+        };
+        let e = preflight(&cfg, &huge, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("--epochs 1") && e.contains("--shards-dir"),
+            "{e}"
+        );
+        assert!(!dir.path().join("deep").exists());
+        assert!(!cfg.vocab.vocab_dir.exists());
+    }
+
+    #[test]
+    fn a_shards_manifest_of_100_billion_pairs_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = PairsSummary {
+            vocab_fingerprint: "f".into(),
+            n_draws: 5,
+            pairs_per_draw: vec![20_000_000_007; 5],
+            total_pairs: 100_000_000_035,
+            bytes_on_disk: 350_000_000_000,
+            bytes_per_pair: 3.5,
+            corpus_tokens: 5_000_000_003,
+            shards: vec![ShardInfo {
+                file: "epoch-04/part-00399.parquet".into(),
+                draw: 4,
+                pairs: (1u64 << 32) + 5,
+                bytes: 15_032_385_536,
+            }],
+            elapsed_s: 1.0,
+            pairs_per_s: 1.0,
+        };
+        let mut m = Manifest::new("pairs", 1, &PairsConfig::default());
+        m.summary = serde_json::to_value(&s).unwrap();
+        m.write(dir.path()).unwrap();
+        let (_, got) = PairsSummary::read(dir.path()).unwrap();
+        assert_eq!(got.pairs_per_draw, s.pairs_per_draw);
+        assert_eq!(got.total_pairs, 100_000_000_035);
+        assert_eq!(got.bytes_on_disk, 350_000_000_000);
+        assert_eq!(got.corpus_tokens, 5_000_000_003);
+        assert_eq!(got.shards, s.shards);
     }
 
     #[test]

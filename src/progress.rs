@@ -223,3 +223,21 @@ impl Stage {
         emit_line(&line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_counts_past_u32() {
+        // 20B pairs in 4B steps: a u32 counter would wrap.
+        let s = Progress::silent().stage("train", 20_000_000_000, "pairs");
+        for _ in 0..5 {
+            s.inc(4_000_000_000);
+        }
+        assert_eq!(s.done(), 20_000_000_000);
+        s.set_total(25_000_000_000);
+        assert_eq!(s.inner.total.load(Ordering::Relaxed), 25_000_000_000);
+        s.finish();
+    }
+}

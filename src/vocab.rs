@@ -13,6 +13,12 @@
 //!   (`normalize_source` is `prep`, or `default` when the corpus had no prep
 //!   manifest and the default settings are assumed).
 //!
+//! [`build`] counts in memory and writes nothing (`pairs` runs its own
+//! preflight between the two); [`save`] writes. Counting also records the
+//! tokens per line ([`LineLengths`], `n_lines` in the manifest), which the
+//! pairs estimate needs, and is refused up front when its memory bound
+//! ([`crate::preflight::vocab_memory`]) exceeds what is available.
+//!
 //! Ids are ordered by count descending, then word ascending (byte order), so
 //! the same corpus always gives byte-identical files.
 //!
@@ -216,6 +222,13 @@ pub struct VocabSummary {
     pub pruned_below: u64,
     pub vocab_fingerprint: String,
     pub elapsed_s: f64,
+    /// Lines holding at least one token.
+    #[serde(default)]
+    pub n_lines: u64,
+    /// Tokens per line, for the pairs estimate ([`crate::preflight`]); not
+    /// written to the manifest.
+    #[serde(skip)]
+    pub line_lengths: LineLengths,
     /// The normalization the corpus was prepared with.
     #[serde(default)]
     pub normalize: NormalizeConfig,
@@ -225,25 +238,85 @@ pub struct VocabSummary {
     pub normalize_source: NormalizeSource,
 }
 
+/// Lines longer than this many tokens are pooled in [`LineLengths`].
+pub const LONG_LINE: usize = 1024;
+
+/// How many lines have how many tokens: what the pairs estimate needs to
+/// count the window pairs lost at line ends ([`crate::preflight`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineLengths {
+    /// `lines[m]`: lines of `m` tokens, for `1 <= m < LONG_LINE` (index 0 unused).
+    pub lines: Vec<u64>,
+    /// Lines of at least `LONG_LINE` tokens.
+    pub long_lines: u64,
+    /// Tokens in those lines.
+    pub long_tokens: u64,
+}
+
+impl LineLengths {
+    /// Records a line of `m` tokens (an empty line is not a line).
+    pub fn add(&mut self, m: u64) {
+        if m == 0 {
+            return;
+        }
+        if m >= LONG_LINE as u64 {
+            self.long_lines += 1;
+            self.long_tokens += m;
+            return;
+        }
+        let m = m as usize;
+        if self.lines.len() <= m {
+            self.lines.resize(m + 1, 0);
+        }
+        self.lines[m] += 1;
+    }
+
+    /// Adds another histogram's lines.
+    pub fn merge(&mut self, o: &LineLengths) {
+        if self.lines.len() < o.lines.len() {
+            self.lines.resize(o.lines.len(), 0);
+        }
+        for (a, b) in self.lines.iter_mut().zip(&o.lines) {
+            *a += b;
+        }
+        self.long_lines += o.long_lines;
+        self.long_tokens += o.long_tokens;
+    }
+
+    /// Lines recorded.
+    pub fn n_lines(&self) -> u64 {
+        self.lines.iter().sum::<u64>() + self.long_lines
+    }
+}
+
 /// The counts of one chunk.
 struct ChunkCounts<'a> {
     /// Count of each type.
     types: HashMap<&'a [u8], u64>,
     /// Tokens in the chunk.
     n_tokens: u64,
+    /// Tokens per line.
+    lines: LineLengths,
 }
 
 fn count_chunk(text: &[u8]) -> ChunkCounts<'_> {
     let mut types: HashMap<&[u8], u64> = HashMap::default();
     let mut n_tokens = 0u64;
-    for tok in text
-        .split(|&b| b == b' ' || b == b'\n')
-        .filter(|t| !t.is_empty())
-    {
-        *types.entry(tok).or_insert(0) += 1;
-        n_tokens += 1;
+    let mut lines = LineLengths::default();
+    for line in text.split(|&b| b == b'\n') {
+        let mut m = 0u64;
+        for tok in line.split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+            *types.entry(tok).or_insert(0) += 1;
+            m += 1;
+        }
+        lines.add(m);
+        n_tokens += m;
     }
-    ChunkCounts { types, n_tokens }
+    ChunkCounts {
+        types,
+        n_tokens,
+        lines,
+    }
 }
 
 /// Counts, filters and orders the vocabulary of a normalized corpus.
@@ -258,6 +331,7 @@ pub fn count(
     let wave = pool.current_num_threads().max(1);
     let mut total: HashMap<&[u8], u64> = HashMap::default();
     let mut n_tokens = 0u64;
+    let mut lines = LineLengths::default();
     let mut reduce = 1u64;
     let mut pruned_below = 0u64;
     for group in bounds.chunks(wave) {
@@ -273,6 +347,7 @@ pub fn count(
         });
         for chunk in maps {
             n_tokens += chunk.n_tokens;
+            lines.merge(&chunk.lines);
             for (k, v) in chunk.types {
                 *total.entry(k).or_insert(0) += v;
             }
@@ -310,6 +385,8 @@ pub fn count(
         n_tokens_covered: covered,
         coverage: covered as f64 / n_tokens.max(1) as f64,
         pruned_below,
+        n_lines: lines.n_lines(),
+        line_lengths: lines,
         ..Default::default()
     };
     (vocab, summary)
@@ -379,6 +456,13 @@ pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
     m.check_output(dir, corpus)
 }
 
+/// The tokens of `corpus` as its prep manifest records them (`None`
+/// without one).
+pub fn corpus_tokens(corpus: &Path) -> Option<u64> {
+    let m = Manifest::read(corpus_dir(corpus), "prep").ok()?;
+    m.summary.get("tokens_out")?.as_u64()
+}
+
 /// The normalization `corpus` was prepared with, from its directory's prep
 /// manifest (`config.normalize`): `Ok(None)` when there is no prep manifest
 /// (a text file made by hand), an error when the manifest is unreadable or
@@ -399,15 +483,39 @@ pub fn corpus_normalize(corpus: &Path) -> Result<Option<NormalizeConfig>> {
         .map_err(json_err(&path, "parse config.normalize in"))
 }
 
-/// Runs the vocabulary stage: count, filter, write, manifest.
-pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
+/// A vocabulary [`build`] counted, not yet written.
+pub struct Counted {
+    /// The vocabulary.
+    pub vocab: Vocab,
+    /// Its figures (no fingerprint until [`save`]).
+    pub summary: VocabSummary,
+    /// The corpus it was counted from.
+    pub corpus: crate::manifest::Fingerprint,
+}
+
+/// Counts the vocabulary of `cfg.corpus` in memory and writes nothing:
+/// the corpus is checked against its prep manifest, and the count is
+/// refused up front when its estimated memory exceeds what is available
+/// ([`crate::preflight::vocab_memory`]).
+pub fn build(cfg: &VocabConfig, progress: &Progress) -> Result<Counted> {
     cfg.validate()?;
     let start = std::time::Instant::now();
-    let corpus_fp = check_corpus(&cfg.corpus)?;
+    let corpus = check_corpus(&cfg.corpus)?;
     let normalize = corpus_normalize(&cfg.corpus)?;
     let map = map_corpus(&cfg.corpus)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
     let pool = pool(cfg.threads)?;
+    let need = crate::preflight::vocab_memory(
+        cfg,
+        data.len() as u64,
+        corpus_tokens(&cfg.corpus),
+        pool.current_num_threads(),
+    );
+    crate::preflight::check_memory(
+        "counting the vocabulary",
+        need,
+        "lower --max-table-types (rare words are then pruned while counting) or --threads",
+    )?;
     let (mut vocab, mut summary) = count(data, cfg, &pool, progress);
     (vocab.normalize_source, vocab.normalize) = match normalize {
         Some(n) => (NormalizeSource::Prep, n),
@@ -425,12 +533,35 @@ pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummar
             ),
         });
     }
-    summary.vocab_fingerprint = write(&vocab, &cfg.vocab_dir)?;
+    if vocab.len() > TokenId::MAX as usize {
+        return Err(Error::InvalidInput {
+            path: cfg.corpus.clone(),
+            message: format!(
+                "keeps {} words, more than int32 ids can number; raise --min-count or set --max-vocab",
+                vocab.len()
+            ),
+        });
+    }
+    summary.elapsed_s = start.elapsed().as_secs_f64();
+    Ok(Counted {
+        vocab,
+        summary,
+        corpus,
+    })
+}
+
+/// Writes a vocabulary that [`build`] counted: `words.txt`, `counts.u64`,
+/// `vocab.json`, the unigram table and the manifest in `cfg.vocab_dir`.
+/// Sets `summary.vocab_fingerprint`.
+pub fn save(cfg: &VocabConfig, counted: &mut Counted) -> Result<()> {
+    let start = std::time::Instant::now();
+    let (vocab, summary) = (&counted.vocab, &mut counted.summary);
+    summary.vocab_fingerprint = write(vocab, &cfg.vocab_dir)?;
     crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
         .write(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?;
-    summary.elapsed_s = start.elapsed().as_secs_f64();
+    summary.elapsed_s += start.elapsed().as_secs_f64();
     let mut m = Manifest::new("vocab", cfg.seed, cfg);
-    m.inputs = vec![corpus_fp];
+    m.inputs = vec![counted.corpus.clone()];
     m.outputs = [
         "words.txt",
         "counts.u64",
@@ -440,9 +571,15 @@ pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummar
     .iter()
     .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
     .collect::<Result<_>>()?;
-    m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(&cfg.vocab_dir)?;
-    Ok((vocab, summary))
+    m.summary = serde_json::to_value(&*summary).unwrap_or_default();
+    m.write(&cfg.vocab_dir)
+}
+
+/// Runs the vocabulary stage: count, filter, write, manifest.
+pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
+    let mut counted = build(cfg, progress)?;
+    save(cfg, &mut counted)?;
+    Ok((counted.vocab, counted.summary))
 }
 
 #[cfg(test)]
@@ -514,6 +651,55 @@ mod tests {
                 .contains("manifest.json: records no config.normalize"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn line_lengths_and_token_counts_hold_taiga_sizes() {
+        // 5B tokens: past u32, through the histogram, the merge and the manifest.
+        let mut a = LineLengths::default();
+        a.add(0);
+        a.add(3);
+        a.add(LONG_LINE as u64 + 10);
+        assert_eq!(a.n_lines(), 2);
+        let mut big = LineLengths {
+            lines: vec![0, 0, 0, 4_000_000_000],
+            long_lines: 1,
+            long_tokens: 5_000_000_000,
+        };
+        big.merge(&a);
+        assert_eq!(big.lines[3], 4_000_000_001);
+        assert_eq!(big.n_lines(), 4_000_000_003);
+        assert_eq!(big.long_tokens, 5_000_000_000 + LONG_LINE as u64 + 10);
+        let s = VocabSummary {
+            n_tokens: 5_000_000_003,
+            n_tokens_covered: 4_900_000_001,
+            n_lines: big.n_lines(),
+            line_lengths: big,
+            ..Default::default()
+        };
+        let back: VocabSummary = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back.n_tokens, 5_000_000_003);
+        assert_eq!(back.n_tokens_covered, 4_900_000_001);
+        assert_eq!(back.n_lines, 4_000_000_003);
+        // The histogram stays out of the manifest.
+        assert_eq!(back.line_lengths, LineLengths::default());
+    }
+
+    #[test]
+    fn counting_records_tokens_per_line() {
+        let text = "а б в\n\nг д\nе\n";
+        let cfg = VocabConfig {
+            min_count: 1,
+            ..Default::default()
+        };
+        let (_, s) = count(
+            text.as_bytes(),
+            &cfg,
+            &pool(1).unwrap(),
+            &Progress::silent(),
+        );
+        assert_eq!((s.n_tokens, s.n_lines), (6, 3));
+        assert_eq!(s.line_lengths.lines, [0, 1, 1, 1]);
     }
 
     #[test]

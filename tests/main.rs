@@ -8,10 +8,16 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_w2v");
 
 fn w2v(dir: &Path, args: &[&str]) -> Output {
+    w2v_env(dir, args, &[])
+}
+
+/// `w2v` with extra environment variables (the preflight's test hooks).
+fn w2v_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
         .arg("--progress")
         .arg("silent")
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .expect("run w2v")
@@ -29,7 +35,11 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> String {
-    let o = w2v(dir, args);
+    fails_env(dir, args, &[], code, needle)
+}
+
+fn fails_env(dir: &Path, args: &[&str], env: &[(&str, &str)], code: i32, needle: &str) -> String {
+    let o = w2v_env(dir, args, env);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(code), "w2v {args:?}: {err}");
     assert!(
@@ -917,4 +927,156 @@ fn train_refuses_corrupt_vocab_files_foreign_outputs_and_bad_cursors() {
     a[1004..1008].copy_from_slice(&0x7fff_0000i32.to_le_bytes());
     std::fs::write(&alias, &a).unwrap();
     fails(p, &args(&train("m2")), 1, "unigram.alias: does not match");
+}
+
+/// Every file under `dir` with its size and content hash, and every
+/// directory: what a refused run must leave exactly as it was.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+            if path.is_dir() {
+                out.insert(rel, (u64::MAX, 0));
+                todo.push(path);
+            } else {
+                let bytes = read(path);
+                let h = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+                    (h ^ b as u64).wrapping_mul(0x100000001b3)
+                });
+                out.insert(rel, (bytes.len() as u64, h));
+            }
+        }
+    }
+    out
+}
+
+/// synth → prep only, in a fresh temp dir.
+fn corpus_only(bytes: u64) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "synth",
+            "--out",
+            "data/sample.txt",
+            "--seed",
+            "3",
+            "--bytes",
+            &bytes.to_string(),
+        ],
+    );
+    ok(p, &["prep", "data/sample.txt", "-o", "data/corpus.txt"]);
+    d
+}
+
+#[test]
+fn pairs_refuses_when_the_shards_will_not_fit_and_leaves_nothing_behind() {
+    let d = corpus_only(300_000);
+    let p = d.path();
+    let before = snapshot(p);
+    // 1 MB free: the shards (and the margin) do not fit. The message says
+    // how much is needed and free, and names the three ways out.
+    let err = fails_env(
+        p,
+        &["pairs", "--shards-dir", "out/shards"],
+        &[("W2V_FAKE_FREE_BYTES", "1000000")],
+        1,
+        "not enough disk space: pairs would write about",
+    );
+    for needle in [
+        "to out/shards (5 draws × ",
+        "bytes/pair",
+        "but 1.0 MiB is free there",
+        "--epochs 1",
+        "another --shards-dir",
+        "--min-count",
+        "--max-vocab",
+    ] {
+        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    }
+    // Nothing written: no shards dir (nor its parent), no vocab, no temp files.
+    assert_eq!(snapshot(p), before);
+
+    // Old shards replaced with --force count as free, but not enough here:
+    // refused, and the old shards are untouched.
+    ok(p, &["pairs", "--epochs", "1"]);
+    let before = snapshot(p);
+    let err = fails_env(
+        p,
+        &["pairs", "--force"],
+        &[("W2V_FAKE_FREE_BYTES", "1000")],
+        1,
+        "not enough disk space",
+    );
+    assert!(err.contains("of old output it replaces"), "{err}");
+    assert_eq!(snapshot(p), before);
+    // With room, the same command runs.
+    let o = w2v_env(
+        p,
+        &["pairs", "--force"],
+        &[("W2V_FAKE_FREE_BYTES", "1000000000")],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn vocab_pairs_and_train_refuse_when_memory_is_short_and_leave_nothing_behind() {
+    let d = corpus_only(300_000);
+    let p = d.path();
+    let short = [("W2V_FAKE_MEM_AVAILABLE", "1000")];
+    let before = snapshot(p);
+    let err = fails_env(
+        p,
+        &["vocab"],
+        &short,
+        1,
+        "not enough memory: counting the vocabulary needs about",
+    );
+    assert!(
+        err.contains("only 0.0 MiB is available; lower --max-table-types"),
+        "{err}"
+    );
+    fails_env(
+        p,
+        &["pairs", "--epochs", "1"],
+        &short,
+        1,
+        "not enough memory: counting the vocabulary needs about",
+    );
+    assert_eq!(snapshot(p), before);
+    // Enough to count the vocabulary (about 3 MiB on two threads), not to
+    // hold five draws of pairs (about 12 MiB).
+    let vocab_only = [("W2V_FAKE_MEM_AVAILABLE", "8000000")];
+    let err = fails_env(
+        p,
+        &["pairs", "--threads", "2"],
+        &vocab_only,
+        1,
+        "not enough memory: writing pairs needs about",
+    );
+    assert!(
+        err.contains("but only 7.6 MiB is available; lower --threads or --epochs"),
+        "{err}"
+    );
+    assert_eq!(snapshot(p), before);
+
+    ok(p, &["pairs", "--epochs", "1"]);
+    let before = snapshot(p);
+    let err = fails_env(
+        p,
+        &["train", "--engine", "native", "-o", "model"],
+        &short,
+        1,
+        "not enough memory: training needs about",
+    );
+    assert!(
+        err.contains("lower --dim or the vocabulary (--max-vocab)"),
+        "{err}"
+    );
+    assert!(!err.contains("--batch-size"), "{err}");
+    assert_eq!(snapshot(p), before);
 }

@@ -247,6 +247,46 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_at_20_billion_pairs_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(20_000_000_000);
+        s.cursor = Cursor {
+            epoch: 4,
+            shard: 400,
+            block: 4_300_000_000,
+            shard_pairs: 4_500_000_001,
+            pairs_done: 20_000_000_000,
+        };
+        s.epoch_pairs = 4_500_000_123;
+        s.epoch_loss = LossSum {
+            sum: 2.5 * 4_500_000_123.0,
+            count: 4_500_000_123,
+        };
+        s.epochs = vec![EpochStats {
+            epoch: 0,
+            pairs: 5_000_000_001,
+            loss: 2.7,
+            loss_pairs: 4_999_999_999,
+            seconds: 36_000.0,
+            pairs_per_s: 1.4e5,
+        }];
+        let w = Weights {
+            input: vec![0.1; 4],
+            output: vec![0.0; 4],
+        };
+        let root = save(dir.path(), &w, s.clone()).unwrap();
+        assert!(root.join("ckpt-000020000000000").is_dir());
+        let (got, _) = load(dir.path(), &TrainConfig::default(), "v", "s", 4).unwrap();
+        assert_eq!(got.cursor, s.cursor);
+        assert_eq!(got.epoch_pairs, 4_500_000_123);
+        assert_eq!(got.epoch_loss, s.epoch_loss);
+        assert_eq!(
+            (got.epochs[0].pairs, got.epochs[0].loss_pairs),
+            (5_000_000_001, 4_999_999_999)
+        );
+    }
+
+    #[test]
     fn resume_refuses_other_inputs_and_changed_settings() {
         let dir = tempfile::tempdir().unwrap();
         let w = Weights {

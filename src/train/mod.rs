@@ -137,14 +137,22 @@ pub fn block_seed(seed: u64, c: &Cursor) -> u64 {
 }
 
 /// Estimated peak bytes of host memory for training `vocab` words.
+///
+/// Native runs count only what the native engine holds: its two tables
+/// (taken over from the initial weights without a copy), a copy of both
+/// while a checkpoint or the model is written, the readers' row groups, the
+/// vocabulary and per-thread scratch. Torch runs add libtorch's own copy of
+/// the tables on the CPU and the ops step's gathered batch rows.
 pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
     let table = vocab as u64 * cfg.dim as u64 * 4;
     // Both tables, plus one copy of both while a checkpoint or the model is written.
     let tables = 4 * table;
-    // Readers: two row groups of up to 1M pairs in flight per reader thread.
-    let readers = 8 * 2 * (1u64 << 20) * 8;
-    // Words, counts and the alias table.
-    let vocab_bytes = vocab as u64 * (24 + 8 + 8);
+    // Readers: per decoder thread, two row groups in its channel and one
+    // being decoded, 8 bytes a pair; the driver holds one more.
+    let readers = (readers::reader_threads() as u64 * 3 + 1) * crate::shards::ROW_GROUP as u64 * 8;
+    // Words (String + about 16 bytes of text), counts, and the alias table
+    // (loaded, then copied into the engine).
+    let vocab_bytes = vocab as u64 * (24 + 16 + 8 + 8 + 8);
     let engine = match &cfg.engine {
         EngineConfig::Native(n) => {
             n.threads as u64 * (cfg.negative as u64 + 2) * cfg.dim as u64 * 8
@@ -161,13 +169,6 @@ pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
         }
     };
     tables + readers + vocab_bytes + engine
-}
-
-fn mem_available() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// One shard of the plan.
@@ -289,16 +290,12 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
 
 /// Refuses a run whose estimated memory exceeds what is available.
 fn check_memory(cfg: &TrainConfig, vocab: usize) -> Result<()> {
-    let need = memory_estimate(cfg, vocab);
-    match mem_available() {
-        Some(avail) if need > avail => Err(Error::InvalidConfig(format!(
-            "training needs about {:.1} GiB but only {:.1} GiB is available; lower --dim or the vocabulary (--max-vocab){}",
-            need as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64,
-            if cfg.engine.name() == "torch" { ", or --batch-size" } else { "" }
-        ))),
-        _ => Ok(()),
-    }
+    let advice = if cfg.engine.name() == "torch" {
+        "lower --dim, the vocabulary (--max-vocab) or --batch-size"
+    } else {
+        "lower --dim or the vocabulary (--max-vocab)"
+    };
+    crate::preflight::check_memory("training", memory_estimate(cfg, vocab), advice)
 }
 
 /// The divergence guard: a non-finite loss stops the run. The error says
@@ -747,6 +744,103 @@ mod tests {
         assert_eq!(lr_at(&cfg, 0, 100), 0.025);
         assert!((lr_at(&cfg, 50, 100) - 0.0125).abs() < 1e-7);
         assert!((lr_at(&cfg, 100, 100) - 0.025 * 1e-4).abs() < 1e-9);
+    }
+
+    /// Five Taiga epochs' worth of pairs: past u32 (4.29B) and past f32's
+    /// exact integers (16.7M).
+    const TAIGA_PAIRS: u64 = 20_000_000_000;
+
+    #[test]
+    fn the_lr_schedule_holds_at_20_billion_pairs() {
+        let cfg = TrainConfig::default();
+        assert_eq!(lr_at(&cfg, 0, TAIGA_PAIRS), 0.025);
+        assert!((lr_at(&cfg, TAIGA_PAIRS / 2, TAIGA_PAIRS) - 0.0125).abs() < 1e-7);
+        // Past 2^32 pairs the rate keeps falling; a count that wrapped
+        // would start again near the top.
+        let past = (1u64 << 32) + 1000;
+        let want = 0.025 * (1.0 - past as f64 / TAIGA_PAIRS as f64);
+        assert!((lr_at(&cfg, past, TAIGA_PAIRS) as f64 - want).abs() < 1e-7);
+        assert!(lr_at(&cfg, past, TAIGA_PAIRS) < lr_at(&cfg, past - 2000, TAIGA_PAIRS));
+        // 10M pairs before the end, 5e-4 of the run is left: above the
+        // floor (1e-4), exactly.
+        let near = lr_at(&cfg, TAIGA_PAIRS - 10_000_000, TAIGA_PAIRS);
+        assert!((near - 0.025 * 5e-4).abs() < 1e-10, "{near}");
+        assert!((lr_at(&cfg, TAIGA_PAIRS, TAIGA_PAIRS) - 0.025 * 1e-4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_plan_the_cursor_check_and_checkpoint_cadence_count_20_billion_pairs() {
+        // One draw of five 4B-pair shards.
+        let summary = PairsSummary {
+            n_draws: 1,
+            shards: (0..5)
+                .map(|i| ShardInfo {
+                    file: format!("epoch-00/part-{i:05}.parquet"),
+                    draw: 0,
+                    pairs: 4_000_000_000,
+                    bytes: 14_000_000_000,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let plan = Plan::new(&summary, 2);
+        assert_eq!(plan.total_pairs, 2 * TAIGA_PAIRS);
+        let out = Path::new("model");
+        // The second epoch's last shard, a block from its end.
+        let c = Cursor {
+            epoch: 1,
+            shard: 4,
+            block: 3_999_999,
+            shard_pairs: 3_999_999_000,
+            pairs_done: TAIGA_PAIRS + 16_000_000_000 + 3_999_999_000,
+        };
+        check_cursor(&plan, &c, out).unwrap();
+        // A count off by 2^32 (what a wrapped u32 would give) is refused.
+        let wrapped = Cursor {
+            pairs_done: c.pairs_done - (1u64 << 32),
+            ..c.clone()
+        };
+        assert!(check_cursor(&plan, &wrapped, out).is_err());
+        let end = plan.next_shard(&c);
+        assert_eq!((end.epoch, end.shard, end.pairs_done), (2, 0, c.pairs_done));
+        // Checkpoints every 5B pairs, the last at 15B.
+        let every = TrainConfig {
+            checkpoint_every_pairs: 5_000_000_000,
+            checkpoint_every_secs: 0,
+            ..Default::default()
+        };
+        let s = Schedule::new(&every, 15_000_000_000);
+        assert!(!s.due(TAIGA_PAIRS - 1));
+        assert!(s.due(TAIGA_PAIRS));
+    }
+
+    #[test]
+    fn a_loss_sum_keeps_its_mean_over_20_billion_pairs() {
+        // 20,000 drains of 1M pairs each, as a 20B-pair run reports them.
+        let mean = 2.123456789f64;
+        let mut acc = LossSum::default();
+        for _ in 0..20_000 {
+            acc += LossSum {
+                sum: mean * 1e6,
+                count: 1_000_000,
+            };
+        }
+        assert_eq!(acc.count, TAIGA_PAIRS);
+        assert!((acc.mean() - mean).abs() < 1e-9, "{}", acc.mean());
+        // The epoch figures and the summary carry it through JSON exactly.
+        let e = EpochStats {
+            epoch: 4,
+            pairs: TAIGA_PAIRS + 7,
+            loss: acc.mean(),
+            loss_pairs: acc.count,
+            seconds: 36_000.0,
+            pairs_per_s: 5.5e5,
+        };
+        let back: EpochStats = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(
+            (back.pairs, back.loss_pairs),
+            (TAIGA_PAIRS + 7, TAIGA_PAIRS)
+        );
     }
 
     #[test]

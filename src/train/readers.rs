@@ -52,7 +52,7 @@ pub struct Readers {
 
 /// Decoder threads: half the cores, 1 to 8 (the fused CUDA kernel consumes
 /// pairs faster than 6 cores decode them; BENCHMARKS.md).
-fn reader_threads() -> usize {
+pub(crate) fn reader_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() / 2)
         .unwrap_or(1)
