@@ -193,7 +193,7 @@ impl Stage {
 
     fn maybe_emit(&self, force: bool) {
         let mut last = self.inner.last_emit.lock().expect("progress lock");
-        if !force && last.elapsed() < Duration::from_secs(1) {
+        if !force && last.elapsed() < emit_interval(self.inner.start.elapsed()) {
             return;
         }
         *last = Instant::now();
@@ -216,17 +216,54 @@ impl Stage {
             .to_string()
         } else {
             format!(
-                "{} done={} total={} rate={:.0}/s eta={:.0}s {}",
-                self.inner.name, done, total, rate, eta, msg
+                "{} done={} total={} rate={:.0}/s elapsed={} eta={} {}",
+                self.inner.name,
+                done,
+                total,
+                rate,
+                human_secs(secs),
+                human_secs(eta),
+                msg
             )
         };
         emit_line(&line);
     }
 }
 
+/// Time between plain or JSON progress lines: every second for the first
+/// minute, then every 10 s, and every minute after an hour, so an
+/// hours-long run logs hundreds of lines, not tens of thousands.
+fn emit_interval(elapsed: Duration) -> Duration {
+    Duration::from_secs(match elapsed.as_secs() {
+        0..60 => 1,
+        60..3600 => 10,
+        _ => 60,
+    })
+}
+
+/// `42s`, `12m05s`, `3h07m`.
+fn human_secs(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hours_long_runs_read_as_hours_and_log_less_often() {
+        assert_eq!(human_secs(42.4), "42s");
+        assert_eq!(human_secs(725.0), "12m05s");
+        assert_eq!(human_secs(3.0 * 3600.0 + 7.0 * 60.0 + 59.0), "3h07m");
+        assert_eq!(emit_interval(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(emit_interval(Duration::from_secs(600)), Duration::from_secs(10));
+        assert_eq!(emit_interval(Duration::from_secs(7200)), Duration::from_secs(60));
+    }
 
     #[test]
     fn a_stage_counts_past_u32() {

@@ -106,18 +106,26 @@ pub struct TrainSummary {
     pub resumed_from: Option<Cursor>,
     /// libtorch version, when this run's binary links it.
     pub libtorch: Option<String>,
+    /// Checkpoints written in this run and the seconds training waited
+    /// for them (copying the tables out and writing them).
+    #[serde(default)]
+    pub checkpoints: u32,
+    #[serde(default)]
+    pub checkpoint_s: f64,
 }
 
 impl TrainSummary {
     /// The one-line report the binaries print when a run written to `output` ends.
     pub fn line(&self, output: &Path) -> String {
         format!(
-            "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}; wrote {}",
+            "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}, {} checkpoints ({:.1}s); wrote {}",
             self.engine,
             self.total_pairs,
             self.seconds,
             self.pairs_per_s / 1e6,
             self.final_loss,
+            self.checkpoints,
+            self.checkpoint_s,
             output.display()
         )
     }
@@ -373,6 +381,8 @@ struct Driver<'a> {
     last_drain: Instant,
     schedule: Schedule,
     stop: Arc<AtomicBool>,
+    /// Checkpoints written, and the seconds spent writing them.
+    checkpoints: (u32, f64),
     /// Pairs carried over from the last chunk, short of a block.
     buf: (Vec<TokenId>, Vec<TokenId>),
 }
@@ -552,6 +562,7 @@ impl Driver<'_> {
 
     /// Saves the weights and the cursor (the next block to run).
     fn checkpoint(&mut self) -> Result<PathBuf> {
+        let t0 = Instant::now();
         self.drain()?;
         let weights = self.engine.weights()?;
         let state = CheckpointState {
@@ -567,6 +578,10 @@ impl Driver<'_> {
         };
         let path = checkpoint::save(&self.cfg.output, &weights, state)?;
         self.schedule.saved(self.cursor.pairs_done);
+        let secs = t0.elapsed().as_secs_f64();
+        self.checkpoints = (self.checkpoints.0 + 1, self.checkpoints.1 + secs);
+        self.stage
+            .message(format!("checkpoint {} written in {secs:.1}s", self.checkpoints.0));
         Ok(path)
     }
 }
@@ -638,6 +653,7 @@ pub fn run(
         ema: f64::NAN,
         last_drain: Instant::now(),
         stop: stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
+        checkpoints: (0, 0.0),
         buf: (Vec::new(), Vec::new()),
     };
     let result = d.run(&mut readers);
@@ -668,6 +684,8 @@ pub fn run(
         corpus_tokens: inputs.pairs.corpus_tokens,
         resumed_from,
         libtorch: builder.libtorch(),
+        checkpoints: d.checkpoints.0,
+        checkpoint_s: d.checkpoints.1,
     };
     write_model(
         cfg,
