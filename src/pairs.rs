@@ -1,8 +1,8 @@
 //! `w2v pairs`: normalized corpus → vocabulary → (target, context) shards.
 //!
-//! In: `data/corpus.txt` (checked against `data/manifest.json`).
+//! In: `data/corpus.txt` (checked against its prep manifest).
 //! Out: `vocab/` (see [`crate::vocab`], [`crate::unigram`]) and
-//! `shards/epoch-XX/part-NNNNN.parquet` + `shards/manifest.json` (see
+//! `shards/epoch-XX/part-NNNNN.parquet` + `shards/shards.manifest.json` (see
 //! [`crate::shards`]).
 //!
 //! **Sampling**, as word2vec.c does it: out-of-vocabulary tokens are removed;
@@ -114,7 +114,7 @@ impl PairsConfig {
     }
 }
 
-/// `shards/manifest.json` summary.
+/// `shards/shards.manifest.json` summary.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PairsSummary {
     pub vocab_fingerprint: String,
@@ -130,14 +130,11 @@ pub struct PairsSummary {
 }
 
 impl PairsSummary {
-    /// Reads `dir/manifest.json` (stage "pairs").
+    /// Reads `dir/shards.manifest.json` (stage "pairs").
     pub fn read(dir: &Path) -> Result<(Manifest, PairsSummary)> {
         let m = Manifest::read(dir, "pairs")?;
-        let s: PairsSummary =
-            serde_json::from_value(m.summary.clone()).map_err(crate::error::json_err(
-                dir.join(crate::manifest::FILE_NAME),
-                "parse pairs summary in",
-            ))?;
+        let s: PairsSummary = serde_json::from_value(m.summary.clone())
+            .map_err(crate::error::json_err(&m.source, "parse pairs summary in"))?;
         Ok((m, s))
     }
 }
@@ -376,45 +373,88 @@ impl DrawWriter {
     }
 }
 
-/// Refuses a non-empty shards dir unless `force`, in which case the old
-/// draws and manifest are removed.
-fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
-    if dir.exists() {
-        let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io_err(dir, "list shards directory"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                n.starts_with("epoch-")
-                    || n == crate::manifest::FILE_NAME
-                    || n.ends_with(".parquet")
-            })
-            .collect();
-        if !entries.is_empty() {
-            if !force {
-                return Err(Error::InvalidInput {
-                    path: dir.to_path_buf(),
-                    message: "already holds shards; pass --force to replace them".into(),
-                });
-            }
-            for p in entries {
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
-                r.map_err(io_err(&p, "remove old shard"))?;
-            }
-        }
+/// Refuses a shards directory that holds a complete shard set (a shards
+/// manifest) unless `force`. Shards without a manifest are the debris of an
+/// interrupted run: they never block, and are replaced at the swap.
+fn check_existing(dir: &Path, force: bool) -> Result<()> {
+    let complete = Manifest::read(dir, "pairs").is_ok();
+    if complete && !force {
+        return Err(Error::InvalidInput {
+            path: dir.to_path_buf(),
+            message: "already holds shards; pass --force to replace them (the new set is built beside the old one and swapped in only when complete)".into(),
+        });
     }
-    std::fs::create_dir_all(dir).map_err(io_err(dir, "create shards directory"))
+    Ok(())
 }
 
-/// Writes the shards of every draw for an already-built vocabulary.
+/// True for a name the shards stage owns in its directory.
+fn is_shard_entry(name: &str) -> bool {
+    name.starts_with("epoch-") || name.ends_with(".parquet")
+}
+
+/// Swaps the complete shard set built in `staging` into `dir`: the old
+/// manifest goes first (so a crash in between leaves a directory that is
+/// refused, not a mix), the old draws are moved aside, the new ones moved
+/// in. Renames only: the window is short. The caller writes the manifest.
+fn swap_in(dir: &Path, staging: &Path) -> Result<()> {
+    for name in [
+        crate::manifest::SHARDS_MANIFEST,
+        crate::manifest::LEGACY_FILE_NAME,
+    ] {
+        let p = dir.join(name);
+        let ours = name == crate::manifest::SHARDS_MANIFEST
+            || Manifest::read(dir, "pairs").is_ok_and(|m| m.source == p);
+        if ours && p.exists() {
+            std::fs::remove_file(&p).map_err(io_err(&p, "remove the old shards manifest"))?;
+        }
+    }
+    let trash = crate::manifest::staging_dir(dir)?;
+    let list = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(io_err(d, "list shards directory"))?
+            .filter_map(|e| e.ok())
+            .filter(|e| is_shard_entry(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    for old in list(dir)? {
+        let to = trash.path().join(old.file_name().expect("listed entry"));
+        std::fs::rename(&old, &to).map_err(io_err(&old, "move aside the old shards in"))?;
+    }
+    for new in list(staging)? {
+        let to = dir.join(new.file_name().expect("listed entry"));
+        std::fs::rename(&new, &to).map_err(io_err(&to, "move the new shards into"))?;
+    }
+    // `trash` is removed when dropped.
+    Ok(())
+}
+
+/// True when some line of `data` has two words of `vocab` (so an empty
+/// pair set came from subsampling, not from the corpus).
+fn has_two_in_vocab(data: &[u8], vocab: &Vocab) -> bool {
+    let index: FxHashMap<&[u8], TokenId> = vocab
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_bytes(), i as TokenId))
+        .collect();
+    data.split(|&b| b == b'\n').any(|line| {
+        line.split(|&b| b == b' ')
+            .filter(|t| index.contains_key(t))
+            .nth(1)
+            .is_some()
+    })
+}
+
+/// Writes the shards of every draw for an already-built vocabulary under
+/// `root` (`epoch-XX/part-NNNNN.parquet`).
 pub fn write_pairs(
     data: &[u8],
     vocab: &Vocab,
     cfg: &PairsConfig,
+    root: &Path,
     progress: &Progress,
 ) -> Result<PairsSummary> {
     let start = Instant::now();
@@ -446,7 +486,7 @@ pub fn write_pairs(
         * cfg.epochs as f64;
     let stage = progress.stage("pairs", estimate as u64, "pairs");
     let mut writers: Vec<DrawWriter> = (0..cfg.epochs)
-        .map(|d| DrawWriter::new(&cfg.shards_dir, d, cfg))
+        .map(|d| DrawWriter::new(root, d, cfg))
         .collect::<Result<_>>()?;
     let bounds = chunk_bounds(data, PAIR_CHUNK_BYTES);
     let wave = pool.current_num_threads() * 2;
@@ -517,26 +557,55 @@ pub fn write_pairs(
 }
 
 /// Runs the whole stage: vocabulary, unigram table, shards, manifest.
+///
+/// Both directories are claimed (neither may hold another stage's output,
+/// and they must differ) and locked. The vocabulary is counted in memory and
+/// the shards are written into a staging directory inside the shards
+/// directory; only when every shard is complete are the vocabulary files
+/// written and the new shard set swapped in, so a failure (a full disk)
+/// leaves the previous vocabulary and shards as they were.
 pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
+    use crate::manifest::{claim_dir, lock_dir, refuse_same_dir, staging_dir, Owner};
     cfg.validate()?;
     let start = Instant::now();
-    prepare_dir(&cfg.shards_dir, cfg.force)?;
-    let (vocab, vsum) = crate::vocab::run(&cfg.vocab, progress)?;
+    let (vdir, sdir) = (&cfg.vocab.vocab_dir, &cfg.shards_dir);
+    claim_dir(vdir, Owner::Vocab)?;
+    claim_dir(sdir, Owner::Shards)?;
+    for d in [vdir, sdir] {
+        std::fs::create_dir_all(d).map_err(io_err(d, "create directory"))?;
+    }
+    refuse_same_dir(vdir, "--vocab-dir", sdir, "--shards-dir")?;
+    let _vocab_lock = lock_dir(vdir)?;
+    let _shards_lock = lock_dir(sdir)?;
+    check_existing(sdir, cfg.force)?;
+    let built = crate::vocab::build(&cfg.vocab, progress)?;
     let map = map_corpus(&cfg.vocab.corpus)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let mut summary = write_pairs(data, &vocab, cfg, progress)?;
-    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
+    let staging = staging_dir(sdir)?;
+    let mut summary = write_pairs(data, &built.vocab, cfg, staging.path(), progress)?;
     if summary.total_pairs == 0 {
+        let message = if cfg.sample > 0.0 && has_two_in_vocab(data, &built.vocab) {
+            format!(
+                "produced no pairs: subsampling (--sample {}) removed every pair of in-vocabulary words (the corpus is tiny or a few words dominate it); try --sample 0",
+                cfg.sample
+            )
+        } else {
+            "produced no pairs: every line has fewer than two in-vocabulary words".into()
+        };
         return Err(Error::InvalidInput {
             path: cfg.vocab.corpus.clone(),
-            message: "produced no pairs: every line has fewer than two in-vocabulary words".into(),
+            message,
         });
     }
+    let (_, vsum) = crate::vocab::commit(&cfg.vocab, built)?;
+    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
+    swap_in(sdir, staging.path())?;
+    drop(staging);
     summary.elapsed_s = start.elapsed().as_secs_f64();
     let mut m = Manifest::new("pairs", cfg.seed, cfg);
     m.inputs = vec![crate::manifest::fingerprint(&cfg.vocab.corpus)?];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(&cfg.shards_dir)?;
+    m.write(sdir)?;
     Ok(summary)
 }
 

@@ -3,8 +3,13 @@
 //! In: `shards/` (manifest + parquet), `vocab/` (words, counts, unigram
 //! table; its fingerprint must match the one the shards were built with).
 //! Out, in `model/`: `input.npy` (the word vectors), `output.npy` (with
-//! `--save-output`), `norms.npy`, `words.txt`, `manifest.json`, and
+//! `--save-output`), `norms.npy`, `words.txt`, `model.manifest.json`, and
 //! `checkpoints/` while running.
+//!
+//! The output directory is claimed (it must not hold another stage's
+//! output) and locked for the whole run, so a second training into it is
+//! refused. A run without `--resume` into a directory that holds a
+//! checkpoint is refused unless `--force` (which discards the checkpoint).
 //!
 //! The model: input table `V × dim` initialised uniform in ±0.5/dim, output
 //! table zeros (word2vec.c). For a pair (centre t, context c) and K
@@ -237,6 +242,8 @@ pub struct TrainInputs {
     pub pairs: PairsSummary,
     /// Fingerprint of the shards manifest file.
     pub shards_fingerprint: String,
+    /// The shards manifest file.
+    pub shards_manifest: PathBuf,
     /// Where the vocabulary was read from.
     pub vocab_dir: PathBuf,
     /// The vocabulary.
@@ -260,7 +267,7 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
     let fp = Vocab::fingerprint_of(&vocab_dir)?;
     if fp != summary.vocab_fingerprint {
         return Err(Error::Mismatch {
-            path: cfg.shards_dir.join(crate::manifest::FILE_NAME),
+            path: pm.source.clone(),
             message: format!(
                 "shards were built against vocabulary {} but {} holds {fp}; re-run `w2v pairs` or pass the matching --vocab",
                 summary.vocab_fingerprint,
@@ -276,11 +283,11 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
             message: format!("has {} entries for {} words", table.len(), vocab.len()),
         });
     }
-    let shards_fingerprint =
-        crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?.xxh3;
+    let shards_fingerprint = crate::manifest::fingerprint(&pm.source)?.xxh3;
     Ok(TrainInputs {
         pairs: summary,
         shards_fingerprint,
+        shards_manifest: pm.source.clone(),
         vocab_dir,
         vocab,
         table,
@@ -584,11 +591,29 @@ pub fn run(
 ) -> Result<TrainSummary> {
     cfg.validate()?;
     let start = Instant::now();
+    crate::manifest::claim_dir(&cfg.output, crate::manifest::Owner::Model)?;
+    let _lock = crate::manifest::lock_dir(&cfg.output)?;
+    if !cfg.resume {
+        if let Some(ckpt) = checkpoint::existing(&cfg.output) {
+            if !cfg.force {
+                return Err(Error::InvalidInput {
+                    path: ckpt,
+                    message: "holds a checkpoint of an unfinished run; continue it with --resume, or pass --force to discard it and start afresh".into(),
+                });
+            }
+        }
+    }
     let inputs = load_inputs(cfg)?;
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
-    crate::model::ModelDir::check_target(&cfg.output)?;
-    std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
+    if !cfg.resume && cfg.force {
+        let ckpt = checkpoint::checkpoint_dir(&cfg.output);
+        if ckpt.exists() {
+            std::fs::remove_dir_all(&ckpt)
+                .map_err(io_err(&ckpt, "remove the old checkpoints in"))?;
+        }
+    }
+    checkpoint::clean_stale(&cfg.output);
 
     let (state, weights) = if cfg.resume {
         let (s, w) = checkpoint::load(
@@ -676,6 +701,7 @@ pub fn run(
         cfg,
         &inputs.vocab,
         &inputs.vocab_dir,
+        &inputs.shards_manifest,
         &inputs.pairs,
         &weights.input,
         &weights.output,
@@ -689,6 +715,7 @@ fn write_model(
     cfg: &TrainConfig,
     vocab: &Vocab,
     vocab_dir: &Path,
+    shards_manifest: &Path,
     psum: &PairsSummary,
     input: &[f32],
     output: &[f32],
@@ -708,12 +735,12 @@ fn write_model(
         seed: cfg.seed,
         config: serde_json::to_value(cfg).unwrap_or_default(),
         inputs: vec![
-            crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?,
+            crate::manifest::fingerprint(shards_manifest)?,
             crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
         ],
         summary: s,
     };
-    crate::model::ModelDir::write(&cfg.output, &parts).map(|_| ())
+    crate::model::ModelDir::write_locked(&cfg.output, &parts).map(|_| ())
 }
 
 #[cfg(test)]
