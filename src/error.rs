@@ -113,8 +113,7 @@ pub const SHOWN_CHARS: usize = 60;
 /// "word" never floods the terminal.
 pub fn shown(s: &str) -> String {
     let mut out = String::new();
-    let mut n = 0;
-    for (i, c) in s.char_indices() {
+    for (n, (i, c)) in s.char_indices().enumerate() {
         if n == SHOWN_CHARS {
             out.push_str(&format!("… ({} more bytes)", s.len() - i));
             break;
@@ -124,7 +123,6 @@ pub fn shown(s: &str) -> String {
         } else {
             out.push(c);
         }
-        n += 1;
     }
     out
 }

@@ -697,30 +697,19 @@ pub fn run(
         resumed_from,
         libtorch: builder.libtorch(),
     };
-    write_model(
-        cfg,
-        &inputs.vocab,
-        &inputs.vocab_dir,
-        &inputs.shards_manifest,
-        &inputs.pairs,
-        &weights.input,
-        &weights.output,
-        &summary,
-    )?;
+    write_model(cfg, &inputs, &weights.input, &weights.output, &summary)?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
 }
 
 fn write_model(
     cfg: &TrainConfig,
-    vocab: &Vocab,
-    vocab_dir: &Path,
-    shards_manifest: &Path,
-    psum: &PairsSummary,
+    inputs: &TrainInputs,
     input: &[f32],
     output: &[f32],
     summary: &TrainSummary,
 ) -> Result<()> {
+    let (vocab, vocab_dir, psum) = (&inputs.vocab, &inputs.vocab_dir, &inputs.pairs);
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
     s["dim"] = serde_json::json!(cfg.dim);
@@ -735,7 +724,7 @@ fn write_model(
         seed: cfg.seed,
         config: serde_json::to_value(cfg).unwrap_or_default(),
         inputs: vec![
-            crate::manifest::fingerprint(shards_manifest)?,
+            crate::manifest::fingerprint(&inputs.shards_manifest)?,
             crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
         ],
         summary: s,
