@@ -48,4 +48,4 @@ bench: build
 
 clean:
 	cargo clean
-	rm -rf data/corpus.txt data/sample.* data/manifest.json shards/epoch-* shards/manifest.json vocab/*.json vocab/*.txt vocab/*.u64 vocab/*.alias model
+	rm -rf data/corpus.txt data/sample.* data/*manifest.json shards/epoch-* shards/*manifest.json shards/.w2v-staging-* vocab/*.json vocab/*.txt vocab/*.u64 vocab/*.alias model

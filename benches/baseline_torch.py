@@ -53,7 +53,7 @@ def main():
     probs = torch.tensor(counts ** 0.75 / (counts ** 0.75).sum(), dtype=torch.float32, device=dev)
     model = SkipGram(len(counts), a.dim).to(dev)
     opt = torch.optim.SparseAdam(model.parameters(), lr=a.lr)
-    manifest = json.load(open(os.path.join(a.shards, "manifest.json")))["summary"]
+    manifest = json.load(open(os.path.join(a.shards, "shards.manifest.json")))["summary"]
     done, t_start, stop = 0, time.time(), False
     for epoch in range(a.epochs):
         draw = epoch % manifest["n_draws"]

@@ -38,7 +38,7 @@ if [[ $WHAT == train || $WHAT == all ]]; then
   [ -f "$OUT/data/corpus.txt" ] || $B prep "$OUT/raw.txt" -o "$OUT/data/corpus.txt" --progress silent
   $PY -c 'import fasttext' 2>/dev/null || $PY -m pip install -q fasttext-wheel
   t_pairs=$(timed $B pairs --corpus "$OUT/data/corpus.txt" --vocab-dir "$OUT/vocab" --shards-dir "$OUT/shards" --force --threads "$THREADS" --progress silent)
-  pairs=$(python3 -c "import json;s=json.load(open('$OUT/shards/manifest.json'))['summary'];print(json.dumps({k:s[k] for k in ['total_pairs','bytes_per_pair','pairs_per_s','corpus_tokens','elapsed_s']}))")
+  pairs=$(python3 -c "import json;s=json.load(open('$OUT/shards/shards.manifest.json'))['summary'];print(json.dumps({k:s[k] for k in ['total_pairs','bytes_per_pair','pairs_per_s','corpus_tokens','elapsed_s']}))")
   log "{\"bench\": \"pairs\", \"time\": $t_pairs, \"figures\": $pairs}"
   # The native engine's updates: window (the default) and word2vec.c's pair.
   for upd in ${NATIVE_UPDATES:-window pair}; do

@@ -45,14 +45,14 @@ B=$G/w2v
 RES=$OUT/results.jsonl
 log() { echo "$1" | tee -a "$RES"; }
 evaljson() { $B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
-summary() { python3 -c "import json;m=json.load(open('$1/manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
+summary() { python3 -c "import json;m=json.load(open('$1/model.manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
 
 train() { # name shards epochs extra...
   local name=$1 sh=$2 ep=$3; shift 3
   $B train --shards $W/$sh -o $W/model-$name --engine torch --device ${DEV:-cuda} --epochs "$ep" --progress json --checkpoint-every-secs 0 "$@" 2>"$OUT/train-$name.jsonl" >/dev/null
   local rc=$?
   if [[ $rc != 0 ]]; then tail -3 "$OUT/train-$name.jsonl"; log "{\"run\": \"$name\", \"rc\": $rc}"; return; fi
-  cp $W/model-$name/manifest.json "$OUT/manifest-$name.json"
+  cp $W/model-$name/model.manifest.json "$OUT/manifest-$name.json"
   log "{\"run\": \"$name\", \"args\": \"$sh epochs $ep $*\", \"summary\": $(summary $W/model-$name)}"
 }
 

@@ -37,7 +37,7 @@ run() {
   read -r wall rss < "$DIR/.time"
   disk=0
   if [ ${#outs[@]} -gt 0 ]; then
-    disk=$(du -sb "${outs[@]}" 2>/dev/null | awk '{s+=$1} END {printf "%d", s}')
+    disk=$(du -sb "${outs[@]}" 2>/dev/null | awk '{s+=$1} END {printf "%.0f", s}')
   fi
   echo "{\"run\":\"$run\",\"stage\":\"$name\",\"wall_s\":$wall,\"peak_rss_kb\":$rss,\"disk_bytes\":$disk}" | tee -a "$RES" >&2
 }

@@ -174,11 +174,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         .collect::<Result<_>>()?;
     entries.sort();
     for p in entries {
-        let hidden = p
+        // Hidden files (w2v's temp files among them) and w2v's manifests
+        // are never corpus text.
+        let skip = p
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
+            .is_some_and(|n| n.starts_with('.') || crate::manifest::is_manifest_name(n));
+        if skip {
             continue;
         }
         if p.is_dir() {

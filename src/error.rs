@@ -56,14 +56,18 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Mismatch { path: PathBuf, message: String },
     /// A query word is not in the vocabulary.
-    #[error("'{word}' is not in vocabulary{}", fmt_suggestions(suggestions))]
+    #[error(
+        "'{}' is not in vocabulary{}",
+        shown(word),
+        fmt_suggestions(suggestions)
+    )]
     UnknownWord {
         word: String,
         suggestions: Vec<String>,
     },
     /// A query normalizes to several words (e.g. `кто-то` for a model whose
     /// corpus was prepared with `--hyphens split`), so it names no one row.
-    #[error("'{query}' is {} words after this model's normalization ({}), not one; query them one at a time", words.len(), words.join(" "))]
+    #[error("'{}' is {} words after this model's normalization ({}), not one; query them one at a time", shown(query), words.len(), shown(&words.join(" ")))]
     NotOneWord { query: String, words: Vec<String> },
     /// Training produced NaN or Inf (or weights past any sane magnitude).
     #[error("training diverged at step {step}: {what}; {}", kept_note(checkpoint.as_deref()))]
@@ -102,9 +106,36 @@ fn fmt_suggestions(s: &[String]) -> String {
     if s.is_empty() {
         String::new()
     } else {
+        let s: Vec<String> = s.iter().map(|w| shown(w)).collect();
         format!("; did you mean: {}?", s.join(", "))
     }
 }
+
+/// Characters of a user-supplied word or line that a message echoes.
+pub const SHOWN_CHARS: usize = 60;
+
+/// A user-supplied word or line as a message echoes it: control characters
+/// (and other invisible ones) escaped, and cut after [`SHOWN_CHARS`]
+/// characters with the length of the rest, so a binary file or a 100 KB
+/// "word" never floods the terminal.
+pub fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for (n, (i, c)) in s.char_indices().enumerate() {
+        if n == SHOWN_CHARS {
+            out.push_str(&format!("… ({} more bytes)", s.len() - i));
+            break;
+        }
+        if c.is_control() || c == '\u{FEFF}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Longest error report printed, in characters.
+const REPORT_CHARS: usize = 2000;
 
 fn kept_note(c: Option<&Path>) -> String {
     match c {
@@ -128,7 +159,21 @@ impl Error {
             msg.push_str(&s.to_string());
             src = s.source();
         }
-        msg.replace('\n', " ")
+        // One line, no control characters, bounded length, whatever the
+        // sources echo.
+        let mut out = String::with_capacity(msg.len().min(REPORT_CHARS + 64));
+        for (n, (i, c)) in msg.char_indices().enumerate() {
+            if n == REPORT_CHARS {
+                out.push_str(&format!("… ({} more bytes)", msg.len() - i));
+                break;
+            }
+            match c {
+                '\n' | '\r' | '\t' => out.push(' '),
+                c if c.is_control() => out.extend(c.escape_default()),
+                c => out.push(c),
+            }
+        }
+        out
     }
 
     /// The process exit code: 130 when interrupted, 2 for usage errors, else 1.

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, io_err, Error, Result};
-use crate::manifest::AtomicFile;
+use crate::manifest::Sink;
 use crate::query::Model;
 
 /// Export formats.
@@ -24,13 +24,25 @@ pub enum ExportFormat {
     VocabTsv,
 }
 
-/// Writes `model` to `path` in `format`.
+/// Writes `model` to `path` in `format`; `-` is stdout (not for `.npy`).
+/// An existing `path` that is not a regular file, or that another stage's
+/// manifest records as its output, is refused
+/// ([`crate::manifest::check_output_path`]).
 pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
     let (v, d) = (model.len(), model.vectors().cols());
+    let stdout = path.as_os_str() == "-";
+    if !stdout {
+        crate::manifest::check_output_path(path, "export")?;
+    }
     if format == ExportFormat::Npy {
+        if stdout {
+            return Err(Error::InvalidConfig(
+                "`-o -` (stdout) is for word2vec-text, word2vec-bin and vocab-tsv; give a file name for npy".into(),
+            ));
+        }
         return crate::embeddings::write_npy(path, model.vectors().data(), &[v, d]);
     }
-    let mut f = AtomicFile::create(path)?;
+    let mut f = Sink::create(path)?;
     let e = |p: &Path| io_err(p.to_path_buf(), "write");
     match format {
         ExportFormat::VocabTsv => {
@@ -133,14 +145,26 @@ pub fn import(path: &Path) -> Result<Imported> {
         let vals: Vec<f32> = parts
             .map(|x| x.parse::<f32>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| invalid(path, format!("bad number in the record of '{w}'")))?;
+            .map_err(|_| {
+                invalid(
+                    path,
+                    format!(
+                        "bad number in the record of '{}' (not word2vec text or binary?)",
+                        crate::error::shown(w)
+                    ),
+                )
+            })?;
         if dim == 0 {
             dim = vals.len();
         }
         if vals.len() != dim {
             return Err(invalid(
                 path,
-                format!("'{w}' has {} values, expected {dim}", vals.len()),
+                format!(
+                    "'{}' has {} values, expected {dim}",
+                    crate::error::shown(w),
+                    vals.len()
+                ),
             ));
         }
         words.push(w.to_string());

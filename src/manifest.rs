@@ -1,22 +1,442 @@
-//! `manifest.json`: provenance for every stage's output directory.
+//! Manifests (provenance for every stage's output) and the rules every
+//! output goes through: atomic writes, output-path checks, directory
+//! ownership, advisory locks and temp-file cleanup.
 //!
-//! Each stage writes one next to its output: the stage name, crate version,
-//! seed, config, fingerprints of its inputs and outputs, and summary figures.
-//! The next stage reads it and checks that the files it is about to consume
-//! are the ones the manifest describes ([`Manifest::check_output`]).
+//! Each stage writes a manifest with its own name next to its output: the
+//! stage name, crate version, seed, config, fingerprints of its inputs and
+//! outputs, and summary figures. The names:
+//! - `prep`: `<corpus file name>.prep.manifest.json` beside the corpus
+//!   (`data/corpus.txt.prep.manifest.json`), so two corpora share a directory;
+//! - `vocab`: [`VOCAB_MANIFEST`] in the vocabulary directory;
+//! - `pairs`: [`SHARDS_MANIFEST`] in the shards directory;
+//! - `train` and `import`: [`MODEL_MANIFEST`] in the model directory.
+//!
+//! Manifests written before the names were stage-specific (`manifest.json`,
+//! [`LEGACY_FILE_NAME`]) are still read. The next stage reads the manifest
+//! and checks that the files it is about to consume are the ones the manifest
+//! describes ([`Manifest::check_output`]).
+//!
+//! A directory belongs to the stage whose manifest it holds: a stage refuses
+//! an output directory that holds another stage's manifest ([`claim_dir`]),
+//! and takes an advisory lock on it ([`lock_dir`]) so two runs never write
+//! into one directory at once. Every output file goes through [`AtomicFile`]:
+//! an existing output that is not a regular file (a device, a FIFO, a
+//! directory) and the name `-` are refused ([`check_writable`]), temp files
+//! live in a registry that a signal handler empties
+//! ([`remove_temp_files`]), and stale ones of an interrupted run are removed
+//! by the next run that locks the directory ([`clean_stale_temps`]).
 //!
 //! Fingerprints are xxh3-64 over the whole file plus its length; that is fast
 //! enough (several GB/s) to run on every stage boundary.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
 
-/// File name used by every stage.
-pub const FILE_NAME: &str = "manifest.json";
+/// The name every stage used before manifests had stage-specific names; read
+/// for backward compatibility, never written.
+pub const LEGACY_FILE_NAME: &str = "manifest.json";
+
+/// The vocabulary stage's manifest.
+pub const VOCAB_MANIFEST: &str = "vocab.manifest.json";
+
+/// The pairs stage's manifest, in the shards directory.
+pub const SHARDS_MANIFEST: &str = "shards.manifest.json";
+
+/// The manifest of a model directory (`train`, `import`).
+pub const MODEL_MANIFEST: &str = "model.manifest.json";
+
+/// What ends the name of a prep manifest.
+const PREP_SUFFIX: &str = ".prep.manifest.json";
+
+/// What ends the name of every manifest this build writes.
+pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+
+/// The kind of directory a stage writes into, by the manifest it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A corpus directory (`prep`; several corpora may share it).
+    Prep,
+    /// A vocabulary directory (`vocab`, and `pairs` for its vocabulary).
+    Vocab,
+    /// A shards directory (`pairs`).
+    Shards,
+    /// A model directory (`train`, `import`).
+    Model,
+}
+
+impl Owner {
+    /// The owner of a stage's output ("prep", "vocab", "pairs", "train", "import").
+    pub fn of_stage(stage: &str) -> Option<Owner> {
+        match stage {
+            "prep" => Some(Owner::Prep),
+            "vocab" => Some(Owner::Vocab),
+            "pairs" => Some(Owner::Shards),
+            "train" | "import" => Some(Owner::Model),
+            _ => None,
+        }
+    }
+
+    /// What such a directory holds, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Owner::Prep => "a prepared corpus (`w2v prep`)",
+            Owner::Vocab => "a vocabulary (`w2v vocab` or `w2v pairs`)",
+            Owner::Shards => "pair shards (`w2v pairs`)",
+            Owner::Model => "a model (`w2v train` or `w2v import`)",
+        }
+    }
+
+    /// The manifest's file name, for the owners with one fixed name.
+    fn fixed_name(self) -> Option<&'static str> {
+        match self {
+            Owner::Prep => None,
+            Owner::Vocab => Some(VOCAB_MANIFEST),
+            Owner::Shards => Some(SHARDS_MANIFEST),
+            Owner::Model => Some(MODEL_MANIFEST),
+        }
+    }
+}
+
+/// The manifest path of `stage`'s output in `dir` (not `prep`: see
+/// [`prep_manifest_path`]).
+pub fn manifest_path(dir: &Path, stage: &str) -> PathBuf {
+    let name = Owner::of_stage(stage)
+        .and_then(Owner::fixed_name)
+        .unwrap_or(LEGACY_FILE_NAME);
+    dir.join(name)
+}
+
+/// The directory of an output file (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The prep manifest of `corpus`: `<corpus>.prep.manifest.json` beside it.
+pub fn prep_manifest_path(corpus: &Path) -> PathBuf {
+    let name = corpus
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "corpus".into());
+    parent_dir(corpus).join(format!("{name}{PREP_SUFFIX}"))
+}
+
+/// True for a file name that is, or could be, a w2v manifest.
+pub fn is_manifest_name(name: &str) -> bool {
+    name == LEGACY_FILE_NAME || name.ends_with(MANIFEST_SUFFIX)
+}
+
+/// The stage recorded in the manifest at `path`, if it reads as one.
+fn stage_in(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("stage")?.as_str().map(str::to_owned)
+}
+
+/// The owners of `dir`, each with the manifest that shows it.
+pub fn owners(dir: &Path) -> Vec<(Owner, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let owner = match name.as_str() {
+            VOCAB_MANIFEST => Some(Owner::Vocab),
+            SHARDS_MANIFEST => Some(Owner::Shards),
+            MODEL_MANIFEST => Some(Owner::Model),
+            LEGACY_FILE_NAME => stage_in(&e.path()).as_deref().and_then(Owner::of_stage),
+            n if n.ends_with(PREP_SUFFIX) => Some(Owner::Prep),
+            _ => None,
+        };
+        if let Some(o) = owner {
+            out.push((o, e.path()));
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// Refuses `dir` as the output directory of `owner` when it is `-`, is not
+/// a directory, or holds another stage's manifest (a mistyped `-o vocab`
+/// must never replace a vocabulary).
+pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
+    if dir.as_os_str() == "-" {
+        return Err(Error::InvalidConfig(
+            "`-` (stdout) names no directory; give a directory for this output".into(),
+        ));
+    }
+    if let Ok(md) = std::fs::metadata(dir) {
+        if !md.is_dir() {
+            return Err(Error::InvalidInput {
+                path: dir.to_path_buf(),
+                message: format!("is {}, not a directory", kind_of(&md)),
+            });
+        }
+    }
+    match owners(dir).into_iter().find(|(o, _)| *o != owner) {
+        Some((other, manifest)) => Err(Error::Mismatch {
+            path: manifest,
+            message: format!(
+                "{} holds {}, not {}; write to another directory",
+                dir.display(),
+                other.what(),
+                owner.what()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
+/// The outermost missing directory on the way to `dir` (what creating
+/// `dir` adds), or `None` when `dir` exists. A stage that refuses after
+/// creating its directories removes this, so a refusal leaves nothing.
+pub fn missing_root(dir: &Path) -> Option<PathBuf> {
+    let mut root = None;
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        root = Some(d.to_path_buf());
+        cur = d.parent();
+    }
+    root
+}
+
+pub fn refuse_same_dir(a: &Path, a_flag: &str, b: &Path, b_flag: &str) -> Result<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canon(a) == canon(b) {
+        return Err(Error::InvalidConfig(format!(
+            "{a_flag} and {b_flag} are both {}; each stage needs its own directory",
+            a.display()
+        )));
+    }
+    Ok(())
+}
+
+/// "a directory", "a FIFO", ... for an existing path that is not a regular file.
+fn kind_of(md: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = md.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if md.is_dir() {
+        "a directory"
+    } else if md.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Refuses `path` as an output file: `-` (callers that support stdout
+/// handle it before), or an existing path that is not a regular file (a
+/// device, a FIFO, a directory), which a rename would silently replace.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.as_os_str() == "-" {
+        return Err(Error::InvalidConfig(
+            "`-` (stdout) is supported only by `w2v prep -o -` and `w2v export -o -` (text formats); give a file name".into(),
+        ));
+    }
+    match std::fs::metadata(path) {
+        Ok(md) if !md.is_file() => Err(Error::InvalidInput {
+            path: path.to_path_buf(),
+            message: format!(
+                "is {}; w2v writes only regular files, give another output path",
+                kind_of(&md)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_writable`], plus the rules for an output file the user names
+/// for `stage` (`prep -o`, `export -o`): not a manifest's name, and not a
+/// file that a manifest in its directory records as another stage's output
+/// (so `export -o model/input.npy` never replaces the model it reads).
+pub fn check_output_path(path: &Path, stage: &str) -> Result<()> {
+    check_writable(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if is_manifest_name(&name) {
+        return Err(Error::InvalidInput {
+            path: path.to_path_buf(),
+            message: "is a w2v manifest's name; give another output path".into(),
+        });
+    }
+    for (_, mpath) in owners(parent_dir(path)) {
+        let Ok(text) = std::fs::read_to_string(&mpath) else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
+            continue;
+        };
+        // A stage may replace its own outputs (prep re-run on its corpus).
+        let own = Owner::of_stage(&m.stage).is_some()
+            && Owner::of_stage(&m.stage) == Owner::of_stage(stage);
+        if !own && m.output(&name).is_some() {
+            return Err(Error::Mismatch {
+                path: path.to_path_buf(),
+                message: format!(
+                    "is an output of stage '{}' ({}); give another output path",
+                    m.stage,
+                    mpath.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An advisory lock (`flock`) on an output directory, held until dropped.
+pub struct DirLock {
+    _file: Option<std::fs::File>,
+}
+
+/// Creates `dir` if needed and locks it, so a second w2v writing into it
+/// at the same time is refused; then removes the temp files an interrupted
+/// run left there ([`clean_stale_temps`]). On file systems without `flock`
+/// the lock is skipped.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
+    let file = std::fs::File::open(dir).map_err(io_err(dir, "open directory to lock"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::InvalidInput {
+                path: dir.to_path_buf(),
+                message: "another w2v is writing into this directory (it holds the lock); wait for it to finish or choose another directory".into(),
+            })
+        }
+        // No flock here (some network file systems): go on unlocked.
+        Err(std::fs::TryLockError::Error(_)) => return Ok(DirLock { _file: None }),
+    }
+    clean_stale_temps(dir);
+    Ok(DirLock { _file: Some(file) })
+}
+
+/// True for the name of an [`AtomicFile`] temp file (`.NAME.XXXXXX.tmp`) or
+/// a staging directory (`.w2v-staging-XXXXXX`).
+fn is_temp_name(name: &str) -> bool {
+    if name.starts_with(STAGING_PREFIX) {
+        return true;
+    }
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    match inner.rsplit_once('.') {
+        Some((stem, rand)) => {
+            !stem.is_empty() && rand.len() == 6 && rand.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// The prefix of a staging directory (see [`staging_dir`]).
+const STAGING_PREFIX: &str = ".w2v-staging-";
+
+/// Removes the temp files and staging directories that an interrupted run
+/// left in `dir` (call it only while holding the directory's lock).
+pub fn clean_stale_temps(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !is_temp_name(&name) {
+            continue;
+        }
+        let _ = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(e.path()),
+            _ => std::fs::remove_file(e.path()),
+        };
+    }
+}
+
+/// Temp files and staging directories in use, for [`remove_temp_files`].
+static LIVE_TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register_temp(p: &Path) {
+    if let Ok(mut v) = LIVE_TEMPS.lock() {
+        v.push(p.to_path_buf());
+    }
+}
+
+fn unregister_temp(p: &Path) {
+    if let Ok(mut v) = LIVE_TEMPS.lock() {
+        if let Some(i) = v.iter().rposition(|x| x == p) {
+            v.swap_remove(i);
+        }
+    }
+}
+
+/// Removes every temp file and staging directory this process has open
+/// (for a SIGINT/SIGTERM handler that then exits; the writers are not told).
+pub fn remove_temp_files() {
+    let paths = match LIVE_TEMPS.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(_) => return,
+    };
+    for p in paths {
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+}
+
+/// A hidden directory in `dir` to build a new output set in before it is
+/// swapped in; removed when dropped (and by [`remove_temp_files`]).
+pub struct StagingDir {
+    dir: tempfile::TempDir,
+}
+
+/// Creates a [`StagingDir`] inside `dir`.
+pub fn staging_dir(dir: &Path) -> Result<StagingDir> {
+    let t = tempfile::Builder::new()
+        .prefix(STAGING_PREFIX)
+        .tempdir_in(dir)
+        .map_err(io_err(dir, "create a staging directory in"))?;
+    register_temp(t.path());
+    Ok(StagingDir { dir: t })
+}
+
+impl StagingDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        unregister_temp(self.dir.path());
+    }
+}
 
 /// The fingerprint of one file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,6 +468,9 @@ pub struct Manifest {
     pub summary: serde_json::Value,
     /// Seconds since the Unix epoch when written.
     pub created_unix: u64,
+    /// Where it was read from or last written to (not stored).
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
 impl Manifest {
@@ -65,28 +488,56 @@ impl Manifest {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            source: PathBuf::new(),
         }
     }
 
-    /// Writes `dir/manifest.json` atomically.
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        let path = dir.join(FILE_NAME);
-        let text =
-            serde_json::to_string_pretty(self).map_err(json_err(&path, "encode manifest"))?;
-        write_atomic(&path, text.as_bytes())
+    /// Writes this stage's manifest into `dir` atomically ([`manifest_path`];
+    /// a prep manifest goes through [`Manifest::write_to`]).
+    pub fn write(&mut self, dir: &Path) -> Result<()> {
+        self.write_to(&manifest_path(dir, &self.stage))
     }
 
-    /// Reads `dir/manifest.json` and checks it was written by `stage`.
+    /// Writes the manifest to `path` atomically, then removes a legacy
+    /// `manifest.json` beside it that described the same output.
+    pub fn write_to(&mut self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(json_err(path, "encode manifest"))?;
+        write_atomic(path, text.as_bytes())?;
+        self.source = path.to_path_buf();
+        remove_legacy(parent_dir(path), &self.stage, &self.outputs);
+        Ok(())
+    }
+
+    /// Reads `stage`'s manifest in `dir` (the legacy `manifest.json` when
+    /// there is none) and checks it was written by `stage`.
     pub fn read(dir: &Path, stage: &str) -> Result<Manifest> {
-        let path = dir.join(FILE_NAME);
+        Self::read_at(&manifest_path(dir, stage), stage)
+    }
+
+    /// The prep manifest of `corpus` (or the legacy one beside it).
+    pub fn read_prep(corpus: &Path) -> Result<Manifest> {
+        Self::read_at(&prep_manifest_path(corpus), "prep")
+    }
+
+    /// Reads the manifest at `path`, or the legacy `manifest.json` in its
+    /// directory when `path` does not exist.
+    fn read_at(path: &Path, stage: &str) -> Result<Manifest> {
+        let legacy = parent_dir(path).join(LEGACY_FILE_NAME);
+        let path = if !path.exists() && legacy.is_file() {
+            legacy
+        } else {
+            path.to_path_buf()
+        };
         let text = std::fs::read_to_string(&path).map_err(io_err(&path, "read manifest"))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(json_err(&path, "parse manifest"))?;
+        let mut m: Manifest =
+            serde_json::from_str(&text).map_err(json_err(&path, "parse manifest"))?;
         if m.stage != stage {
             return Err(Error::Mismatch {
                 path,
                 message: format!("written by stage '{}', expected '{stage}'", m.stage),
             });
         }
+        m.source = path;
         Ok(m)
     }
 
@@ -104,8 +555,9 @@ impl Manifest {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        let _ = dir;
         let want = self.output(name).ok_or_else(|| Error::Mismatch {
-            path: dir.join(FILE_NAME),
+            path: self.source.clone(),
             message: format!("does not list {name}; re-run the '{}' stage", self.stage),
         })?;
         let got = fingerprint(path)?;
@@ -114,7 +566,7 @@ impl Manifest {
                 path: path.to_path_buf(),
                 message: format!(
                     "does not match {} (fingerprint {} vs {}); it changed after the '{}' stage wrote it, re-run that stage",
-                    dir.join(FILE_NAME).display(),
+                    self.source.display(),
                     got.xxh3,
                     want.xxh3,
                     self.stage
@@ -122,6 +574,26 @@ impl Manifest {
             });
         }
         Ok(got)
+    }
+}
+
+/// Removes `dir/manifest.json` when it is a legacy manifest of `stage`
+/// describing one of `outputs` (its replacement has just been written).
+pub fn remove_legacy(dir: &Path, stage: &str, outputs: &[Fingerprint]) {
+    let legacy = dir.join(LEGACY_FILE_NAME);
+    let Ok(text) = std::fs::read_to_string(&legacy) else {
+        return;
+    };
+    let Ok(old) = serde_json::from_str::<Manifest>(&text) else {
+        return;
+    };
+    let same_owner = Owner::of_stage(&old.stage) == Owner::of_stage(stage);
+    let same_output = stage != "prep"
+        || outputs
+            .iter()
+            .any(|f| old.output(file_name(&f.path)).is_some());
+    if same_owner && same_output {
+        let _ = std::fs::remove_file(&legacy);
     }
 }
 
@@ -210,8 +682,9 @@ struct Syncer {
 const SYNC_EVERY: u64 = 16 << 20;
 
 impl AtomicFile {
-    /// Opens a temp file next to `path`.
+    /// Opens a temp file next to `path`, after [`check_writable`].
     pub fn create(path: &Path) -> Result<Self> {
+        check_writable(path)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -224,6 +697,7 @@ impl AtomicFile {
             .tempfile_in(&dir)
             .map_err(io_err(path, "create temp file for"))?;
         let file = tmp.reopen().map_err(io_err(path, "open temp file for"))?;
+        register_temp(tmp.path());
         Ok(AtomicFile {
             tmp: Some(tmp),
             path: path.to_path_buf(),
@@ -281,10 +755,75 @@ impl AtomicFile {
         }
         file.sync_all().map_err(io_err(&self.path, "sync"))?;
         let tmp = self.tmp.take().expect("AtomicFile used after commit");
-        tmp.persist(&self.path)
+        let tmp_path = tmp.path().to_path_buf();
+        let done = tmp
+            .persist(&self.path)
             .map_err(|e| e.error)
-            .map_err(io_err(&self.path, "rename into place"))?;
-        Ok(())
+            .map_err(io_err(&self.path, "rename into place"));
+        unregister_temp(&tmp_path);
+        done.map(|_| ())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Not committed: the temp file goes (NamedTempFile removes it).
+        if let Some(t) = &self.tmp {
+            unregister_temp(t.path());
+        }
+    }
+}
+
+/// Where a stage that supports `-o -` writes: a file replaced atomically on
+/// [`Sink::commit`], or stdout.
+pub enum Sink {
+    /// An [`AtomicFile`].
+    File(AtomicFile),
+    /// Standard output, buffered.
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+}
+
+impl Sink {
+    /// Stdout for `-`, else an [`AtomicFile`] at `path`.
+    pub fn create(path: &Path) -> Result<Sink> {
+        if path.as_os_str() == "-" {
+            Ok(Sink::Stdout(std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::io::stdout(),
+            )))
+        } else {
+            AtomicFile::create(path).map(Sink::File)
+        }
+    }
+
+    /// True when writing to stdout.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, Sink::Stdout(_))
+    }
+
+    /// Commits the file, or flushes stdout.
+    pub fn commit(self) -> Result<()> {
+        match self {
+            Sink::File(f) => f.commit(),
+            Sink::Stdout(mut o) => {
+                std::io::Write::flush(&mut o).map_err(io_err("<stdout>", "write to"))
+            }
+        }
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(data),
+            Sink::Stdout(o) => o.write(data),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stdout(o) => o.flush(),
+        }
     }
 }
 

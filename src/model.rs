@@ -43,8 +43,21 @@ use crate::normalize::{NormalizeConfig, NormalizeSource};
 /// legacy models.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The model manifest's file name.
-pub const MANIFEST_FILE: &str = "manifest.json";
+/// The model manifest's file name. Directories written before manifests had
+/// stage-specific names hold `manifest.json` instead, which is still read.
+pub const MANIFEST_FILE: &str = crate::manifest::MODEL_MANIFEST;
+
+/// The manifest of the model in `dir`: [`MANIFEST_FILE`], or a legacy
+/// `manifest.json` when only that exists.
+pub fn manifest_of(dir: &Path) -> PathBuf {
+    let new = dir.join(MANIFEST_FILE);
+    let legacy = dir.join(crate::manifest::LEGACY_FILE_NAME);
+    if !new.exists() && legacy.is_file() {
+        legacy
+    } else {
+        new
+    }
+}
 
 const INPUT: &str = "input.npy";
 const OUTPUT: &str = "output.npy";
@@ -169,8 +182,26 @@ fn count_lines(text: &str) -> usize {
 
 impl ModelDir {
     /// Writes a model directory into `dir` (created if needed) and returns
-    /// the manifest written. Used by `train` and `import`.
+    /// the manifest written: claims the directory (it must not hold another
+    /// stage's output) and holds its lock while writing.
     pub fn write(dir: &Path, parts: &ModelParts<'_>) -> Result<ModelManifest> {
+        Self::check_parts(dir, parts)?;
+        crate::manifest::claim_dir(dir, crate::manifest::Owner::Model)?;
+        let _lock = crate::manifest::lock_dir(dir)?;
+        Self::write_locked(dir, parts)
+    }
+
+    /// The manifest of a model already in `dir` (written by train or import), if any.
+    pub fn existing(dir: &Path) -> Option<PathBuf> {
+        let m = manifest_of(dir);
+        let text = std::fs::read_to_string(&m).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let stage = v.get("stage")?.as_str()?;
+        Producer::parse(stage).map(|_| m)
+    }
+
+    /// Refuses inconsistent parts before anything is written.
+    fn check_parts(dir: &Path, parts: &ModelParts<'_>) -> Result<()> {
         let (v, dim) = (parts.words.len(), parts.dim);
         if dim == 0 || v == 0 {
             return Err(invalid(
@@ -194,10 +225,24 @@ impl ModelDir {
                 format!("word {i} contains a newline"),
             ));
         }
-        Self::check_target(dir)?;
+        Ok(())
+    }
+
+    /// [`ModelDir::write`] for a caller that already holds `dir`'s lock.
+    pub fn write_locked(dir: &Path, parts: &ModelParts<'_>) -> Result<ModelManifest> {
+        Self::check_parts(dir, parts)?;
+        let (v, dim) = (parts.words.len(), parts.dim);
+        crate::manifest::claim_dir(dir, crate::manifest::Owner::Model)?;
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create model directory"))?;
         // From here until the new manifest lands, the directory is incomplete.
         remove_if_present(&dir.join(MANIFEST_FILE), "remove the old manifest")?;
+        if Self::existing(dir).is_some() {
+            // A legacy model manifest: replaced by the new name below.
+            remove_if_present(
+                &dir.join(crate::manifest::LEGACY_FILE_NAME),
+                "remove the old manifest",
+            )?;
+        }
 
         write_npy(&dir.join(INPUT), parts.input, &[v, dim])?;
         match parts.output {
@@ -238,32 +283,9 @@ impl ModelDir {
         Ok(mm)
     }
 
-    /// Refuses `dir` as a model's destination when it holds another
-    /// stage's outputs (its manifest names a stage other than train or
-    /// import), so a mistyped `-o vocab` never replaces a vocabulary.
-    pub fn check_target(dir: &Path) -> Result<()> {
-        let mpath = dir.join(MANIFEST_FILE);
-        let Ok(text) = std::fs::read_to_string(&mpath) else {
-            return Ok(());
-        };
-        let stage = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("stage").and_then(|s| s.as_str()).map(str::to_owned));
-        match stage {
-            Some(s) if Producer::parse(&s).is_none() => Err(mismatch(
-                mpath,
-                format!(
-                    "{} holds the output of stage '{s}', not a model; write the model to another directory",
-                    dir.display()
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
     /// Opens `dir` and checks it (see the module docs).
     pub fn open(dir: &Path) -> Result<ModelDir> {
-        let mpath = dir.join(MANIFEST_FILE);
+        let mpath = manifest_of(dir);
         let text = match std::fs::read_to_string(&mpath) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(mismatch(
@@ -705,7 +727,7 @@ mod tests {
         assert!(names(&e, WORDS), "{e}");
         assert!(
             e.to_string()
-                .contains("has 3 lines but manifest.json records 4 words"),
+                .contains("has 3 lines but model.manifest.json records 4 words"),
             "{e}"
         );
     }
@@ -737,7 +759,7 @@ mod tests {
         let e = err_of(d.path());
         assert!(names(&e, WORDS), "{e}");
         assert!(
-            e.to_string().contains("does not match manifest.json"),
+            e.to_string().contains("does not match model.manifest.json"),
             "{e}"
         );
         assert!(
@@ -756,7 +778,7 @@ mod tests {
         assert!(names(&e, INPUT), "{e}");
         assert!(
             e.to_string()
-                .contains("has 4 columns but manifest.json records dim 3"),
+                .contains("has 4 columns but model.manifest.json records dim 3"),
             "{e}"
         );
         write_npy(&d.path().join(INPUT), &[0.0; 15], &[5, 3]).unwrap();

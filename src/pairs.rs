@@ -1,8 +1,8 @@
 //! `w2v pairs`: normalized corpus → vocabulary → (target, context) shards.
 //!
-//! In: `data/corpus.txt` (checked against `data/manifest.json`).
+//! In: `data/corpus.txt` (checked against its prep manifest).
 //! Out: `vocab/` (see [`crate::vocab`], [`crate::unigram`]) and
-//! `shards/epoch-XX/part-NNNNN.parquet` + `shards/manifest.json` (see
+//! `shards/epoch-XX/part-NNNNN.parquet` + `shards/shards.manifest.json` (see
 //! [`crate::shards`]).
 //!
 //! **Sampling**, as word2vec.c does it: out-of-vocabulary tokens are removed;
@@ -120,7 +120,7 @@ impl PairsConfig {
     }
 }
 
-/// `shards/manifest.json` summary.
+/// `shards/shards.manifest.json` summary.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PairsSummary {
     pub vocab_fingerprint: String,
@@ -136,14 +136,11 @@ pub struct PairsSummary {
 }
 
 impl PairsSummary {
-    /// Reads `dir/manifest.json` (stage "pairs").
+    /// Reads `dir/shards.manifest.json` (stage "pairs").
     pub fn read(dir: &Path) -> Result<(Manifest, PairsSummary)> {
         let m = Manifest::read(dir, "pairs")?;
-        let s: PairsSummary =
-            serde_json::from_value(m.summary.clone()).map_err(crate::error::json_err(
-                dir.join(crate::manifest::FILE_NAME),
-                "parse pairs summary in",
-            ))?;
+        let s: PairsSummary = serde_json::from_value(m.summary.clone())
+            .map_err(crate::error::json_err(&m.source, "parse pairs summary in"))?;
         Ok((m, s))
     }
 }
@@ -382,61 +379,89 @@ impl DrawWriter {
     }
 }
 
-/// The old draws and manifest in `dir`, which this run will replace:
-/// refused unless `force`. Creates and removes nothing.
-fn old_shards(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io_err(dir, "list shards directory"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            n.starts_with("epoch-") || n == crate::manifest::FILE_NAME || n.ends_with(".parquet")
-        })
-        .collect();
-    if !entries.is_empty() && !force {
+/// Refuses a shards directory that holds a complete shard set (a shards
+/// manifest) unless `force`. Shards without a manifest are the debris of an
+/// interrupted run: they never block, and are replaced at the swap.
+fn check_existing(dir: &Path, force: bool) -> Result<()> {
+    let complete = Manifest::read(dir, "pairs").is_ok();
+    if complete && !force {
         return Err(Error::InvalidInput {
             path: dir.to_path_buf(),
-            message: "already holds shards; pass --force to replace them".into(),
+            message: "already holds shards; pass --force to replace them (the new set is built beside the old one and swapped in only when complete)".into(),
         });
     }
-    Ok(entries)
+    Ok(())
 }
 
-/// Bytes of the files under `p` (a file or a directory tree).
-fn tree_bytes(p: &Path) -> u64 {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return 0;
+/// True for a name the shards stage owns in its directory.
+fn is_shard_entry(name: &str) -> bool {
+    name.starts_with("epoch-") || name.ends_with(".parquet")
+}
+
+/// Swaps the complete shard set built in `staging` into `dir`: the old
+/// manifest goes first (so a crash in between leaves a directory that is
+/// refused, not a mix), the old draws are moved aside, the new ones moved
+/// in. Renames only: the window is short. The caller writes the manifest.
+fn swap_in(dir: &Path, staging: &Path) -> Result<()> {
+    for name in [
+        crate::manifest::SHARDS_MANIFEST,
+        crate::manifest::LEGACY_FILE_NAME,
+    ] {
+        let p = dir.join(name);
+        let ours = name == crate::manifest::SHARDS_MANIFEST
+            || Manifest::read(dir, "pairs").is_ok_and(|m| m.source == p);
+        if ours && p.exists() {
+            std::fs::remove_file(&p).map_err(io_err(&p, "remove the old shards manifest"))?;
+        }
+    }
+    let trash = crate::manifest::staging_dir(dir)?;
+    let list = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(io_err(d, "list shards directory"))?
+            .filter_map(|e| e.ok())
+            .filter(|e| is_shard_entry(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        Ok(v)
     };
-    if !m.is_dir() {
-        return m.len();
+    for old in list(dir)? {
+        let to = trash.path().join(old.file_name().expect("listed entry"));
+        std::fs::rename(&old, &to).map_err(io_err(&old, "move aside the old shards in"))?;
     }
-    std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| tree_bytes(&e.path())).sum())
-        .unwrap_or(0)
+    for new in list(staging)? {
+        let to = dir.join(new.file_name().expect("listed entry"));
+        std::fs::rename(&new, &to).map_err(io_err(&to, "move the new shards into"))?;
+    }
+    // `trash` is removed when dropped.
+    Ok(())
 }
 
-/// Removes the old shards (`old`, from [`old_shards`]) and creates `dir`.
-fn prepare_dir(dir: &Path, old: &[PathBuf]) -> Result<()> {
-    for p in old {
-        let r = if p.is_dir() {
-            std::fs::remove_dir_all(p)
-        } else {
-            std::fs::remove_file(p)
-        };
-        r.map_err(io_err(p, "remove old shard"))?;
-    }
-    std::fs::create_dir_all(dir).map_err(io_err(dir, "create shards directory"))
+/// True when some line of `data` has two words of `vocab` (so an empty
+/// pair set came from subsampling, not from the corpus).
+fn has_two_in_vocab(data: &[u8], vocab: &Vocab) -> bool {
+    let index: FxHashMap<&[u8], TokenId> = vocab
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_bytes(), i as TokenId))
+        .collect();
+    data.split(|&b| b == b'\n').any(|line| {
+        line.split(|&b| b == b' ')
+            .filter(|t| index.contains_key(t))
+            .nth(1)
+            .is_some()
+    })
 }
 
-/// Writes the shards of every draw for an already-built vocabulary;
-/// `expected_pairs` (all draws) is the progress total.
+/// Writes the shards of every draw for an already-built vocabulary under
+/// `root` (`epoch-XX/part-NNNNN.parquet`); `expected_pairs` (all draws) is
+/// the progress total.
 pub fn write_pairs(
     data: &[u8],
     vocab: &Vocab,
     cfg: &PairsConfig,
+    root: &Path,
     expected_pairs: u64,
     progress: &Progress,
 ) -> Result<PairsSummary> {
@@ -456,7 +481,7 @@ pub fn write_pairs(
     };
     let stage = progress.stage("pairs", expected_pairs, "pairs");
     let mut writers: Vec<DrawWriter> = (0..cfg.epochs)
-        .map(|d| DrawWriter::new(&cfg.shards_dir, d, cfg))
+        .map(|d| DrawWriter::new(root, d, cfg))
         .collect::<Result<_>>()?;
     let bounds = chunk_bounds(data, PAIR_CHUNK_BYTES);
     let wave = pool.current_num_threads() * 2;
@@ -528,51 +553,97 @@ pub fn write_pairs(
 
 /// Runs the whole stage: vocabulary, unigram table, shards, manifest.
 ///
+/// Both directories are claimed (neither may hold another stage's output,
+/// and they must differ) and locked. The vocabulary is counted in memory and
+/// the shards are written into a staging directory inside the shards
+/// directory; only when every shard is complete are the vocabulary files
+/// written and the new shard set swapped in, so a failure (a full disk)
+/// leaves the previous vocabulary and shards as they were.
+///
 /// Nothing is written until the vocabulary is counted and the preflight
-/// ([`crate::preflight`]) has found room for the shards on disk and for the
-/// stage in memory; a refusal leaves every directory as it was.
+/// ([`crate::preflight`]) has found room for the shards on disk (beside the
+/// old set, which is replaced only at the swap) and for the stage in
+/// memory; a refusal leaves every directory as it was.
 pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
+    use crate::manifest::{claim_dir, lock_dir, refuse_same_dir, staging_dir, Owner};
     cfg.validate()?;
     let start = Instant::now();
-    let old = old_shards(&cfg.shards_dir, cfg.force)?;
-    let mut counted = crate::vocab::build(&cfg.vocab, progress)?;
-    let map = map_corpus(&cfg.vocab.corpus)?;
+    let (vdir, sdir) = (&cfg.vocab.vocab_dir, &cfg.shards_dir);
+    claim_dir(vdir, Owner::Vocab)?;
+    claim_dir(sdir, Owner::Shards)?;
+    refuse_same_dir(vdir, "--vocab-dir", sdir, "--shards-dir")?;
+    // Directories this run creates are removed again if it refuses.
+    let created: Vec<PathBuf> = [vdir, sdir]
+        .into_iter()
+        .filter_map(|d| crate::manifest::missing_root(d))
+        .collect();
+    let _vocab_lock = lock_dir(vdir)?;
+    let _shards_lock = lock_dir(sdir)?;
+    let checked = (|| {
+        check_existing(sdir, cfg.force)?;
+        let built = crate::vocab::build(&cfg.vocab, progress)?;
+        let map = map_corpus(&cfg.vocab.corpus)?;
+        let data: &[u8] = map.as_deref().unwrap_or(&[]);
+        let estimate = crate::preflight::PairsEstimate::new(
+            &built.vocab,
+            &built.summary.line_lengths,
+            data.len() as u64,
+            cfg,
+            crate::parallel::threads(cfg.threads),
+        );
+        preflight(cfg, &estimate)?;
+        Ok((built, map, estimate))
+    })();
+    let (built, map, estimate) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            for d in created {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(e);
+        }
+    };
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let estimate = crate::preflight::PairsEstimate::new(
-        &counted.vocab,
-        &counted.summary.line_lengths,
-        data.len() as u64,
+    let corpus = built.corpus.clone();
+    let staging = staging_dir(sdir)?;
+    let mut summary = write_pairs(
+        data,
+        &built.vocab,
         cfg,
-        crate::parallel::threads(cfg.threads),
-    );
-    preflight(cfg, &estimate, &old)?;
-    crate::vocab::save(&cfg.vocab, &mut counted)?;
-    let (vocab, vsum) = (&counted.vocab, &counted.summary);
-    prepare_dir(&cfg.shards_dir, &old)?;
-    let mut summary = write_pairs(data, vocab, cfg, estimate.total_pairs(), progress)?;
-    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
+        staging.path(),
+        estimate.total_pairs(),
+        progress,
+    )?;
     if summary.total_pairs == 0 {
+        let message = if cfg.sample > 0.0 && has_two_in_vocab(data, &built.vocab) {
+            format!(
+                "produced no pairs: subsampling (--sample {}) removed every pair of in-vocabulary words (the corpus is tiny or a few words dominate it); try --sample 0",
+                cfg.sample
+            )
+        } else {
+            "produced no pairs: every line has fewer than two in-vocabulary words".into()
+        };
         return Err(Error::InvalidInput {
             path: cfg.vocab.corpus.clone(),
-            message: "produced no pairs: every line has fewer than two in-vocabulary words".into(),
+            message,
         });
     }
+    let (_, vsum) = crate::vocab::commit(&cfg.vocab, built)?;
+    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
+    swap_in(sdir, staging.path())?;
+    drop(staging);
     summary.elapsed_s = start.elapsed().as_secs_f64();
     let mut m = Manifest::new("pairs", cfg.seed, cfg);
-    m.inputs = vec![counted.corpus.clone()];
+    m.inputs = vec![corpus];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(&cfg.shards_dir)?;
+    m.write(sdir)?;
     Ok(summary)
 }
 
-/// Refuses a run whose shards will not fit on the shards' filesystem (old
-/// shards it replaces count as free) or whose peak memory exceeds what is
-/// available.
-fn preflight(
-    cfg: &PairsConfig,
-    estimate: &crate::preflight::PairsEstimate,
-    old: &[PathBuf],
-) -> Result<()> {
+/// Refuses a run whose shards will not fit on the shards' filesystem or
+/// whose peak memory exceeds what is available. Old shards do not count as
+/// free: the new set is written beside them and swapped in at the end.
+fn preflight(cfg: &PairsConfig, estimate: &crate::preflight::PairsEstimate) -> Result<()> {
     crate::preflight::check_memory(
         "writing pairs",
         estimate.memory,
@@ -582,13 +653,12 @@ fn preflight(
             "lower --threads or --epochs, or shrink the vocabulary (--min-count, --max-vocab)"
         },
     )?;
-    let reclaimable: u64 = old.iter().map(|p| tree_bytes(p)).sum();
     crate::preflight::check_disk(
         "pairs",
         &cfg.shards_dir,
         estimate.disk_bytes(),
         &estimate.describe(),
-        reclaimable,
+        0,
         "pass --epochs 1 (one draw, replayed every epoch), another --shards-dir, or a smaller vocabulary (--min-count, --max-vocab)",
     )
 }
@@ -723,7 +793,7 @@ mod tests {
             shard_bytes: u64::MAX / 4,
             ..est
         };
-        let e = preflight(&cfg, &huge, &[]).unwrap_err().to_string();
+        let e = preflight(&cfg, &huge).unwrap_err().to_string();
         assert!(
             e.contains("--epochs 1") && e.contains("--shards-dir"),
             "{e}"

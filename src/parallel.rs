@@ -18,14 +18,20 @@ use memmap2::Mmap;
 
 use crate::error::{io_err, Error, Result};
 
-/// The number of worker threads for `threads` (0 = all cores).
+/// Threads per core beyond which a thread count is capped (more only
+/// contend, and `--threads 100000` would exhaust the machine).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The number of worker threads for `threads` (0 = all cores), capped at
+/// [`MAX_THREADS_PER_CORE`] per core.
 pub fn threads(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        cores
     } else {
-        threads
+        threads.min(MAX_THREADS_PER_CORE * cores)
     }
 }
 

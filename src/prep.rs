@@ -2,7 +2,14 @@
 //!
 //! In: any mix of files, directories and stdin (see [`crate::corpus`]).
 //! Out: `data/corpus.txt` (tokens joined by single spaces, one segment per
-//! line, no empty lines) and `data/manifest.json` (inputs, settings, counts).
+//! line, no empty lines) and `data/corpus.txt.prep.manifest.json` (inputs,
+//! settings, counts; see [`crate::manifest::prep_manifest_path`]). With
+//! `-o -` the corpus goes to stdout and no manifest is written (later stages
+//! refuse a corpus without one).
+//!
+//! Input discovery skips the output itself, every w2v manifest and every
+//! hidden file (temp files included), so re-running prep on the directory it
+//! writes into never reads its own output.
 //!
 //! A reader thread decodes inputs in order and packs text units into ~2 MiB
 //! blocks; a rayon pool normalizes a window of blocks in parallel, and the
@@ -18,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{discover, Input, ReadConfig, ReadStats, Reader};
 use crate::error::{io_err, joined, Error, Result};
-use crate::manifest::{fingerprint_unless, AtomicFile, Manifest};
+use crate::manifest::{fingerprint_unless, Manifest, Sink};
 use crate::normalize::{NormalizeConfig, Normalizer};
 use crate::progress::Progress;
 
@@ -141,7 +148,16 @@ fn normalize_block(norm: &Normalizer, min_tokens: usize, block: &Block) -> Norma
 pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     cfg.validate()?;
     let start = Instant::now();
-    let inputs = discover(&cfg.inputs, &cfg.read)?;
+    let to_stdout = cfg.output.as_os_str() == "-";
+    let dir = crate::manifest::parent_dir(&cfg.output);
+    let _lock = if to_stdout {
+        None
+    } else {
+        crate::manifest::check_output_path(&cfg.output, "prep")?;
+        crate::manifest::claim_dir(dir, crate::manifest::Owner::Prep)?;
+        Some(crate::manifest::lock_dir(dir)?)
+    };
+    let inputs = without_output(discover(&cfg.inputs, &cfg.read)?, cfg)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
     let stage = progress.stage("prep", total, "bytes");
     let pool = crate::parallel::pool(cfg.threads)?;
@@ -150,7 +166,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let window = threads * 2;
     let (tx, rx) = sync_channel::<Block>(window * 2);
 
-    let mut out = AtomicFile::create(&cfg.output)?;
+    let mut out = Sink::create(&cfg.output)?;
     let mut summary = PrepSummary {
         inputs: inputs.clone(),
         ..Default::default()
@@ -271,8 +287,29 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         }
     })?;
     stage.finish();
+    if summary.lines_out == 0 && read_stats.bad_records > 0 {
+        let jsonl = inputs
+            .iter()
+            .find(|i| i.format == crate::corpus::Format::Jsonl)
+            .map_or_else(|| cfg.inputs[0].clone(), |i| i.path.clone());
+        return Err(Error::InvalidInput {
+            path: jsonl,
+            message: format!(
+                "no text read: {} JSONL records are not JSON or have no string field '{}'; name the field with --text-field",
+                read_stats.bad_records,
+                crate::error::shown(&cfg.read.text_field)
+            ),
+        });
+    }
     out.commit()?;
 
+    if read_stats.bad_records > 0 {
+        progress.warn(&format!(
+            "skipped {} JSONL records that are not JSON or have no string field '{}' (--text-field)",
+            read_stats.bad_records,
+            crate::error::shown(&cfg.read.text_field)
+        ));
+    }
     for f in &read_stats.empty_files {
         progress.warn(&format!("{f}: empty input, nothing read"));
     }
@@ -286,11 +323,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     summary.elapsed_s = start.elapsed().as_secs_f64();
     summary.mb_per_s = total as f64 / 1e6 / summary.elapsed_s.max(1e-9);
 
-    let dir = cfg
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
+    if to_stdout {
+        return Ok(summary);
+    }
     let mut m = Manifest::new("prep", cfg.seed, cfg);
     m.inputs = input_prints;
     m.outputs = vec![crate::manifest::Fingerprint {
@@ -299,6 +334,35 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         xxh3: format!("{:016x}", out_hash.digest()),
     }];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(dir)?;
+    m.write_to(&crate::manifest::prep_manifest_path(&cfg.output))?;
     Ok(summary)
+}
+
+/// The inputs without prep's own output: dropped when a directory walk
+/// found it, refused when named as an input.
+fn without_output(inputs: Vec<Input>, cfg: &PrepConfig) -> Result<Vec<Input>> {
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let Some(out) = canon(&cfg.output) else {
+        return Ok(inputs);
+    };
+    let mut kept = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        if i.path.as_os_str() != "-" && canon(&i.path).as_ref() == Some(&out) {
+            if cfg.inputs.contains(&i.path) {
+                return Err(Error::InvalidConfig(format!(
+                    "{} is both an input and the output (-o); write the corpus elsewhere",
+                    i.path.display()
+                )));
+            }
+            continue;
+        }
+        kept.push(i);
+    }
+    if kept.is_empty() {
+        return Err(Error::InvalidConfig(format!(
+            "no input left once the output {} is left out",
+            cfg.output.display()
+        )));
+    }
+    Ok(kept)
 }

@@ -260,9 +260,18 @@ mod tests {
         assert_eq!(human_secs(42.4), "42s");
         assert_eq!(human_secs(725.0), "12m05s");
         assert_eq!(human_secs(3.0 * 3600.0 + 7.0 * 60.0 + 59.0), "3h07m");
-        assert_eq!(emit_interval(Duration::from_secs(5)), Duration::from_secs(1));
-        assert_eq!(emit_interval(Duration::from_secs(600)), Duration::from_secs(10));
-        assert_eq!(emit_interval(Duration::from_secs(7200)), Duration::from_secs(60));
+        assert_eq!(
+            emit_interval(Duration::from_secs(5)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            emit_interval(Duration::from_secs(600)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            emit_interval(Duration::from_secs(7200)),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `w2v vocab`: the int32 vocabulary.
 //!
-//! In: `data/corpus.txt` (checked against `data/manifest.json`).
+//! In: `data/corpus.txt` (checked against its prep manifest,
+//! `data/corpus.txt.prep.manifest.json`).
 //! Out, in `vocab/`:
 //! - `vocab.json`: `{"word": id, ...}` in id order, the original pipeline's format;
 //! - `words.txt`: one word per line, line number = id (cheap to load);
 //! - `counts.u64`: little-endian `u64` count per id, memory-mappable;
-//! - `manifest.json`: corpus fingerprint, `n_tokens`, `n_types` before and
+//! - `vocab.manifest.json`: corpus fingerprint, `n_tokens`, `n_types` before and
 //!   after the filters, settings, the `vocab_fingerprint` later stages check,
 //!   and `normalize`: the [`NormalizeConfig`] the corpus was prepared with,
 //!   read from its prep manifest (`config.normalize`), which `train` carries
@@ -174,10 +175,8 @@ impl Vocab {
             .unwrap_or(0);
         let (normalize, normalize_source) = match m.summary.get("normalize") {
             Some(n) => (
-                serde_json::from_value(n.clone()).map_err(json_err(
-                    dir.join(crate::manifest::FILE_NAME),
-                    "parse summary.normalize in",
-                ))?,
+                serde_json::from_value(n.clone())
+                    .map_err(json_err(&m.source, "parse summary.normalize in"))?,
                 serde_json::from_value(m.summary["normalize_source"].clone()).unwrap_or_default(),
             ),
             None => Default::default(),
@@ -191,7 +190,7 @@ impl Vocab {
         })
     }
 
-    /// The fingerprint recorded in `dir/manifest.json`.
+    /// The fingerprint recorded in `dir/vocab.manifest.json`.
     pub fn fingerprint_of(dir: &Path) -> Result<String> {
         let m = Manifest::read(dir, "vocab")?;
         m.summary
@@ -199,7 +198,7 @@ impl Vocab {
             .and_then(|v| v.as_str())
             .map(str::to_owned)
             .ok_or_else(|| Error::Mismatch {
-                path: dir.join("manifest.json"),
+                path: m.source.clone(),
                 message: "has no vocab_fingerprint; re-run `w2v vocab`".into(),
             })
     }
@@ -431,24 +430,16 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.digest()))
 }
 
-/// The directory of `corpus`, where its prep manifest lives.
-fn corpus_dir(corpus: &Path) -> &Path {
-    corpus
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-/// Checks that `corpus` is what its directory's prep manifest recorded, and
-/// returns that fingerprint. A corpus without a manifest is refused.
+/// Checks that `corpus` is what its prep manifest recorded, and returns
+/// that fingerprint. A corpus without a manifest is refused.
 pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
-    let dir = corpus_dir(corpus);
-    let m = Manifest::read(dir, "prep").map_err(|e| match e {
+    let dir = crate::manifest::parent_dir(corpus);
+    let m = Manifest::read_prep(corpus).map_err(|e| match e {
         Error::Io { .. } => Error::Mismatch {
             path: corpus.to_path_buf(),
             message: format!(
                 "no prep manifest at {}; produce the corpus with `w2v prep`",
-                dir.join("manifest.json").display()
+                crate::manifest::prep_manifest_path(corpus).display()
             ),
         },
         other => other,
@@ -459,45 +450,44 @@ pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
 /// The tokens of `corpus` as its prep manifest records them (`None`
 /// without one).
 pub fn corpus_tokens(corpus: &Path) -> Option<u64> {
-    let m = Manifest::read(corpus_dir(corpus), "prep").ok()?;
+    let m = Manifest::read_prep(corpus).ok()?;
     m.summary.get("tokens_out")?.as_u64()
 }
 
-/// The normalization `corpus` was prepared with, from its directory's prep
-/// manifest (`config.normalize`): `Ok(None)` when there is no prep manifest
-/// (a text file made by hand), an error when the manifest is unreadable or
-/// records no settings.
+/// The normalization `corpus` was prepared with, from its prep manifest
+/// (`config.normalize`): `Ok(None)` when there is no prep manifest (a text
+/// file made by hand), an error when the manifest is unreadable or records
+/// no settings.
 pub fn corpus_normalize(corpus: &Path) -> Result<Option<NormalizeConfig>> {
-    let dir = corpus_dir(corpus);
-    let path = dir.join(crate::manifest::FILE_NAME);
-    if !path.exists() {
+    let dir = crate::manifest::parent_dir(corpus);
+    if !crate::manifest::prep_manifest_path(corpus).exists()
+        && !dir.join(crate::manifest::LEGACY_FILE_NAME).exists()
+    {
         return Ok(None);
     }
-    let m = Manifest::read(dir, "prep")?;
+    let m = Manifest::read_prep(corpus)?;
     let n = m.config.get("normalize").ok_or_else(|| Error::Mismatch {
-        path: path.clone(),
+        path: m.source.clone(),
         message: "records no config.normalize; re-run `w2v prep`".into(),
     })?;
     serde_json::from_value(n.clone())
         .map(Some)
-        .map_err(json_err(&path, "parse config.normalize in"))
+        .map_err(json_err(&m.source, "parse config.normalize in"))
 }
 
-/// A vocabulary [`build`] counted, not yet written.
-pub struct Counted {
+/// A counted vocabulary, not yet written ([`build`], then [`commit`]).
+pub struct Built {
     /// The vocabulary.
     pub vocab: Vocab,
-    /// Its figures (no fingerprint until [`save`]).
+    /// Its figures (`vocab_fingerprint` is set by [`commit`]).
     pub summary: VocabSummary,
     /// The corpus it was counted from.
     pub corpus: crate::manifest::Fingerprint,
+    start: std::time::Instant,
 }
 
-/// Counts the vocabulary of `cfg.corpus` in memory and writes nothing:
-/// the corpus is checked against its prep manifest, and the count is
-/// refused up front when its estimated memory exceeds what is available
-/// ([`crate::preflight::vocab_memory`]).
-pub fn build(cfg: &VocabConfig, progress: &Progress) -> Result<Counted> {
+/// Counts and filters the vocabulary of `cfg.corpus`, writing nothing.
+pub fn build(cfg: &VocabConfig, progress: &Progress) -> Result<Built> {
     cfg.validate()?;
     let start = std::time::Instant::now();
     let corpus = check_corpus(&cfg.corpus)?;
@@ -542,26 +532,29 @@ pub fn build(cfg: &VocabConfig, progress: &Progress) -> Result<Counted> {
             ),
         });
     }
-    summary.elapsed_s = start.elapsed().as_secs_f64();
-    Ok(Counted {
+    Ok(Built {
         vocab,
         summary,
         corpus,
+        start,
     })
 }
 
-/// Writes a vocabulary that [`build`] counted: `words.txt`, `counts.u64`,
-/// `vocab.json`, the unigram table and the manifest in `cfg.vocab_dir`.
-/// Sets `summary.vocab_fingerprint`.
-pub fn save(cfg: &VocabConfig, counted: &mut Counted) -> Result<()> {
-    let start = std::time::Instant::now();
-    let (vocab, summary) = (&counted.vocab, &mut counted.summary);
-    summary.vocab_fingerprint = write(vocab, &cfg.vocab_dir)?;
+/// Writes a built vocabulary, its unigram table and its manifest into
+/// `cfg.vocab_dir` (the caller holds the directory's lock).
+pub fn commit(cfg: &VocabConfig, built: Built) -> Result<(Vocab, VocabSummary)> {
+    let Built {
+        vocab,
+        mut summary,
+        corpus,
+        start,
+    } = built;
+    summary.vocab_fingerprint = write(&vocab, &cfg.vocab_dir)?;
     crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
         .write(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?;
     summary.elapsed_s += start.elapsed().as_secs_f64();
     let mut m = Manifest::new("vocab", cfg.seed, cfg);
-    m.inputs = vec![counted.corpus.clone()];
+    m.inputs = vec![corpus];
     m.outputs = [
         "words.txt",
         "counts.u64",
@@ -571,15 +564,25 @@ pub fn save(cfg: &VocabConfig, counted: &mut Counted) -> Result<()> {
     .iter()
     .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
     .collect::<Result<_>>()?;
-    m.summary = serde_json::to_value(&*summary).unwrap_or_default();
-    m.write(&cfg.vocab_dir)
+    m.summary = serde_json::to_value(&summary).unwrap_or_default();
+    m.write(&cfg.vocab_dir)?;
+    Ok((vocab, summary))
 }
 
-/// Runs the vocabulary stage: count, filter, write, manifest.
+/// Runs the vocabulary stage: claim and lock the directory, count, filter,
+/// write, manifest.
 pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
-    let mut counted = build(cfg, progress)?;
-    save(cfg, &mut counted)?;
-    Ok((counted.vocab, counted.summary))
+    cfg.validate()?;
+    crate::manifest::claim_dir(&cfg.vocab_dir, crate::manifest::Owner::Vocab)?;
+    let created = crate::manifest::missing_root(&cfg.vocab_dir);
+    let _lock = crate::manifest::lock_dir(&cfg.vocab_dir)?;
+    let built = build(cfg, progress).inspect_err(|_| {
+        // A refusal (memory, an empty vocabulary) leaves nothing behind.
+        if let Some(d) = &created {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    })?;
+    commit(cfg, built)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Integration tests: the real `w2v` binary in a fresh temp dir per test.
 
+mod hostile;
 mod model_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,7 +143,7 @@ fn native_pipeline_recovers_planted_topics() {
     // Random neighbours would score ~0.004; a correct trainer ~1.0.
     assert!(p >= 0.8, "precision@10 {p}");
     let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(d.path().join("model/manifest.json")).unwrap(),
+        &std::fs::read_to_string(d.path().join("model/model.manifest.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(m["stage"], "train");
@@ -188,7 +189,7 @@ fn torch_cpu_pipeline_recovers_planted_topics() {
     );
     let p = topic_precision(d.path(), "model");
     assert!(p >= 0.8, "precision@10 {p}");
-    let m = std::fs::read_to_string(d.path().join("model/manifest.json")).unwrap();
+    let m = std::fs::read_to_string(d.path().join("model/model.manifest.json")).unwrap();
     assert!(m.contains("\"libtorch\": \"2.11.0"), "{m}");
 }
 
@@ -331,9 +332,10 @@ fn pairs_are_identical_across_thread_counts_and_readable() {
             "{f}"
         );
     }
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("shards/manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("shards/shards.manifest.json")).unwrap(),
+    )
+    .unwrap();
     let shards = m["summary"]["shards"].as_array().unwrap();
     assert!(shards.len() >= 2, "multiple shards");
     for s in shards {
@@ -388,9 +390,10 @@ fn shuffle_permutes_rows_within_each_shard() {
         .unwrap();
         v
     };
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("shards/manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("shards/shards.manifest.json")).unwrap(),
+    )
+    .unwrap();
     for s in m["summary"]["shards"].as_array().unwrap() {
         let f = s["file"].as_str().unwrap();
         let (plain, shuffled) = (rows(&p.join("shards").join(f)), rows(&p.join("sh").join(f)));
@@ -625,9 +628,10 @@ fn prep_reads_every_format() {
     put("f.conllu", "# text = Это предложение.\n1\tЭто\t_\n2\tпредложение\t_\n\n1\tБез\t_\n2-3\tтекста\t_\n2\tтекста\t_\n3\tстроки\t_\n\n".as_bytes());
     assert_eq!(prep_out(p, &["a.txt"], &[]), "привет мир\nелка\n");
     // The output fingerprint is hashed while writing; it must equal the file's.
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("out/manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("out/corpus.txt.prep.manifest.json")).unwrap(),
+    )
+    .unwrap();
     let want = w2v::manifest::fingerprint(&p.join("out/corpus.txt")).unwrap();
     assert_eq!(m["outputs"][0]["xxh3"], want.xxh3.as_str());
     assert_eq!(m["outputs"][0]["bytes"], want.bytes);
@@ -742,9 +746,10 @@ fn prep_bad_input_is_reported_without_partial_output() {
     )
     .unwrap();
     assert_eq!(prep_out(p, &["bad.txt"], &[]), "при good\n");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("out/manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("out/corpus.txt.prep.manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         m["summary"]["read"]["invalid_utf8"], 2,
         "\\xff and \\xfe are two invalid sequences"
@@ -883,20 +888,10 @@ fn train_refuses_corrupt_vocab_files_foreign_outputs_and_bad_cursors() {
         v.iter().map(String::as_str).collect()
     }
     // The model may not land in another stage's directory: the vocab stays.
-    let before = read(p.join("vocab/manifest.json"));
-    fails(
-        p,
-        &args(&train("vocab")),
-        1,
-        "holds the output of stage 'vocab'",
-    );
-    fails(
-        p,
-        &args(&train("shards")),
-        1,
-        "holds the output of stage 'pairs'",
-    );
-    assert_eq!(read(p.join("vocab/manifest.json")), before);
+    let before = read(p.join("vocab/vocab.manifest.json"));
+    fails(p, &args(&train("vocab")), 1, "holds a vocabulary");
+    fails(p, &args(&train("shards")), 1, "holds pair shards");
+    assert_eq!(read(p.join("vocab/vocab.manifest.json")), before);
     // A cursor edited to point outside the plan is refused.
     let mut cut = train("m");
     cut.extend(["--stop-after-pairs".into(), "50000".into()]);
@@ -1001,8 +996,9 @@ fn pairs_refuses_when_the_shards_will_not_fit_and_leaves_nothing_behind() {
     // Nothing written: no shards dir (nor its parent), no vocab, no temp files.
     assert_eq!(snapshot(p), before);
 
-    // Old shards replaced with --force count as free, but not enough here:
-    // refused, and the old shards are untouched.
+    // With --force the new set is written beside the old one and swapped in
+    // at the end, so the old shards do not count as free: refused, and the
+    // old shards are untouched.
     ok(p, &["pairs", "--epochs", "1"]);
     let before = snapshot(p);
     let err = fails_env(
@@ -1012,7 +1008,7 @@ fn pairs_refuses_when_the_shards_will_not_fit_and_leaves_nothing_behind() {
         1,
         "not enough disk space",
     );
-    assert!(err.contains("of old output it replaces"), "{err}");
+    assert!(!err.contains("of old output it replaces"), "{err}");
     assert_eq!(snapshot(p), before);
     // With room, the same command runs.
     let o = w2v_env(

@@ -106,10 +106,10 @@ fn yo_keep_model_is_queried_with_yo_kept() {
     );
     let model = pipeline(p, "data/yo.txt", &["--yo", "keep"], "");
     // The setting travels prep → vocab → model manifest.
-    let vm = read_json(&p.join("vocab/manifest.json"));
+    let vm = read_json(&p.join("vocab/vocab.manifest.json"));
     assert_eq!(vm["summary"]["normalize"]["yo"], "keep");
     assert_eq!(vm["summary"]["normalize_source"], "prep");
-    let mm = read_json(&p.join("model/manifest.json"));
+    let mm = read_json(&p.join("model/model.manifest.json"));
     assert_eq!(mm["normalize"]["yo"], "keep");
     assert_eq!(mm["normalize_source"], "prep");
     assert_eq!(mm["format_version"], 1);
@@ -164,7 +164,7 @@ fn hyphen_split_model_refuses_a_hyphenated_query_clearly() {
         ],
     );
     let split = pipeline(p, "data/hy.txt", &["--hyphens", "split"], "");
-    let mm = read_json(&p.join("model/manifest.json"));
+    let mm = read_json(&p.join("model/model.manifest.json"));
     assert_eq!(mm["normalize"]["hyphens"], "split");
     let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
     assert!(!words.lines().any(|w| w.contains('-')), "{words}");
@@ -200,7 +200,7 @@ fn hyphen_split_model_refuses_a_hyphenated_query_clearly() {
     // The same corpus prepared with hyphens kept: кто-то is one word there.
     let kept = pipeline(p, "data/hy.txt", &[], "-kept");
     assert_eq!(
-        read_json(&p.join("model-kept/manifest.json"))["normalize"]["hyphens"],
+        read_json(&p.join("model-kept/model.manifest.json"))["normalize"]["hyphens"],
         "keep"
     );
     let n = neighbour_words(p, &kept, "Кто-То");

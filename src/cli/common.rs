@@ -6,6 +6,18 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use w2v::normalize::{HyphenMode, NormalizeConfig, NumberMode, YoMode};
+use w2v::progress::Progress;
+
+/// Warns when `--threads n` is past what [`w2v::parallel::threads`] uses.
+pub fn warn_threads(n: usize, p: &Progress) {
+    let used = w2v::parallel::threads(n);
+    if n > used {
+        p.warn(&format!(
+            "--threads {n}: using {used} ({} per core at most; more only contend)",
+            w2v::parallel::MAX_THREADS_PER_CORE
+        ));
+    }
+}
 
 #[derive(Args)]
 pub struct ModelArg {

@@ -14,6 +14,7 @@ use super::Fail;
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: w2v::export::ExportFormat,
+    /// The file to write; `-` writes to stdout (word2vec-text, word2vec-bin, vocab-tsv).
     #[arg(short, long)]
     pub output: PathBuf,
     #[command(flatten)]
@@ -23,6 +24,11 @@ pub struct ExportArgs {
 pub fn run(a: ExportArgs, p: &Progress) -> std::result::Result<(), Fail> {
     let m = Model::open(&a.model.model)?;
     w2v::export::export(&m, a.format, &a.output)?;
-    p.info(&format!("wrote {} ({} words)", a.output.display(), m.len()));
+    let to = if a.output.as_os_str() == "-" {
+        "<stdout>".into()
+    } else {
+        a.output.display().to_string()
+    };
+    p.info(&format!("wrote {to} ({} words)", m.len()));
     Ok(())
 }

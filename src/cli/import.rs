@@ -15,9 +15,23 @@ pub struct ImportArgs {
     /// Model directory to write.
     #[arg(short, long, default_value = "model")]
     pub output: PathBuf,
+    /// Replace a model already in the output directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: ImportArgs, p: &Progress) -> std::result::Result<(), Fail> {
+    w2v::manifest::claim_dir(&a.output, w2v::manifest::Owner::Model)?;
+    if let (false, Some(m)) = (a.force, w2v::model::ModelDir::existing(&a.output)) {
+        return Err(w2v::Error::InvalidInput {
+            path: m,
+            message: format!(
+                "{} already holds a model; pass --force to replace it, or import into another directory",
+                a.output.display()
+            ),
+        }
+        .into());
+    }
     let im = w2v::export::import(&a.input)?;
     // word2vec files record no normalization: queries use the default.
     w2v::model::ModelDir::write(

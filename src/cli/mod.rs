@@ -136,8 +136,21 @@ fn progress(p: ProgressArg) -> Progress {
     Progress::named(p.name()).unwrap_or_else(Progress::auto)
 }
 
+/// SIGINT/SIGTERM outside `train` (which checkpoints instead): remove the
+/// temp files of the outputs being written, say so, exit 130.
+fn exit_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        w2v::manifest::remove_temp_files();
+        eprintln!("w2v: interrupted; unfinished outputs removed");
+        std::process::exit(130);
+    });
+}
+
 fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
     let p = progress(cli.progress);
+    if !matches!(cli.cmd, Cmd::Train(_)) {
+        exit_on_signal();
+    }
     let none = |r: std::result::Result<(), Fail>| r.map(|()| None);
     match cli.cmd {
         Cmd::Synth(a) => none(synth::run(a, &p)),
@@ -161,6 +174,12 @@ pub fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(Some(code)) => code,
         Ok(None) | Err(Fail::Pipe) => ExitCode::SUCCESS,
+        // `w2v prep data -o - | head`: the reader left; not an error.
+        Err(Fail::Lib(Error::Io { source, .. }))
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(Fail::Lib(e)) => {
             eprintln!("w2v: error: {}", e.report());
             ExitCode::from(e.exit_code())

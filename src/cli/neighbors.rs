@@ -42,7 +42,8 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         };
     }
     let mut words = a.words.clone();
-    if words.iter().any(|w| w == "-") {
+    let from_stdin = words.iter().any(|w| w == "-");
+    if from_stdin {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::Io {
             path: "<stdin>".into(),
@@ -56,6 +57,13 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned),
         );
+    }
+    if words.is_empty() && from_stdin {
+        return Err(Error::InvalidInput {
+            path: "<stdin>".into(),
+            message: "holds no queries (`neighbors -` reads one word per line)".into(),
+        }
+        .into());
     }
     if words.is_empty() {
         return Err(

@@ -33,7 +33,8 @@ pub struct PairsArgs {
     /// Shuffle the rows within each shard (seeded).
     #[arg(long)]
     pub shuffle: bool,
-    /// Replace existing shards.
+    /// Replace existing shards (the new set is built beside the old one and
+    /// swapped in only when complete).
     #[arg(long)]
     pub force: bool,
 }
@@ -58,6 +59,7 @@ impl From<PairsArgs> for PairsConfig {
 }
 
 pub fn run(a: PairsArgs, p: &Progress) -> std::result::Result<(), Fail> {
+    super::common::warn_threads(a.vocab.threads, p);
     let cfg: PairsConfig = a.into();
     let s = w2v::pairs::run(&cfg, p)?;
     p.info(&format!(

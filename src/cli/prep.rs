@@ -16,6 +16,8 @@ pub struct PrepArgs {
     /// Files, directories (walked recursively) or `-` for stdin.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// The corpus to write (its manifest goes beside it); `-` writes the
+    /// corpus to stdout, without a manifest.
     #[arg(short, long, default_value = "data/corpus.txt")]
     pub output: PathBuf,
     /// Force a format: text, jsonl, parquet, tar, zip, conllu.
@@ -66,6 +68,7 @@ impl From<PrepArgs> for PrepConfig {
 }
 
 pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
+    super::common::warn_threads(a.threads, p);
     let cfg: PrepConfig = a.into();
     let s = w2v::prep::run(&cfg, p)?;
     p.info(&format!(
@@ -76,7 +79,11 @@ pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
         s.elapsed_s,
         s.mb_per_s,
         s.read.invalid_utf8,
-        cfg.output.display()
+        if cfg.output.as_os_str() == "-" {
+            "<stdout>".into()
+        } else {
+            cfg.output.display().to_string()
+        }
     ));
     Ok(())
 }

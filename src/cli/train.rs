@@ -97,6 +97,9 @@ pub struct TrainArgs {
     /// Continue from the last checkpoint in the output directory.
     #[arg(long)]
     pub resume: bool,
+    /// Discard a checkpoint in the output directory and start afresh (without it, such a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Also save the output (context) embeddings.
     #[arg(long)]
     pub save_output: bool,
@@ -227,6 +230,7 @@ impl TrainArgs {
             checkpoint_every_pairs: self.checkpoint_every,
             checkpoint_every_secs: self.checkpoint_every_secs,
             resume: self.resume,
+            force: self.force,
             save_output: self.save_output,
             stop_after_pairs: self.stop_after_pairs,
             seed: self.seed,

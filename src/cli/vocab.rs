@@ -53,6 +53,7 @@ impl From<VocabArgs> for VocabConfig {
 
 pub fn run(a: VocabArgs, p: &Progress) -> std::result::Result<(), Fail> {
     let top = a.top;
+    super::common::warn_threads(a.threads, p);
     let cfg: VocabConfig = a.into();
     let (v, s) = w2v::vocab::run(&cfg, p)?;
     out(&format!(

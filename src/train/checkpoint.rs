@@ -88,6 +88,21 @@ pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result
     Ok(root)
 }
 
+/// Removes the temp files that an interrupted checkpoint write left in
+/// `out/checkpoints` and its `ckpt-*` directories (the caller holds the
+/// model directory's lock).
+pub fn clean_stale(out: &Path) {
+    let root = checkpoint_dir(out);
+    crate::manifest::clean_stale_temps(&root);
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                crate::manifest::clean_stale_temps(&e.path());
+            }
+        }
+    }
+}
+
 /// The checkpoint directory when a checkpoint is in force.
 pub fn existing(out: &Path) -> Option<PathBuf> {
     let root = checkpoint_dir(out);

@@ -254,6 +254,9 @@ pub struct TrainConfig {
     pub checkpoint_every_secs: u64,
     /// Continue from the last checkpoint in `output`. By default, false.
     pub resume: bool,
+    /// Without `resume`, discard a checkpoint found in `output` instead of
+    /// refusing to start. By default, false.
+    pub force: bool,
     /// Also save the output (context) table. By default, false.
     pub save_output: bool,
     /// Stop (as Ctrl-C would) once this many pairs are done; for tests. By default, none.
@@ -277,6 +280,7 @@ impl Default for TrainConfig {
             checkpoint_every_pairs: 0,
             checkpoint_every_secs: 600,
             resume: false,
+            force: false,
             save_output: false,
             stop_after_pairs: None,
             seed: 1,
@@ -293,6 +297,7 @@ const HARMLESS_ON_RESUME: &[&str] = &[
     "checkpoint_every_pairs",
     "checkpoint_every_secs",
     "resume",
+    "force",
     "save_output",
     "stop_after_pairs",
     "engine.prefetch",

@@ -3,8 +3,13 @@
 //! In: `shards/` (manifest + parquet), `vocab/` (words, counts, unigram
 //! table; its fingerprint must match the one the shards were built with).
 //! Out, in `model/`: `input.npy` (the word vectors), `output.npy` (with
-//! `--save-output`), `norms.npy`, `words.txt`, `manifest.json`, and
+//! `--save-output`), `norms.npy`, `words.txt`, `model.manifest.json`, and
 //! `checkpoints/` while running.
+//!
+//! The output directory is claimed (it must not hold another stage's
+//! output) and locked for the whole run, so a second training into it is
+//! refused. A run without `--resume` into a directory that holds a
+//! checkpoint is refused unless `--force` (which discards the checkpoint).
 //!
 //! The model: input table `V × dim` initialised uniform in ±0.5/dim, output
 //! table zeros (word2vec.c). For a pair (centre t, context c) and K
@@ -246,6 +251,8 @@ pub struct TrainInputs {
     pub pairs: PairsSummary,
     /// Fingerprint of the shards manifest file.
     pub shards_fingerprint: String,
+    /// The shards manifest file.
+    pub shards_manifest: PathBuf,
     /// Where the vocabulary was read from.
     pub vocab_dir: PathBuf,
     /// The vocabulary.
@@ -269,7 +276,7 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
     let fp = Vocab::fingerprint_of(&vocab_dir)?;
     if fp != summary.vocab_fingerprint {
         return Err(Error::Mismatch {
-            path: cfg.shards_dir.join(crate::manifest::FILE_NAME),
+            path: pm.source.clone(),
             message: format!(
                 "shards were built against vocabulary {} but {} holds {fp}; re-run `w2v pairs` or pass the matching --vocab",
                 summary.vocab_fingerprint,
@@ -285,11 +292,11 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
             message: format!("has {} entries for {} words", table.len(), vocab.len()),
         });
     }
-    let shards_fingerprint =
-        crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?.xxh3;
+    let shards_fingerprint = crate::manifest::fingerprint(&pm.source)?.xxh3;
     Ok(TrainInputs {
         pairs: summary,
         shards_fingerprint,
+        shards_manifest: pm.source.clone(),
         vocab_dir,
         vocab,
         table,
@@ -580,8 +587,10 @@ impl Driver<'_> {
         self.schedule.saved(self.cursor.pairs_done);
         let secs = t0.elapsed().as_secs_f64();
         self.checkpoints = (self.checkpoints.0 + 1, self.checkpoints.1 + secs);
-        self.stage
-            .message(format!("checkpoint {} written in {secs:.1}s", self.checkpoints.0));
+        self.stage.message(format!(
+            "checkpoint {} written in {secs:.1}s",
+            self.checkpoints.0
+        ));
         Ok(path)
     }
 }
@@ -596,11 +605,37 @@ pub fn run(
 ) -> Result<TrainSummary> {
     cfg.validate()?;
     let start = Instant::now();
-    let inputs = load_inputs(cfg)?;
+    crate::manifest::claim_dir(&cfg.output, crate::manifest::Owner::Model)?;
+    let created = crate::manifest::missing_root(&cfg.output);
+    let _lock = crate::manifest::lock_dir(&cfg.output)?;
+    // A refusal before training starts leaves no new directory behind.
+    let undo = |e: Error| {
+        if let Some(d) = &created {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        e
+    };
+    if !cfg.resume {
+        if let Some(ckpt) = checkpoint::existing(&cfg.output) {
+            if !cfg.force {
+                return Err(Error::InvalidInput {
+                    path: ckpt,
+                    message: "holds a checkpoint of an unfinished run; continue it with --resume, or pass --force to discard it and start afresh".into(),
+                });
+            }
+        }
+    }
+    let inputs = load_inputs(cfg).map_err(undo)?;
     let v = inputs.vocab.len();
-    check_memory(cfg, v)?;
-    crate::model::ModelDir::check_target(&cfg.output)?;
-    std::fs::create_dir_all(&cfg.output).map_err(io_err(&cfg.output, "create model directory"))?;
+    check_memory(cfg, v).map_err(undo)?;
+    if !cfg.resume && cfg.force {
+        let ckpt = checkpoint::checkpoint_dir(&cfg.output);
+        if ckpt.exists() {
+            std::fs::remove_dir_all(&ckpt)
+                .map_err(io_err(&ckpt, "remove the old checkpoints in"))?;
+        }
+    }
+    checkpoint::clean_stale(&cfg.output);
 
     let (state, weights) = if cfg.resume {
         let (s, w) = checkpoint::load(
@@ -687,28 +722,19 @@ pub fn run(
         checkpoints: d.checkpoints.0,
         checkpoint_s: d.checkpoints.1,
     };
-    write_model(
-        cfg,
-        &inputs.vocab,
-        &inputs.vocab_dir,
-        &inputs.pairs,
-        &weights.input,
-        &weights.output,
-        &summary,
-    )?;
+    write_model(cfg, &inputs, &weights.input, &weights.output, &summary)?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
 }
 
 fn write_model(
     cfg: &TrainConfig,
-    vocab: &Vocab,
-    vocab_dir: &Path,
-    psum: &PairsSummary,
+    inputs: &TrainInputs,
     input: &[f32],
     output: &[f32],
     summary: &TrainSummary,
 ) -> Result<()> {
+    let (vocab, vocab_dir, psum) = (&inputs.vocab, &inputs.vocab_dir, &inputs.pairs);
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
     s["dim"] = serde_json::json!(cfg.dim);
@@ -723,12 +749,12 @@ fn write_model(
         seed: cfg.seed,
         config: serde_json::to_value(cfg).unwrap_or_default(),
         inputs: vec![
-            crate::manifest::fingerprint(&cfg.shards_dir.join(crate::manifest::FILE_NAME))?,
+            crate::manifest::fingerprint(&inputs.shards_manifest)?,
             crate::manifest::fingerprint(&vocab_dir.join("words.txt"))?,
         ],
         summary: s,
     };
-    crate::model::ModelDir::write(&cfg.output, &parts).map(|_| ())
+    crate::model::ModelDir::write_locked(&cfg.output, &parts).map(|_| ())
 }
 
 #[cfg(test)]

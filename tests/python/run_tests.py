@@ -33,7 +33,7 @@ def setup(d):
 
 
 def test_shards_are_readable_by_pyarrow(d):
-    m = json.load(open(os.path.join(d, "shards", "manifest.json")))
+    m = json.load(open(os.path.join(d, "shards", "shards.manifest.json")))
     shards = m["summary"]["shards"]
     assert len(shards) >= 2, shards
     vocab = len(open(os.path.join(d, "vocab", "words.txt")).read().splitlines())

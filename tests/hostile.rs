@@ -1,0 +1,707 @@
+//! The hostile suite: w2v used as a careless or unlucky user would (issue
+//! #16). Each test names the defect class it covers; each failed on the
+//! code before the fix. Tests never touch device nodes (they run as root in
+//! CI): a FIFO and a directory stand in for every non-regular output.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{fails, ok, prepared, read, w2v, BIN};
+
+/// `prepared` plus a small native model in `model/`.
+fn trained() -> tempfile::TempDir {
+    let d = prepared(300_000, 1);
+    ok(
+        d.path(),
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    d
+}
+
+/// `w2v` with `--progress plain`, so warnings reach stderr.
+fn w2v_plain(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--progress", "plain"])
+        .current_dir(dir)
+        .output()
+        .expect("run w2v")
+}
+
+fn mkfifo(p: &Path) {
+    let st = Command::new("mkfifo").arg(p).status().expect("run mkfifo");
+    assert!(st.success());
+}
+
+fn is_fifo(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Names in `dir` (recursively) that look like w2v temp files or staging dirs.
+fn temps(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.ends_with(".tmp") || n.starts_with(".w2v-staging-") {
+            out.push(e.path().display().to_string());
+        }
+        if e.file_type().unwrap().is_dir() {
+            out.extend(temps(&e.path()));
+        }
+    }
+    out
+}
+
+// ---- Class 1: output paths ----------------------------------------------
+
+#[test]
+fn class1_fifo_or_directory_as_output_is_refused_not_replaced() {
+    let d = trained();
+    let p = d.path();
+    std::fs::write(p.join("in.txt"), "Привет, мир!\n").unwrap();
+    mkfifo(&p.join("fifo"));
+    fails(p, &["prep", "in.txt", "-o", "fifo"], 1, "is a FIFO");
+    fails(
+        p,
+        &["export", "--format", "word2vec-text", "-o", "fifo"],
+        1,
+        "is a FIFO",
+    );
+    fails(
+        p,
+        &["export", "--format", "npy", "-o", "fifo"],
+        1,
+        "is a FIFO",
+    );
+    assert!(is_fifo(&p.join("fifo")), "the FIFO is still a FIFO");
+    assert!(!p.join("fifo.prep.manifest.json").exists());
+    assert!(!p.join("manifest.json").exists());
+    // A directory where a file is expected.
+    std::fs::create_dir(p.join("adir")).unwrap();
+    fails(p, &["prep", "in.txt", "-o", "adir"], 1, "is a directory");
+    fails(p, &["synth", "--out", "adir"], 1, "is a directory");
+    // A file where a directory is expected.
+    std::fs::write(p.join("afile"), "x").unwrap();
+    fails(
+        p,
+        &["train", "--engine", "native", "-o", "afile"],
+        1,
+        "not a directory",
+    );
+    assert_eq!(read(p.join("afile")), b"x");
+}
+
+#[test]
+fn class1_dash_is_stdout_where_supported_and_refused_elsewhere() {
+    let d = trained();
+    let p = d.path();
+    std::fs::write(p.join("in.txt"), "Привет, Мир!\n").unwrap();
+    assert_eq!(ok(p, &["prep", "in.txt", "-o", "-"]), "привет мир\n");
+    let text = ok(p, &["export", "--format", "word2vec-text", "-o", "-"]);
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    assert!(text.starts_with(&format!("{} 16\n", words.lines().count())));
+    assert_eq!(
+        ok(p, &["export", "--format", "vocab-tsv", "-o", "-"])
+            .lines()
+            .count(),
+        words.lines().count()
+    );
+    fails(p, &["export", "--format", "npy", "-o", "-"], 2, "`-o -`");
+    fails(p, &["synth", "--out", "-"], 2, "`-`");
+    fails(p, &["train", "--engine", "native", "-o", "-"], 2, "`-`");
+    fails(p, &["import", "v.txt", "-o", "-"], 2, "`-`");
+    fails(p, &["vocab", "--vocab-dir", "-"], 2, "`-`");
+    fails(p, &["pairs", "--shards-dir", "-", "--force"], 2, "`-`");
+    assert!(!p.join("-").exists(), "no file named `-`");
+    assert!(!p.join("-.prep.manifest.json").exists());
+}
+
+#[test]
+fn class1_outputs_never_replace_another_stages_files() {
+    let d = trained();
+    let p = d.path();
+    let input = read(p.join("model/input.npy"));
+    fails(
+        p,
+        &["export", "--format", "npy", "-o", "model/input.npy"],
+        1,
+        "is an output of stage 'train'",
+    );
+    fails(
+        p,
+        &["export", "--format", "vocab-tsv", "-o", "vocab/words.txt"],
+        1,
+        "is an output of stage 'vocab'",
+    );
+    fails(
+        p,
+        &[
+            "export",
+            "--format",
+            "vocab-tsv",
+            "-o",
+            "model/model.manifest.json",
+        ],
+        1,
+        "manifest",
+    );
+    assert_eq!(read(p.join("model/input.npy")), input);
+    // prep into a directory of another stage.
+    std::fs::write(p.join("in.txt"), "Привет, мир!\n").unwrap();
+    fails(
+        p,
+        &["prep", "in.txt", "-o", "vocab/corpus.txt"],
+        1,
+        "holds a vocabulary",
+    );
+    fails(
+        p,
+        &["prep", "in.txt", "-o", "model/corpus.txt"],
+        1,
+        "holds a model",
+    );
+    assert!(!p.join("vocab/corpus.txt").exists());
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    ok(p, &["neighbors", words.lines().next().unwrap(), "-k", "3"]);
+}
+
+// ---- Class 2: stage-specific manifests -----------------------------------
+
+#[test]
+fn class2_each_stage_writes_its_own_manifest_name() {
+    let d = trained();
+    let p = d.path();
+    for f in [
+        "data/corpus.txt.prep.manifest.json",
+        "vocab/vocab.manifest.json",
+        "shards/shards.manifest.json",
+        "model/model.manifest.json",
+    ] {
+        assert!(p.join(f).is_file(), "{f}");
+    }
+    for dir in ["data", "vocab", "shards", "model"] {
+        assert!(!p.join(dir).join("manifest.json").exists(), "{dir}");
+    }
+}
+
+#[test]
+fn class2_pairs_refuses_one_directory_for_vocab_and_shards() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    fails(
+        p,
+        &["pairs", "--vocab-dir", "x", "--shards-dir", "x"],
+        2,
+        "--vocab-dir and --shards-dir are both x",
+    );
+    assert!(!p.join("x/vocab.manifest.json").exists());
+    // Into the vocabulary of an earlier run: refused too, the vocab intact.
+    let before = read(p.join("vocab/vocab.manifest.json"));
+    fails(
+        p,
+        &["pairs", "--shards-dir", "vocab", "--force"],
+        1,
+        "holds a vocabulary",
+    );
+    assert_eq!(read(p.join("vocab/vocab.manifest.json")), before);
+}
+
+#[test]
+fn class2_pairs_force_into_the_corpus_directory_keeps_the_prep_manifest() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let before = read(p.join("data/corpus.txt.prep.manifest.json"));
+    fails(
+        p,
+        &["pairs", "--shards-dir", "data", "--force"],
+        1,
+        "holds a prepared corpus",
+    );
+    assert_eq!(read(p.join("data/corpus.txt.prep.manifest.json")), before);
+    // The corpus is still usable.
+    ok(p, &["vocab", "--vocab-dir", "v2"]);
+    fails(
+        p,
+        &["vocab", "--vocab-dir", "data"],
+        1,
+        "holds a prepared corpus",
+    );
+}
+
+#[test]
+fn class2_train_refuses_the_directory_of_an_earlier_stage() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let before = read(p.join("data/corpus.txt.prep.manifest.json"));
+    for (dir, what) in [
+        ("data", "holds a prepared corpus"),
+        ("vocab", "holds a vocabulary"),
+        ("shards", "holds pair shards"),
+    ] {
+        fails(p, &["train", "--engine", "native", "-o", dir], 1, what);
+    }
+    assert_eq!(read(p.join("data/corpus.txt.prep.manifest.json")), before);
+}
+
+#[test]
+fn class2_two_preps_into_one_directory_keep_both_manifests() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("a.txt"), "кот ест рыбу\n".repeat(50)).unwrap();
+    std::fs::write(p.join("b.txt"), "пес грызет кость\n".repeat(50)).unwrap();
+    ok(p, &["prep", "a.txt", "-o", "data/a.txt"]);
+    ok(p, &["prep", "b.txt", "-o", "data/b.txt"]);
+    ok(
+        p,
+        &[
+            "vocab",
+            "--corpus",
+            "data/a.txt",
+            "--vocab-dir",
+            "va",
+            "--min-count",
+            "1",
+        ],
+    );
+    ok(
+        p,
+        &[
+            "vocab",
+            "--corpus",
+            "data/b.txt",
+            "--vocab-dir",
+            "vb",
+            "--min-count",
+            "1",
+        ],
+    );
+    assert_eq!(read(p.join("va/words.txt")), "ест\nкот\nрыбу\n".as_bytes());
+    assert_eq!(
+        read(p.join("vb/words.txt")),
+        "грызет\nкость\nпес\n".as_bytes()
+    );
+}
+
+#[test]
+fn class2_directories_with_legacy_manifest_json_still_work() {
+    let d = trained();
+    let p = d.path();
+    for (from, to) in [
+        ("data/corpus.txt.prep.manifest.json", "data/manifest.json"),
+        ("vocab/vocab.manifest.json", "vocab/manifest.json"),
+        ("shards/shards.manifest.json", "shards/manifest.json"),
+        ("model/model.manifest.json", "model/manifest.json"),
+    ] {
+        std::fs::rename(p.join(from), p.join(to)).unwrap();
+    }
+    let w = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let w0 = w.lines().nth(3).unwrap();
+    ok(p, &["neighbors", w0, "-k", "3"]);
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "m2",
+        ],
+    );
+    // A legacy vocabulary still guards its directory.
+    fails(
+        p,
+        &["train", "--engine", "native", "-o", "vocab"],
+        1,
+        "holds a vocabulary",
+    );
+    // Re-running a stage replaces its legacy manifest.
+    ok(p, &["vocab", "--min-count", "5"]);
+    assert!(p.join("vocab/vocab.manifest.json").exists());
+    assert!(!p.join("vocab/manifest.json").exists());
+}
+
+// ---- Class 3: prep never reads its own output ----------------------------
+
+#[test]
+fn class3_prep_rerun_on_its_own_directory_reads_only_the_inputs() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir(p.join("data")).unwrap();
+    std::fs::write(p.join("data/in.txt"), "Один два три.\nЧетыре пять.\n").unwrap();
+    ok(p, &["prep", "data", "-o", "data/corpus.txt"]);
+    let first = read(p.join("data/corpus.txt"));
+    assert_eq!(first, "один два три\nчетыре пять\n".as_bytes());
+    // Stale temp files of an interrupted run are hidden, never input.
+    std::fs::write(p.join("data/.corpus.txt.Ab12Cd.tmp"), "мусор мусор\n").unwrap();
+    ok(p, &["prep", "data", "-o", "data/corpus.txt"]);
+    assert_eq!(read(p.join("data/corpus.txt")), first, "no doubling");
+    // Naming the output as an input is refused.
+    fails(
+        p,
+        &["prep", "data/corpus.txt", "-o", "data/corpus.txt"],
+        2,
+        "both an input and the output",
+    );
+    assert_eq!(read(p.join("data/corpus.txt")), first);
+}
+
+// ---- Class 6: progress is never lost -------------------------------------
+
+#[test]
+fn class6_train_without_resume_refuses_a_checkpoint_and_force_discards_it() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let base = [
+        "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "m",
+    ];
+    let mut cut = base.to_vec();
+    cut.extend(["--stop-after-pairs", "50000"]);
+    assert_eq!(w2v(p, &cut).status.code(), Some(130));
+    let ptr = p.join("m/checkpoints/checkpoint.json");
+    let saved = read(ptr.clone());
+    fails(p, &base, 1, "--resume");
+    assert_eq!(read(ptr.clone()), saved, "the checkpoint stays");
+    let mut force = base.to_vec();
+    force.push("--force");
+    ok(p, &force);
+    assert!(p.join("m/input.npy").exists());
+    assert!(!ptr.exists());
+    let mut both = base.to_vec();
+    both.extend(["--force", "--resume"]);
+    let o = w2v(p, &both);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+}
+
+#[test]
+fn class6_import_over_a_model_needs_force() {
+    let d = trained();
+    let p = d.path();
+    ok(p, &["export", "--format", "word2vec-text", "-o", "v.txt"]);
+    // A different model to import: the first 10 rows.
+    let text = std::fs::read_to_string(p.join("v.txt")).unwrap();
+    let small: Vec<&str> = text.lines().skip(1).take(10).collect();
+    std::fs::write(p.join("small.txt"), small.join("\n") + "\n").unwrap();
+    let before = read(p.join("model/words.txt"));
+    fails(p, &["import", "small.txt", "-o", "model"], 1, "--force");
+    assert_eq!(read(p.join("model/words.txt")), before);
+    ok(p, &["import", "small.txt", "-o", "model", "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("model/words.txt"))
+            .unwrap()
+            .lines()
+            .count(),
+        10
+    );
+    // Into a fresh directory: no flag needed.
+    ok(p, &["import", "small.txt", "-o", "fresh"]);
+}
+
+#[test]
+fn class6_failed_pairs_force_leaves_old_shards_and_vocab_intact() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let shards = read(p.join("shards/shards.manifest.json"));
+    let vocab = read(p.join("vocab/vocab.manifest.json"));
+    // A new corpus that yields no pairs: pairs fails after the vocabulary
+    // and the (empty) shard set are built.
+    std::fs::write(p.join("one.txt"), "слово\n".repeat(200)).unwrap();
+    ok(p, &["prep", "one.txt", "-o", "data/corpus.txt"]);
+    fails(
+        p,
+        &["pairs", "--force", "--epochs", "1"],
+        1,
+        "produced no pairs",
+    );
+    assert_eq!(read(p.join("shards/shards.manifest.json")), shards);
+    assert_eq!(read(p.join("vocab/vocab.manifest.json")), vocab);
+    assert!(temps(&p.join("shards")).is_empty(), "{:?}", temps(p));
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "8", "--epochs", "1", "-o", "m",
+        ],
+    );
+}
+
+#[test]
+fn class6_partial_shards_and_stale_temps_do_not_block_the_next_run() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    // A disk-full run leaves shards without a manifest, and temp files.
+    std::fs::remove_file(p.join("shards/shards.manifest.json")).unwrap();
+    std::fs::write(p.join("shards/epoch-00/part-00099.parquet"), b"PAR1junk").unwrap();
+    std::fs::create_dir(p.join("shards/.w2v-staging-AbCdEf")).unwrap();
+    std::fs::write(p.join("shards/.w2v-staging-AbCdEf/x"), b"x").unwrap();
+    std::fs::write(p.join("vocab/.words.txt.Zz9Yy8.tmp"), b"x").unwrap();
+    std::fs::write(p.join("data/.corpus.txt.Qq1Ww2.tmp"), b"x").unwrap();
+    ok(p, &["pairs", "--epochs", "1", "--shard-size", "400000"]);
+    assert!(!p.join("shards/epoch-00/part-00099.parquet").exists());
+    assert!(temps(&p.join("shards")).is_empty());
+    assert!(temps(&p.join("vocab")).is_empty());
+    ok(p, &["prep", "data/sample.txt", "-o", "data/corpus.txt"]);
+    assert!(temps(&p.join("data")).is_empty());
+    // An interrupted checkpoint write leaves a temp file in the model.
+    std::fs::create_dir_all(p.join("m/checkpoints/ckpt-000000000000001")).unwrap();
+    std::fs::write(
+        p.join("m/checkpoints/ckpt-000000000000001/.input.f32.Aa1Bb2.tmp"),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(p.join("m/.input.npy.Cc3Dd4.tmp"), b"x").unwrap();
+    ok(
+        p,
+        &[
+            "pairs",
+            "--force",
+            "--epochs",
+            "1",
+            "--shard-size",
+            "400000",
+        ],
+    );
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "8", "--epochs", "1", "-o", "m",
+        ],
+    );
+    assert!(temps(&p.join("m")).is_empty(), "{:?}", temps(&p.join("m")));
+}
+
+/// Spawns `w2v prep - -o data/corpus.txt` reading a pipe we keep open.
+fn prep_from_open_stdin(p: &Path) -> std::process::Child {
+    let mut child = Command::new(BIN)
+        .args(["prep", "-", "-o", "data/corpus.txt", "--progress", "silent"])
+        .current_dir(p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all("Привет мир\n".repeat(1000).as_bytes())
+        .unwrap();
+    child
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !cond() {
+        assert!(t.elapsed().as_secs() < 60, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let child = prep_from_open_stdin(p);
+        wait_for("prep's temp file", || !temps(&p.join("data")).is_empty());
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "signal {sig}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(temps(&p.join("data")).is_empty(), "{:?}", temps(p));
+        assert!(!p.join("data/corpus.txt").exists());
+    }
+}
+
+#[test]
+fn class6_sigterm_checkpoints_training() {
+    let d = prepared(600_000, 2);
+    let p = d.path();
+    let child = Command::new(BIN)
+        .args([
+            "train",
+            "--engine",
+            "native",
+            "--dim",
+            "64",
+            "--epochs",
+            "40",
+            "--threads",
+            "1",
+            "-o",
+            "m",
+            "--progress",
+            "silent",
+        ])
+        .current_dir(p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Training has started once the model directory is locked and exists.
+    wait_for("the model directory", || p.join("m").is_dir());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("checkpoint written"), "{err}");
+    assert!(p.join("m/checkpoints/checkpoint.json").exists());
+}
+
+#[test]
+fn class6_a_second_writer_into_a_locked_directory_is_refused() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    std::fs::create_dir(p.join("m")).unwrap();
+    for (dir, args) in [
+        (
+            "m",
+            vec!["train", "--engine", "native", "--dim", "8", "-o", "m"],
+        ),
+        ("shards", vec!["pairs", "--force", "--epochs", "1"]),
+        ("vocab", vec!["vocab"]),
+        (
+            "data",
+            vec!["prep", "data/sample.txt", "-o", "data/corpus.txt"],
+        ),
+    ] {
+        // This test holds the lock a running w2v would hold.
+        let f = std::fs::File::open(p.join(dir)).unwrap();
+        f.try_lock().unwrap();
+        fails(p, &args, 1, "another w2v is writing into this directory");
+        drop(f);
+    }
+    // Once released, the same run goes through.
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "8", "--epochs", "1", "-o", "m",
+        ],
+    );
+}
+
+// ---- Class 7: validation and messages ------------------------------------
+
+#[test]
+fn class7_thread_counts_are_capped_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("in.txt"), "Привет мир\n").unwrap();
+    let o = w2v_plain(p, &["prep", "in.txt", "-o", "c.txt", "--threads", "1000"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("--threads 1000: using"), "{err}");
+}
+
+#[test]
+fn class7_jsonl_without_the_text_field_says_how_many_records_lack_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(
+        p.join("a.jsonl"),
+        "{\"body\": \"раз\"}\n{\"body\": \"два\"}\n{\"body\": \"три\"}\n",
+    )
+    .unwrap();
+    fails(
+        p,
+        &["prep", "a.jsonl", "-o", "c.txt"],
+        1,
+        "3 JSONL records are not JSON or have no string field 'text'",
+    );
+    assert!(!p.join("c.txt").exists());
+    ok(
+        p,
+        &["prep", "a.jsonl", "-o", "c.txt", "--text-field", "body"],
+    );
+    // Some bad records: a warning with the count, the rest is prepared.
+    std::fs::write(
+        p.join("b.jsonl"),
+        "{\"text\": \"раз\"}\nnot json\n{\"text\": 5}\n",
+    )
+    .unwrap();
+    let o = w2v_plain(p, &["prep", "b.jsonl", "-o", "d.txt"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("skipped 2 JSONL records"), "{err}");
+}
+
+#[test]
+fn class7_a_corpus_emptied_by_subsampling_suggests_sample_0() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("in.txt"), "а б\n".repeat(500)).unwrap();
+    ok(p, &["prep", "in.txt", "-o", "data/corpus.txt"]);
+    fails(
+        p,
+        &[
+            "pairs",
+            "--min-count",
+            "1",
+            "--sample",
+            "0.000000001",
+            "--epochs",
+            "1",
+        ],
+        1,
+        "try --sample 0",
+    );
+    ok(
+        p,
+        &[
+            "pairs",
+            "--min-count",
+            "1",
+            "--sample",
+            "0",
+            "--epochs",
+            "1",
+        ],
+    );
+}
+
+#[test]
+fn class7_neighbors_dash_with_empty_stdin_says_stdin_was_empty() {
+    let d = trained();
+    fails(
+        d.path(),
+        &["neighbors", "-"],
+        1,
+        "<stdin>: holds no queries",
+    );
+}
+
+#[test]
+fn class7_huge_or_binary_words_are_not_echoed_whole() {
+    let d = trained();
+    let p = d.path();
+    let huge = "я".repeat(50_000);
+    let err = fails(p, &["neighbors", &huge], 1, "not in vocabulary");
+    assert!(err.len() < 600, "{} bytes of error", err.len());
+    assert!(err.contains("more bytes"), "{err}");
+    // Importing a gzip file or a .npy: the binary never reaches the terminal.
+    ok(p, &["export", "--format", "npy", "-o", "v.npy"]);
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&read(p.join("v.npy"))).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(p.join("v.txt.gz"), gz).unwrap();
+    for f in ["v.npy", "v.txt.gz"] {
+        let o = w2v(p, &["import", f, "-o", &format!("imp-{f}")]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{f}: {err}");
+        assert!(err.len() < 600, "{f}: {} bytes of error", err.len());
+        assert!(
+            !err.trim_end().chars().any(|c| c.is_control()),
+            "{f}: control characters in {err:?}"
+        );
+    }
+}
