@@ -35,7 +35,7 @@ use crate::manifest::{AtomicFile, Manifest};
 use crate::parallel::{chunk_bounds, map_corpus};
 use crate::progress::{Progress, Stage};
 use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
-use crate::shards::{draw_dir, schema, ShardInfo, ROW_GROUP};
+use crate::shards::{draw_dir, flushed_groups, schema, ShardInfo, ShardSums, ROW_GROUP};
 use crate::vocab::{Vocab, VocabConfig};
 use crate::TokenId;
 
@@ -271,6 +271,8 @@ struct DrawWriter {
     in_shard: u64,
     t: Vec<TokenId>,
     c: Vec<TokenId>,
+    /// Row-group checksums of the open shard.
+    sums: ShardSums,
     shards: Vec<ShardInfo>,
 }
 
@@ -290,6 +292,7 @@ impl DrawWriter {
             in_shard: 0,
             t: Vec::new(),
             c: Vec::new(),
+            sums: ShardSums::default(),
             shards: Vec::new(),
         })
     }
@@ -343,6 +346,7 @@ impl DrawWriter {
             }
         }
         let w = self.writer.as_mut().expect("writer opened above");
+        self.sums.update(&self.t, &self.c);
         crate::shards::write_rows(w, &self.path, &self.t, &self.c)?;
         self.t.clear();
         self.c.clear();
@@ -351,12 +355,14 @@ impl DrawWriter {
 
     fn close_shard(&mut self, stage: &Stage) -> Result<()> {
         self.flush_rows()?;
-        if let Some(w) = self.writer.take() {
+        if let Some(mut w) = self.writer.take() {
+            w.flush().map_err(pq_err(&self.path, "finish shard"))?;
+            let checksums =
+                std::mem::take(&mut self.sums).finish(&self.path, &flushed_groups(&w))?;
             let out = w.into_inner().map_err(pq_err(&self.path, "finish shard"))?;
             out.commit()?;
-            let bytes = std::fs::metadata(&self.path)
-                .map_err(io_err(&self.path, "stat shard"))?
-                .len();
+            // Read back from the page cache: the hash of what landed on disk.
+            let fp = crate::manifest::fingerprint(&self.path)?;
             let name = self
                 .path
                 .file_name()
@@ -367,7 +373,9 @@ impl DrawWriter {
                 file: format!("{}/{}", self.rel, name),
                 draw: self.draw,
                 pairs: self.in_shard,
-                bytes,
+                bytes: fp.bytes,
+                xxh3: Some(fp.xxh3),
+                checksums,
             });
             stage.message(format!("draw {} shard {}", self.draw, self.shards.len()));
         }

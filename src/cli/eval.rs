@@ -28,7 +28,7 @@ pub struct EvalArgs {
     pub model: ModelArg,
 }
 
-pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
+pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
     if a.pairs.is_empty() && a.analogies.is_empty() {
         return Err(Error::InvalidConfig(
             "eval needs --pairs FILE... or --analogies FILE...".into(),
@@ -36,6 +36,8 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         .into());
     }
     let m = Model::open(&a.model.model)?;
+    // Every row is about to matter: check input.npy whole.
+    m.model_dir().verify()?;
     let pairs: Vec<_> = a
         .pairs
         .iter()
@@ -46,9 +48,21 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         .iter()
         .map(|f| w2v::eval::eval_analogies(&m, f, a.restrict).map(|s| (f.clone(), s)))
         .collect::<Result<_>>()?;
+    let skipped = pairs
+        .iter()
+        .map(|s| (&s.file, &s.malformed))
+        .chain(analogies.iter().map(|(f, s)| (f, &s.malformed)));
+    for (f, lines) in skipped.filter(|(_, l)| !l.is_empty()) {
+        p.warn(&format!(
+            "{}: skipped {} malformed line(s): {}",
+            f.display(),
+            lines.len(),
+            w2v::eval::summarize(lines, 10)
+        ));
+    }
     if a.json {
         return json(
-            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s})).collect::<Vec<_>>()}),
+            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s.sections, "malformed": s.malformed})).collect::<Vec<_>>()}),
         );
     }
     for s in &pairs {
@@ -62,8 +76,8 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
             100.0 * s.coverage
         ))?;
     }
-    for (f, secs) in &analogies {
-        for s in secs {
+    for (f, score) in &analogies {
+        for s in &score.sections {
             out(&format!(
                 "{} [{}]: {}/{} = {:.4} ({} skipped)",
                 f.display(),
