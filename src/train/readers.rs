@@ -176,13 +176,15 @@ fn read_unit(u: &Unit) -> Result<Chunk> {
             Ok(r) => {
                 r?;
             }
-            Err(panic) => return Err(Error::Mismatch {
-                path: u.file.path().to_path_buf(),
-                message: format!(
+            Err(panic) => {
+                return Err(Error::Mismatch {
+                    path: u.file.path().to_path_buf(),
+                    message: format!(
                     "cannot decode row group {rg} ({}); the shard is corrupt, re-run `w2v pairs`",
                     crate::error::panic_message(&*panic)
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(Chunk {
