@@ -112,6 +112,12 @@ impl NpyMatrix {
         Ok(NpyMatrix { map, offset, shape })
     }
 
+    /// The whole file as mapped, header included (what its fingerprint
+    /// covers).
+    pub fn file_bytes(&self) -> &[u8] {
+        &self.map
+    }
+
     /// The data, row-major.
     pub fn data(&self) -> &[f32] {
         bytemuck::cast_slice(&self.map[self.offset..])

@@ -1,24 +1,51 @@
 //! `w2v eval`: word-pair similarity and analogy benchmarks.
 //!
-//! Pair files: TSV or CSV, with or without a header, `#` comments, words in
-//! columns 1–2 and a human score in column 3. Words go through the model's
-//! query normalizer, with the settings its corpus was prepared with (so
-//! Latin look-alikes in a file are repaired, and ё is kept or folded as it
-//! was in the corpus). We report the Spearman and Pearson correlations over
-//! the pairs whose words are both in the vocabulary, and the coverage
-//! (found / total), as gensim's `evaluate_word_pairs` does.
+//! Pair files: words in columns 1–2 and a human score in column 3, columns
+//! separated by tabs, `;`, commas (double quotes group a field) or spaces:
+//! the first of that list a line holds, commas only where they give three
+//! columns (so `кот пес 7,5` is space-separated); `#` comments; an optional
+//! header (a first line whose score is not a number). Scores may use a
+//! decimal comma (`7,5`, usual in Russian data) wherever that is not
+//! ambiguous: in a tab-, `;`- or space-separated line, in a quoted field,
+//! or in a comma-separated file whose header has three columns, where
+//! `а,б,7,5` can only be 7.5. Elsewhere `а,б,7,5` is refused as ambiguous.
+//! Every line that is not a comment, a blank or the header and does not
+//! give a pair with a finite score is reported by line number with the
+//! reason ([`SkippedLine`]), and a file with no usable pair is an error.
+//!
+//! Words go through the model's query normalizer, with the settings its
+//! corpus was prepared with (so Latin look-alikes in a file are repaired,
+//! and ё is kept or folded as it was in the corpus). We report the Spearman
+//! and Pearson correlations over the pairs whose words are both in the
+//! vocabulary, and the coverage (found / total), as gensim's
+//! `evaluate_word_pairs` does; fewer than two pairs in the vocabulary is an
+//! error, not a NaN.
 //!
 //! Analogy files: the questions-words format, `: section` lines and
 //! `a b c d` questions; accuracy per section and overall with 3CosAdd over
-//! the `restrict` most frequent words, questions with an unknown word skipped.
+//! the `restrict` most frequent words, questions with an unknown word
+//! skipped and counted, lines that are not four words reported by number.
+//! A file with no question to ask is an error.
+//!
+//! A corrupt model row met on the way (see [`crate::query`]) is an error,
+//! not a skipped pair.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{io_err, Result};
+use crate::error::{invalid, io_err, Error, Result};
 use crate::query::Model;
 use crate::synth::Groups;
+
+/// A line of an input file that was not used, and why.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was not used.
+    pub reason: String,
+}
 
 /// Result for one pair file.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -29,6 +56,8 @@ pub struct PairScore {
     pub found: usize,
     pub total: usize,
     pub coverage: f64,
+    /// Lines that gave no pair.
+    pub malformed: Vec<SkippedLine>,
 }
 
 /// One line of a pair file: two words and the human similarity score.
@@ -39,33 +68,150 @@ pub struct RatedPair {
     pub score: f64,
 }
 
-/// Parses a pair file.
-pub fn read_pairs(path: &Path) -> Result<Vec<RatedPair>> {
+/// A parsed pair file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PairFile {
+    /// The usable pairs, in file order.
+    pub pairs: Vec<RatedPair>,
+    /// The header's line number, if the file has one.
+    pub header: Option<usize>,
+    /// Lines that gave no pair.
+    pub malformed: Vec<SkippedLine>,
+}
+
+/// Splits a comma-separated line, double quotes grouping a field (`""`
+/// inside quotes is a quote).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().expect("one field").push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            _ => out.last_mut().expect("one field").push(ch),
+        }
+    }
+    out
+}
+
+/// The fields of a pair-file line and whether it was comma-separated.
+fn fields(line: &str) -> (Vec<String>, bool) {
+    let own = |v: Vec<&str>| v.into_iter().map(|x| x.trim().to_string()).collect();
+    if line.contains('\t') {
+        (own(line.split('\t').collect()), false)
+    } else if line.contains(';') {
+        (own(line.split(';').collect()), false)
+    } else if line.contains(',') && split_csv(line).len() >= 3 {
+        let f = split_csv(line)
+            .into_iter()
+            .map(|x| x.trim().to_string())
+            .collect();
+        (f, true)
+    } else {
+        (own(line.split_whitespace().collect()), false)
+    }
+}
+
+/// A score: a decimal point or a single decimal comma (`7,5`).
+pub fn parse_score(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if let Ok(x) = s.parse::<f64>() {
+        return Some(x);
+    }
+    if s.matches(',').count() == 1 && !s.contains('.') {
+        return s.replace(',', ".").parse().ok();
+    }
+    None
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parses a pair file (see the module docs for the format).
+pub fn read_pairs(path: &Path) -> Result<PairFile> {
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read pairs file"))?;
-    let mut out = Vec::new();
-    for line in text.lines() {
+    let mut out = PairFile::default();
+    let mut header_cols = 0;
+    let mut seen_data = false;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let cols: Vec<&str> = if line.contains('\t') {
-            line.split('\t').collect()
-        } else {
-            line.split(',').collect()
+        let mut bad = |reason: String| {
+            out.malformed.push(SkippedLine { line: n, reason });
         };
+        let (cols, csv) = fields(line);
         if cols.len() < 3 {
+            bad(format!(
+                "{} column(s); expected two words and a score",
+                cols.len()
+            ));
+            seen_data = true;
             continue;
         }
-        // A header (or any row whose score is not a number) is skipped.
-        if let Ok(score) = cols[2].trim().parse::<f64>() {
-            out.push(RatedPair {
-                first: cols[0].trim().to_string(),
-                second: cols[1].trim().to_string(),
-                score,
-            });
+        let score = if csv && cols.len() == 4 && digits(&cols[2]) && digits(&cols[3]) {
+            let joined = format!("{},{}", cols[2], cols[3]);
+            if header_cols == 3 {
+                parse_score(&joined)
+            } else {
+                bad(format!(
+                    "ambiguous score '{joined}': a decimal comma in a comma-separated line; quote it (\"{joined}\") or separate the columns with tabs or ';'"
+                ));
+                seen_data = true;
+                continue;
+            }
+        } else {
+            parse_score(&cols[2])
+        };
+        let Some(score) = score else {
+            if !seen_data && out.header.is_none() {
+                // The first line whose score is not a number: the header.
+                out.header = Some(n);
+                header_cols = cols.len();
+            } else {
+                bad(format!("score '{}' is not a number", cols[2]));
+            }
+            seen_data = true;
+            continue;
+        };
+        seen_data = true;
+        if !score.is_finite() {
+            bad(format!("score '{}' is not finite", cols[2]));
+            continue;
         }
+        if cols[0].is_empty() || cols[1].is_empty() {
+            bad("an empty word".into());
+            continue;
+        }
+        out.pairs.push(RatedPair {
+            first: cols[0].clone(),
+            second: cols[1].clone(),
+            score,
+        });
     }
     Ok(out)
+}
+
+/// `n` lines of `skipped` as "line 3 (reason), line 7 (reason)", then how
+/// many more.
+pub fn summarize(skipped: &[SkippedLine], n: usize) -> String {
+    let mut s: Vec<String> = skipped
+        .iter()
+        .take(n)
+        .map(|l| format!("line {}: {}", l.line, l.reason))
+        .collect();
+    if skipped.len() > n {
+        s.push(format!("and {} more", skipped.len() - n));
+    }
+    s.join("; ")
 }
 
 /// Pearson correlation.
@@ -109,23 +255,58 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     pearson(&ranks(x), &ranks(y))
 }
 
+/// True for the query errors that mean "not in this model's vocabulary".
+fn out_of_vocabulary(e: &Error) -> bool {
+    matches!(e, Error::UnknownWord { .. } | Error::NotOneWord { .. })
+}
+
 /// Scores one pair file against `model`.
 pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
-    let pairs = read_pairs(path)?;
+    let file = read_pairs(path)?;
+    if file.pairs.is_empty() {
+        return Err(invalid(
+            path,
+            if file.malformed.is_empty() {
+                "holds no word pairs".to_string()
+            } else {
+                format!(
+                    "holds no usable word pair ({} malformed: {})",
+                    file.malformed.len(),
+                    summarize(&file.malformed, 3)
+                )
+            },
+        ));
+    }
     let (mut human, mut ours) = (Vec::new(), Vec::new());
-    for p in &pairs {
-        if let Ok(sim) = model.similarity(&p.first, &p.second) {
-            human.push(p.score);
-            ours.push(sim as f64);
+    for p in &file.pairs {
+        match model.similarity(&p.first, &p.second) {
+            Ok(sim) => {
+                human.push(p.score);
+                ours.push(sim as f64);
+            }
+            Err(e) if out_of_vocabulary(&e) => {}
+            Err(e) => return Err(e),
         }
     }
+    if human.len() < 2 {
+        return Err(invalid(
+            path,
+            format!(
+                "only {} of its {} pairs have both words in the model's vocabulary; a correlation needs two",
+                human.len(),
+                file.pairs.len()
+            ),
+        ));
+    }
+    let total = file.pairs.len();
     Ok(PairScore {
         file: path.to_path_buf(),
         spearman: spearman(&human, &ours),
         pearson: pearson(&human, &ours),
         found: human.len(),
-        total: pairs.len(),
-        coverage: human.len() as f64 / pairs.len().max(1) as f64,
+        total,
+        coverage: human.len() as f64 / total as f64,
+        malformed: file.malformed,
     })
 }
 
@@ -139,10 +320,20 @@ pub struct Section {
     pub accuracy: f64,
 }
 
-/// Evaluates a questions-words file; the last section is the overall total.
-pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Result<Vec<Section>> {
+/// The result for one analogy file.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnalogyScore {
+    /// Accuracy per section; the last is the overall total.
+    pub sections: Vec<Section>,
+    /// Lines that are not a section header nor four words.
+    pub malformed: Vec<SkippedLine>,
+}
+
+/// Evaluates a questions-words file.
+pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Result<AnalogyScore> {
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read analogies file"))?;
     let mut sections: Vec<Section> = Vec::new();
+    let mut malformed = Vec::new();
     let new = |name: &str| Section {
         name: name.to_string(),
         correct: 0,
@@ -150,11 +341,11 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
         skipped: 0,
         accuracy: 0.0,
     };
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
         if let Some(name) = line.strip_prefix(':') {
             sections.push(new(name.trim()));
             continue;
@@ -165,14 +356,22 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
         let w: Vec<&str> = line.split_whitespace().collect();
         let sec = sections.last_mut().expect("a section exists");
         if w.len() != 4 {
-            sec.skipped += 1;
+            malformed.push(SkippedLine {
+                line: i + 1,
+                reason: format!("{} words; a question is four", w.len()),
+            });
             continue;
         }
         let limit = restrict.unwrap_or(usize::MAX);
-        let ids: Vec<Option<usize>> = w
-            .iter()
-            .map(|x| model.id(x).ok().filter(|&i| i < limit))
-            .collect();
+        let mut ids = Vec::with_capacity(4);
+        for x in &w {
+            match model.id(x) {
+                Ok(i) if i < limit => ids.push(Some(i)),
+                Ok(_) => ids.push(None),
+                Err(e) if out_of_vocabulary(&e) => ids.push(None),
+                Err(e) => return Err(e),
+            }
+        }
         if ids.iter().any(Option::is_none) {
             sec.skipped += 1;
             continue;
@@ -190,9 +389,29 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
         all.total += s.total;
         all.skipped += s.skipped;
     }
-    all.accuracy = all.correct as f64 / all.total.max(1) as f64;
+    if all.total == 0 {
+        let mut why = vec![format!(
+            "{} question(s) with a word outside the vocabulary",
+            all.skipped
+        )];
+        if !malformed.is_empty() {
+            why.push(format!(
+                "{} malformed line(s): {}",
+                malformed.len(),
+                summarize(&malformed, 3)
+            ));
+        }
+        return Err(invalid(
+            path,
+            format!("holds no question to evaluate ({})", why.join(", ")),
+        ));
+    }
+    all.accuracy = all.correct as f64 / all.total as f64;
     sections.push(all);
-    Ok(sections)
+    Ok(AnalogyScore {
+        sections,
+        malformed,
+    })
 }
 
 /// Precision@k of planted groups in one frequency band.
@@ -212,7 +431,7 @@ pub struct BandScore {
 /// the vocabulary is a query, and a neighbour counts when it belongs to the
 /// member's topic (its group's members and context words). One pass over
 /// the matrix answers every query. Bands come out in file order.
-pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Vec<BandScore> {
+pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Result<Vec<BandScore>> {
     let mut queries = Vec::new();
     let mut meta: Vec<(usize, Vec<usize>)> = Vec::new(); // (band index, topic ids)
     let mut bands: Vec<BandScore> = Vec::new();
@@ -241,9 +460,12 @@ pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Vec<BandScore> {
             }
         }
     }
-    let vectors: Vec<Vec<f32>> = queries.iter().map(|&i| model.unit(i)).collect();
+    let vectors: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|&i| model.unit(i))
+        .collect::<Result<_>>()?;
     let exclude: Vec<Vec<usize>> = queries.iter().map(|&i| vec![i]).collect();
-    let hits = model.nearest_many(&vectors, k, &exclude, None);
+    let hits = model.nearest_many(&vectors, k, &exclude, None)?;
     for ((bi, topic), h) in meta.iter().zip(&hits) {
         let good = h.iter().filter(|x| topic.contains(&x.id)).count();
         bands[*bi].precision += good as f64 / k as f64;
@@ -252,7 +474,7 @@ pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Vec<BandScore> {
     for b in &mut bands {
         b.precision /= b.queries.max(1) as f64;
     }
-    bands
+    Ok(bands)
 }
 
 #[cfg(test)]
@@ -280,12 +502,47 @@ mod tests {
             second: second.into(),
             score,
         };
-        assert_eq!(
-            read_pairs(&p).unwrap(),
-            vec![rated("а", "б", 1.5), rated("в", "г", 2.0)]
-        );
+        let f = read_pairs(&p).unwrap();
+        assert_eq!(f.pairs, vec![rated("а", "б", 1.5), rated("в", "г", 2.0)]);
+        assert_eq!(f.header, Some(2));
+        assert_eq!(f.malformed.len(), 1);
+        assert_eq!(f.malformed[0].line, 5);
         let t = dir.path().join("p.tsv");
         std::fs::write(&t, "а\tб\t3\n").unwrap();
-        assert_eq!(read_pairs(&t).unwrap().len(), 1);
+        assert_eq!(read_pairs(&t).unwrap().pairs.len(), 1);
+    }
+
+    #[test]
+    fn decimal_commas_nan_scores_and_ambiguity() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.txt");
+        let rows = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            read_pairs(&p).unwrap()
+        };
+        // Tab, semicolon, space and quoted CSV: 7,5 is 7.5.
+        let f = rows("а\tб\t7,5\nв;г;1,25\nд е 3,0\nж,з,\"0,5\"\n");
+        let got: Vec<f64> = f.pairs.iter().map(|p| p.score).collect();
+        assert_eq!(got, [7.5, 1.25, 3.0, 0.5]);
+        assert!(f.malformed.is_empty() && f.header.is_none());
+        // Comma-separated after a 3-column header: 7,5 is 7.5 too.
+        let f = rows("w1,w2,score\nа,б,7,5\n");
+        assert_eq!(f.pairs[0].score, 7.5);
+        // Without a header it is ambiguous, and reported.
+        let f = rows("а,б,7,5\nв,г,2\n");
+        assert_eq!(f.pairs.len(), 1);
+        assert_eq!(f.malformed[0].line, 1);
+        assert!(
+            f.malformed[0].reason.contains("ambiguous"),
+            "{:?}",
+            f.malformed
+        );
+        // NaN and infinite scores are malformed, with their lines.
+        let f = rows("а\tб\tNaN\nв\tг\tinf\nд\tе\t1\nж\tз\tx\n");
+        let lines: Vec<usize> = f.malformed.iter().map(|l| l.line).collect();
+        assert_eq!(lines, [1, 2, 4]);
+        assert!(f.malformed[0].reason.contains("not finite"));
+        assert!(f.malformed[2].reason.contains("not a number"));
+        assert_eq!(f.pairs.len(), 1);
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! word2vec text: `V D\n` then `word x1 ... xD\n` per word. word2vec binary:
 //! `V D\n` then per word `word<space>` + D little-endian float32 + `\n`,
-//! exactly what word2vec.c writes. Import is lenient: the header is
-//! optional (text), and invalid UTF-8 in words is replaced and counted.
+//! exactly what word2vec.c writes. Import is lenient where nothing is lost:
+//! the header is optional (text), and invalid UTF-8 in words is replaced
+//! and counted. It is strict where data would be silently wrong: the record
+//! count must match the header, and bad values, empty and duplicate words
+//! are refused ([`import`]). Export verifies the model's matrices against
+//! its manifest first ([`crate::model::ModelDir::verify`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -29,6 +33,7 @@ pub enum ExportFormat {
 /// manifest records as its output, is refused
 /// ([`crate::manifest::check_output_path`]).
 pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
+    model.model_dir().verify()?;
     let (v, d) = (model.len(), model.vectors().cols());
     let stdout = path.as_os_str() == "-";
     if !stdout {
@@ -82,6 +87,14 @@ pub struct Imported {
 }
 
 /// Reads word2vec text or binary (detected from the first record).
+///
+/// What is refused, each with the line (text) or record (binary) at fault:
+/// a header of 0 vectors or 0 dimensions; a record count other than the
+/// header's (a truncated file, or a header claiming more or fewer rows);
+/// records of the wrong width or without values; values that are not
+/// numbers or not finite (NaN, infinity); empty and duplicate words. Words
+/// are kept exactly as the file spells them (see [`crate::query`] for how
+/// queries find them).
 pub fn import(path: &Path) -> Result<Imported> {
     let f = std::fs::File::open(path).map_err(io_err(path, "open vectors"))?;
     let mut r = BufReader::new(f);
@@ -96,6 +109,11 @@ pub fn import(path: &Path) -> Result<Imported> {
             nums[1].parse::<usize>().unwrap_or(0),
         )
     });
+    match header {
+        Some((_, 0)) => return Err(invalid(path, "line 1: the header says dimension 0")),
+        Some((0, _)) => return Err(invalid(path, "line 1: the header says 0 vectors")),
+        _ => {}
+    }
     let mut rest = Vec::new();
     r.read_to_end(&mut rest)
         .map_err(io_err(path, "read vectors"))?;
@@ -105,22 +123,33 @@ pub fn import(path: &Path) -> Result<Imported> {
         crate::corpus::decode_lossy(b, &mut scratch, &mut invalid_utf8).to_string()
     };
     let (mut words, mut data) = (Vec::new(), Vec::new());
-    // Binary when the header is there and the body is not plain text.
-    let binary = header.is_some() && std::str::from_utf8(&rest[..rest.len().min(4096)]).is_err();
+    // Binary when the header is there and the body is not plain text (a
+    // character cut at the end of the probe does not count).
+    let probe = &rest[..rest.len().min(4096)];
+    let binary =
+        header.is_some() && std::str::from_utf8(probe).is_err_and(|e| e.error_len().is_some());
     if binary {
         let (v, d) = header.expect("checked");
         let mut pos = 0;
-        for _ in 0..v {
+        for k in 0..v {
+            let rec = || format!("record {} of {v}", k + 1);
             while pos < rest.len() && rest[pos] == b'\n' {
                 pos += 1;
             }
-            let sp = memchr::memchr(b' ', &rest[pos..])
-                .ok_or_else(|| invalid(path, "truncated binary record"))?;
+            let sp = memchr::memchr(b' ', &rest[pos..]).ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("{}: truncated (the header says {v} vectors)", rec()),
+                )
+            })?;
             words.push(decode(&rest[pos..pos + sp]));
             pos += sp + 1;
-            let bytes = rest
-                .get(pos..pos + 4 * d)
-                .ok_or_else(|| invalid(path, "truncated binary record"))?;
+            let bytes = rest.get(pos..pos + 4 * d).ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("{}: truncated (the header says {v} vectors)", rec()),
+                )
+            })?;
             data.extend(
                 bytes
                     .chunks_exact(4)
@@ -128,6 +157,21 @@ pub fn import(path: &Path) -> Result<Imported> {
             );
             pos += 4 * d;
         }
+        let extra = rest[pos..]
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .count();
+        if extra > 0 {
+            return Err(invalid(
+                path,
+                format!(
+                    "holds {} more bytes after the {v} vectors its header announces; the header is wrong",
+                    rest.len() - pos
+                ),
+            ));
+        }
+        let at = |k: usize| format!("record {}", k + 1);
+        check_imported(path, &words, &data, d, at)?;
         return Ok(Imported {
             words,
             dim: d,
@@ -137,11 +181,15 @@ pub fn import(path: &Path) -> Result<Imported> {
     }
     let mut body = if header.is_some() { Vec::new() } else { first };
     body.extend_from_slice(&rest);
+    // The line number of the first body line.
+    let base = if header.is_some() { 2 } else { 1 };
     let mut dim = header.map(|h| h.1).unwrap_or(0);
-    for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+    let mut lines = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let s = decode(line);
         let mut parts = s.split_whitespace();
         let Some(w) = parts.next() else { continue };
+        let n = base + i;
         let vals: Vec<f32> = parts
             .map(|x| x.parse::<f32>())
             .collect::<std::result::Result<_, _>>()
@@ -149,11 +197,17 @@ pub fn import(path: &Path) -> Result<Imported> {
                 invalid(
                     path,
                     format!(
-                        "bad number in the record of '{}' (not word2vec text or binary?)",
+                        "line {n}: bad number in the record of '{}' (not word2vec text or binary?)",
                         crate::error::shown(w)
                     ),
                 )
             })?;
+        if vals.is_empty() {
+            return Err(invalid(
+                path,
+                format!("line {n}: '{}' has no values", crate::error::shown(w)),
+            ));
+        }
         if dim == 0 {
             dim = vals.len();
         }
@@ -161,13 +215,14 @@ pub fn import(path: &Path) -> Result<Imported> {
             return Err(invalid(
                 path,
                 format!(
-                    "'{}' has {} values, expected {dim}",
+                    "line {n}: '{}' has {} values, expected {dim}",
                     crate::error::shown(w),
                     vals.len()
                 ),
             ));
         }
         words.push(w.to_string());
+        lines.push(n);
         data.extend(vals);
     }
     if words.is_empty() {
@@ -176,12 +231,66 @@ pub fn import(path: &Path) -> Result<Imported> {
             message: "no vectors found".into(),
         });
     }
+    if let Some((v, _)) = header {
+        if words.len() != v {
+            return Err(invalid(
+                path,
+                format!(
+                    "the header (line 1) says {v} vectors but the file holds {}{}",
+                    words.len(),
+                    if words.len() < v {
+                        "; it is truncated"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    check_imported(path, &words, &data, dim, |k| format!("line {}", lines[k]))?;
     Ok(Imported {
         words,
         dim,
         data,
         invalid_utf8,
     })
+}
+
+/// Refuses empty and duplicate words and non-finite values; `at(k)` names
+/// record `k` in the file ("line 7", "record 3").
+fn check_imported(
+    path: &Path,
+    words: &[String],
+    data: &[f32],
+    dim: usize,
+    at: impl Fn(usize) -> String,
+) -> Result<()> {
+    let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    for (k, w) in words.iter().enumerate() {
+        if w.is_empty() {
+            return Err(invalid(path, format!("{}: empty word", at(k))));
+        }
+        if let Some(j) = seen.insert(w.as_str(), k) {
+            return Err(invalid(
+                path,
+                format!("{}: duplicate word '{w}' (first at {})", at(k), at(j)),
+            ));
+        }
+    }
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        let k = i / dim.max(1);
+        return Err(invalid(
+            path,
+            format!(
+                "{}: the vector of '{}' holds {} (value {}); vectors must be finite",
+                at(k),
+                words[k],
+                data[i],
+                i % dim.max(1) + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -202,6 +311,6 @@ mod tests {
         // With a header, and a record of the wrong width is refused with its word.
         std::fs::write(&p, "2 2\nа 1 2\nб 3\n").unwrap();
         let e = import(&p).unwrap_err().to_string();
-        assert!(e.contains("'б' has 1 values, expected 2"), "{e}");
+        assert!(e.contains("line 3: 'б' has 1 values, expected 2"), "{e}");
     }
 }

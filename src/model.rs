@@ -22,9 +22,22 @@
 //! [`ModelDir::open`] trusts nothing it reads: the manifest must come from
 //! `train` or `import` and carry a known format version; `input.npy` rows,
 //! `words.txt` lines, `norms.npy` rows and the manifest's `vocab_size` must
-//! agree; `input.npy` columns must equal `dim`; and `words.txt` must hash to
-//! the fingerprint the manifest lists. Every failure is an [`Error`] naming
-//! the file. A directory written before format versions were recorded (no
+//! agree; `input.npy` columns must equal `dim`; and `words.txt` and
+//! `norms.npy` must hash to the fingerprints the manifest lists. Every
+//! failure is an [`Error`] naming the file.
+//!
+//! **What is verified when.** `words.txt` and `norms.npy` are small (a few
+//! bytes a word) and are hashed whole on every open. `input.npy` can be
+//! gigabytes (2.5M × 128 is 1.3 GB) and a query maps it without reading
+//! it, so open checks its shape and a sample of 1024 evenly spaced rows
+//! (finite, and of the norm `norms.npy` records), which costs milliseconds
+//! and catches a matrix from another model or a wholesale corruption. A
+//! corrupt value elsewhere is caught where it is used: a query row must be
+//! finite and of its recorded norm, and a non-finite score in a scan is an
+//! error naming the row ([`crate::query`]), so a NaN never ranks first.
+//! [`ModelDir::verify`] hashes `input.npy` (and `output.npy`) whole against
+//! the manifest; `eval` and `export`, which read every row anyway or whose
+//! results outlive the run, call it. BENCHMARKS.md has the measured costs. A directory written before format versions were recorded (no
 //! `format_version`, no `normalize`) still opens with the default normalizer;
 //! [`ModelDir::is_legacy`] says so, and the caller decides whether to warn.
 
@@ -172,6 +185,95 @@ fn remove_if_present(path: &Path, action: &'static str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path, action)(e)),
         _ => Ok(()),
     }
+}
+
+/// Checks `got` (the fingerprint of `path` as read) against the one the
+/// manifest lists under the same file name. Legacy `import` manifests list
+/// no outputs; for them a missing entry is accepted.
+fn check_fingerprint(
+    manifest: &ModelManifest,
+    legacy: bool,
+    path: &Path,
+    got: &Fingerprint,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stage = &manifest.manifest.stage;
+    match manifest.manifest.output(name) {
+        Some(want) if want.bytes != got.bytes || want.xxh3 != got.xxh3 => Err(mismatch(
+            path.to_path_buf(),
+            format!(
+                "does not match {MANIFEST_FILE} (xxh3 {} vs {}, {} vs {} bytes); it changed after the '{stage}' stage wrote it",
+                got.xxh3, want.xxh3, got.bytes, want.bytes
+            ),
+        )),
+        Some(_) => Ok(()),
+        None if legacy => Ok(()),
+        None => Err(mismatch(
+            path.with_file_name(MANIFEST_FILE),
+            format!("does not list {name}; re-run the '{stage}' stage"),
+        )),
+    }
+}
+
+/// [`check_fingerprint`] of bytes in memory.
+fn check_recorded(manifest: &ModelManifest, legacy: bool, path: &Path, bytes: &[u8]) -> Result<()> {
+    check_fingerprint(manifest, legacy, path, &fingerprint_bytes(path, bytes))
+}
+
+/// Rows of `input.npy` checked at every open.
+const SAMPLE_ROWS: usize = 1024;
+
+/// Checks that row `i` of `input` is finite and has the norm `norms`
+/// records (as [`row_norms`] computes it, within 1e-4 relative).
+pub(crate) fn check_row(
+    path: &Path,
+    input: &NpyMatrix,
+    norms: &NpyMatrix,
+    i: usize,
+    word: Option<&str>,
+) -> Result<()> {
+    let row = input.row(i);
+    let what = || match word {
+        Some(w) if w.chars().count() > 60 => {
+            format!("row {i} ('{}…')", w.chars().take(60).collect::<String>())
+        }
+        Some(w) => format!("row {i} ('{w}')"),
+        None => format!("row {i}"),
+    };
+    if row.iter().any(|x| !x.is_finite()) {
+        return Err(mismatch(
+            path.to_path_buf(),
+            format!(
+                "{} holds a non-finite value (NaN or infinity); the file is corrupt or was edited after it was written",
+                what()
+            ),
+        ));
+    }
+    let got = row_norms(row, row.len())[0];
+    let want = norms.data()[i];
+    if (got - want).abs() > 1e-4 * got.max(want) + 1e-30 {
+        return Err(mismatch(
+            path.to_path_buf(),
+            format!(
+                "{} has norm {got} but norms.npy records {want}; the two files are not from one model",
+                what()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_row`] on [`SAMPLE_ROWS`] evenly spaced rows and the last.
+fn check_sample(path: &Path, input: &NpyMatrix, norms: &NpyMatrix) -> Result<()> {
+    let v = input.rows();
+    let n = SAMPLE_ROWS.min(v);
+    for k in 0..n {
+        check_row(path, input, norms, k * v / n, None)?;
+    }
+    check_row(path, input, norms, v - 1, None)
 }
 
 /// Lines of a `words.txt` (the last one may lack its newline).
@@ -372,8 +474,13 @@ impl ModelDir {
                 ));
             }
         }
-        if cols == 0 {
-            return Err(mismatch(ipath, "has 0 columns"));
+        if cols == 0 || rows == 0 {
+            return Err(mismatch(
+                ipath,
+                format!(
+                    "has shape {rows} × {cols}; a model needs at least one word and one dimension"
+                ),
+            ));
         }
         let v = want_v.unwrap_or(rows);
         if rows != v {
@@ -394,6 +501,19 @@ impl ModelDir {
             ));
         }
 
+        // norms.npy is small: hashed whole, as mapped.
+        check_recorded(&manifest, legacy, &npath, norms.file_bytes())?;
+        if let Some(i) = norms.data().iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err(mismatch(
+                npath,
+                format!(
+                    "row {i} holds {}, not a vector norm; the file is corrupt",
+                    norms.data()[i]
+                ),
+            ));
+        }
+        check_sample(&ipath, &input, &norms)?;
+
         let wpath = dir.join(WORDS);
         let bytes = std::fs::read(&wpath).map_err(io_err(&wpath, "read word list"))?;
         // Hash what was read, not the file again: the check covers exactly
@@ -412,26 +532,7 @@ impl ModelDir {
                 format!("has {lines} lines but {MANIFEST_FILE} records {v} words"),
             ));
         }
-        match manifest.manifest.output(WORDS) {
-            Some(want) if want.bytes != got.bytes || want.xxh3 != got.xxh3 => {
-                return Err(mismatch(
-                    wpath,
-                    format!(
-                        "does not match {MANIFEST_FILE} (xxh3 {} vs {}, {} vs {} bytes); it changed after the '{stage}' stage wrote it",
-                        got.xxh3, want.xxh3, got.bytes, want.bytes
-                    ),
-                ))
-            }
-            Some(_) => {}
-            // Legacy `import` manifests listed no outputs.
-            None if legacy => {}
-            None => {
-                return Err(mismatch(
-                    mpath,
-                    format!("does not list {WORDS}; re-run the '{stage}' stage"),
-                ))
-            }
-        }
+        check_fingerprint(&manifest, legacy, &wpath, &got)?;
         Ok(ModelDir {
             dir: dir.to_path_buf(),
             manifest,
@@ -518,6 +619,31 @@ impl ModelDir {
             ));
         }
         Ok(Some(m))
+    }
+
+    /// Hashes `input.npy` (and `output.npy` when listed) whole and checks
+    /// them against the manifest; for a legacy directory, which records no
+    /// fingerprints, checks every row instead (finite, of its recorded
+    /// norm). Reads every byte of the matrices: see the module docs for
+    /// who calls it.
+    pub fn verify(&self) -> Result<()> {
+        let ipath = self.dir.join(INPUT);
+        if self.manifest.manifest.output(INPUT).is_some() {
+            check_recorded(&self.manifest, self.legacy, &ipath, self.input.file_bytes())?;
+        } else {
+            for i in 0..self.vocab_size {
+                check_row(&ipath, &self.input, &self.norms, i, self.word(i))?;
+            }
+        }
+        if let Some(out) = self.output()? {
+            check_recorded(
+                &self.manifest,
+                self.legacy,
+                &self.dir.join(OUTPUT),
+                out.file_bytes(),
+            )?;
+        }
+        Ok(())
     }
 
     /// `words.txt`, one word per line.

@@ -41,7 +41,7 @@ use crate::manifest::{AtomicFile, Manifest};
 use crate::parallel::{chunk_bounds, map_corpus};
 use crate::progress::{Progress, Stage};
 use crate::rng::{below, purpose, stream, unit_f32, Rng, RngCore, SeedableRng};
-use crate::shards::{draw_dir, schema, ShardInfo, ROW_GROUP};
+use crate::shards::{draw_dir, flushed_groups, schema, ShardInfo, ShardSums, ROW_GROUP};
 use crate::vocab::{Vocab, VocabConfig};
 use crate::TokenId;
 
@@ -274,6 +274,8 @@ struct DrawWriter {
     in_shard: u64,
     t: Vec<TokenId>,
     c: Vec<TokenId>,
+    /// Row-group checksums of the open shard.
+    sums: ShardSums,
     shards: Vec<ShardInfo>,
 }
 
@@ -293,6 +295,7 @@ impl DrawWriter {
             in_shard: 0,
             t: Vec::new(),
             c: Vec::new(),
+            sums: ShardSums::default(),
             shards: Vec::new(),
         })
     }
@@ -346,6 +349,7 @@ impl DrawWriter {
             }
         }
         let w = self.writer.as_mut().expect("writer opened above");
+        self.sums.update(&self.t, &self.c);
         crate::shards::write_rows(w, &self.path, &self.t, &self.c)?;
         self.t.clear();
         self.c.clear();
@@ -354,12 +358,14 @@ impl DrawWriter {
 
     fn close_shard(&mut self, stage: &Stage) -> Result<()> {
         self.flush_rows()?;
-        if let Some(w) = self.writer.take() {
+        if let Some(mut w) = self.writer.take() {
+            w.flush().map_err(pq_err(&self.path, "finish shard"))?;
+            let checksums =
+                std::mem::take(&mut self.sums).finish(&self.path, &flushed_groups(&w))?;
             let out = w.into_inner().map_err(pq_err(&self.path, "finish shard"))?;
             out.commit()?;
-            let bytes = std::fs::metadata(&self.path)
-                .map_err(io_err(&self.path, "stat shard"))?
-                .len();
+            // Read back from the page cache: the hash of what landed on disk.
+            let fp = crate::manifest::fingerprint(&self.path)?;
             let name = self
                 .path
                 .file_name()
@@ -370,7 +376,9 @@ impl DrawWriter {
                 file: format!("{}/{}", self.rel, name),
                 draw: self.draw,
                 pairs: self.in_shard,
-                bytes,
+                bytes: fp.bytes,
+                xxh3: Some(fp.xxh3),
+                checksums,
             });
             stage.message(format!("draw {} shard {}", self.draw, self.shards.len()));
         }
@@ -818,6 +826,8 @@ mod tests {
                 draw: 4,
                 pairs: (1u64 << 32) + 5,
                 bytes: 15_032_385_536,
+                xxh3: None,
+                checksums: Vec::new(),
             }],
             elapsed_s: 1.0,
             pairs_per_s: 1.0,

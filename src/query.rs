@@ -14,6 +14,17 @@
 //! Top-k is a bounded heap over SIMD dot products with a deterministic
 //! tie-break (higher score first, then lower id). Several queries are
 //! answered in one pass over the matrix.
+//!
+//! **Corrupt rows.** A query word's row must be finite and of the norm
+//! `norms.npy` records, and a non-finite score met in a scan (a NaN or an
+//! infinity in `input.npy`) is an error naming the row and its word, so a
+//! damaged value never ranks first. [`ModelDir::open`] has already checked
+//! the norms and a sample of rows; see [`crate::model`].
+//!
+//! **Imported models** (`w2v import`) record no normalization: their words
+//! are whatever the file held. A query on one is first looked up exactly as
+//! typed (trimmed), then through the default normalizer, so both `Кот` in a
+//! cased model and `Кот` → `кот` in a lowercased one are found.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -24,7 +35,7 @@ use serde::Serialize;
 
 use crate::embeddings::NpyMatrix;
 use crate::error::{Error, Result};
-use crate::model::ModelDir;
+use crate::model::{ModelDir, Producer};
 use crate::normalize::Normalizer;
 use crate::simd::Kernels;
 
@@ -112,6 +123,11 @@ impl Model {
     /// words give suggestions; a query that normalizes to several words is
     /// [`Error::NotOneWord`].
     pub fn id(&self, q: &str) -> Result<usize> {
+        if self.dir.producer() == Producer::Import {
+            if let Some(i) = self.id_exact(q.trim()) {
+                return Ok(i);
+            }
+        }
         let norm = self.normalizer.normalize_query(q).unwrap_or_default();
         if norm.contains(' ') {
             return Err(Error::NotOneWord {
@@ -150,35 +166,68 @@ impl Model {
             .collect()
     }
 
-    /// Unit vector of id `i`.
-    pub fn unit(&self, i: usize) -> Vec<f32> {
+    /// Unit vector of id `i`, after checking the row (finite, of its
+    /// recorded norm).
+    pub fn unit(&self, i: usize) -> Result<Vec<f32>> {
+        crate::model::check_row(
+            &self.dir.path().join("input.npy"),
+            self.vectors(),
+            self.dir.norms(),
+            i,
+            self.dir.word(i),
+        )?;
         let n = self.dir.norms().data()[i].max(1e-12);
-        self.vectors().row(i).iter().map(|x| x / n).collect()
+        Ok(self.vectors().row(i).iter().map(|x| x / n).collect())
+    }
+
+    /// The error for a non-finite score met at row `r` of a scan.
+    fn corrupt_row(&self, r: usize) -> Error {
+        match crate::model::check_row(
+            &self.dir.path().join("input.npy"),
+            self.vectors(),
+            self.dir.norms(),
+            r,
+            self.dir.word(r),
+        ) {
+            Err(e) => e,
+            // A finite row can still overflow a dot product.
+            Ok(()) => Error::Mismatch {
+                path: self.dir.path().join("input.npy"),
+                message: format!(
+                    "row {r} gives a non-finite similarity (values too large); the file is corrupt"
+                ),
+            },
+        }
     }
 
     /// Cosine similarity of two words.
     pub fn similarity(&self, a: &str, b: &str) -> Result<f32> {
         let (ia, ib) = (self.id(a)?, self.id(b)?);
-        Ok((self.kernels.dot)(&self.unit(ia), &self.unit(ib)))
+        let s = (self.kernels.dot)(&self.unit(ia)?, &self.unit(ib)?);
+        if !s.is_finite() {
+            return Err(self.corrupt_row(ib));
+        }
+        Ok(s)
     }
 
     /// Top-`k` rows by cosine to each query vector, in one pass over the
     /// matrix (split across threads). `exclude[q]` ids are skipped;
     /// `restrict` limits the search to the first N (most frequent) rows.
+    /// A non-finite score is an error naming its row.
     pub fn nearest_many(
         &self,
         queries: &[Vec<f32>],
         k: usize,
         exclude: &[Vec<usize>],
         restrict: Option<usize>,
-    ) -> Vec<Vec<Hit>> {
+    ) -> Result<Vec<Vec<Hit>>> {
         let rows = restrict.unwrap_or(usize::MAX).min(self.len());
         let dim = self.dir.dim();
         let data = self.vectors().data();
         let norms = self.dir.norms().data();
         let dot = self.kernels.dot;
         let chunk = 16_384;
-        let heaps: Vec<Vec<BinaryHeap<std::cmp::Reverse<Scored>>>> = (0..rows.div_ceil(chunk))
+        let scanned: Vec<std::result::Result<_, usize>> = (0..rows.div_ceil(chunk))
             .into_par_iter()
             .map(|ci| {
                 let mut hs: Vec<BinaryHeap<std::cmp::Reverse<Scored>>> = queries
@@ -193,6 +242,9 @@ impl Model {
                             continue;
                         }
                         let s = Scored(dot(q, row) * inv, r);
+                        if !s.0.is_finite() {
+                            return Err(r);
+                        }
                         let h = &mut hs[qi];
                         if h.len() < k {
                             h.push(std::cmp::Reverse(s));
@@ -204,10 +256,14 @@ impl Model {
                         }
                     }
                 }
-                hs
+                Ok(hs)
             })
             .collect();
-        (0..queries.len())
+        let mut heaps = Vec::with_capacity(scanned.len());
+        for s in scanned {
+            heaps.push(s.map_err(|r| self.corrupt_row(r))?);
+        }
+        Ok((0..queries.len())
             .map(|qi| {
                 let mut all: Vec<Scored> = heaps
                     .iter()
@@ -223,7 +279,7 @@ impl Model {
                     })
                     .collect()
             })
-            .collect()
+            .collect())
     }
 
     /// gensim `most_similar`: mean of unit vectors of `positive` minus those
@@ -241,12 +297,12 @@ impl Model {
             for w in words {
                 let i = self.id(w)?;
                 ex.push(i);
-                (self.kernels.axpy)(&mut q, sign, &self.unit(i));
+                (self.kernels.axpy)(&mut q, sign, &self.unit(i)?);
             }
         }
         let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         q.iter_mut().for_each(|x| *x /= n);
-        Ok(self.nearest_many(&[q], k, &[ex], restrict).remove(0))
+        Ok(self.nearest_many(&[q], k, &[ex], restrict)?.remove(0))
     }
 
     /// A is to B as C is to ?: 3CosAdd (`b − a + c`) or 3CosMul (Levy &
@@ -269,7 +325,7 @@ impl Model {
             );
         }
         let (ia, ib, ic) = (self.id(a)?, self.id(b)?, self.id(c)?);
-        let (ua, ub, uc) = (self.unit(ia), self.unit(ib), self.unit(ic));
+        let (ua, ub, uc) = (self.unit(ia)?, self.unit(ib)?, self.unit(ic)?);
         let rows = restrict.unwrap_or(usize::MAX).min(self.len());
         let dot = self.kernels.dot;
         let mut scored: Vec<Scored> = (0..rows)
@@ -282,6 +338,9 @@ impl Model {
                 Scored(cos(&ub) * cos(&uc) / (cos(&ua) + 1e-3), r)
             })
             .collect();
+        if let Some(s) = scored.iter().find(|s| !s.0.is_finite()) {
+            return Err(self.corrupt_row(s.1));
+        }
         scored.sort_by(|x, y| y.cmp(x));
         Ok(scored
             .into_iter()

@@ -18,6 +18,22 @@
 //! encoded and zstd compressed: `target` repeats in runs (one run per centre
 //! word), which RLE makes almost free, and `context` ids are Zipf-distributed,
 //! which the bit-packed dictionary indices and zstd exploit.
+//!
+//! **Integrity.** Each shard's entry in the shards manifest ([`ShardInfo`])
+//! records its size in bytes, its pairs, the xxh3 of the whole file, and
+//! one checksum per row group ([`PairSum`]: xxh3 of the decoded `target`
+//! and `context` values). Training checks the size and row count when it
+//! opens a shard, hashes the whole file before the shard's first row group
+//! is handed on (so every byte is covered, footer and padding included),
+//! and verifies each row group's checksum as it decodes it
+//! ([`Shard::read_row_group_checked`]; this also covers a file changed
+//! between the two reads). Pairs are consumed in plan order, so no pair of
+//! a corrupt shard reaches an engine: a flipped byte is an error naming the
+//! shard, never a silently altered pair. The file hash reads about 2.5
+//! bytes a pair at several GB/s, the row-group checksums hash 8 bytes a
+//! decoded pair; together a few percent of decoding (BENCHMARKS.md).
+//! Manifests written before checksums were recorded have neither, and
+//! their shards are checked for size and rows only.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -59,6 +75,131 @@ pub struct ShardInfo {
     pub pairs: u64,
     /// Bytes on disk.
     pub bytes: u64,
+    /// xxh3-64 of the whole file, hex (as [`crate::manifest::fingerprint`]
+    /// computes it). `None` in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xxh3: Option<String>,
+    /// The checksum of each row group, in order ([`PairSum::digest`]).
+    /// Empty in manifests written before checksums were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<String>,
+}
+
+impl ShardInfo {
+    /// Checks the whole file at `path` against the recorded size and
+    /// hash (nothing to check when no hash was recorded).
+    pub fn check_file(&self, path: &Path) -> Result<()> {
+        let Some(want) = &self.xxh3 else {
+            return Ok(());
+        };
+        let got = crate::manifest::fingerprint(path)?;
+        if got.bytes != self.bytes || &got.xxh3 != want {
+            return Err(crate::error::Error::Mismatch {
+                path: path.to_path_buf(),
+                message: format!(
+                    "does not match the shards manifest (xxh3 {} vs {want}, {} vs {} bytes); the shard is corrupt or changed after `w2v pairs` wrote it, re-run it",
+                    got.xxh3, got.bytes, self.bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The checksum of a run of pairs: xxh3-64 over the `target` values and,
+/// separately, over the `context` values (as little-endian i32), combined
+/// by a final xxh3 of the two digests. It does not depend on how the rows
+/// are split into batches, so a writer and a reader agree on it whatever
+/// batch sizes each uses.
+#[derive(Clone, Default)]
+pub struct PairSum {
+    t: xxhash_rust::xxh3::Xxh3,
+    c: xxhash_rust::xxh3::Xxh3,
+    rows: u64,
+}
+
+impl PairSum {
+    /// Adds rows (the columns are of equal length).
+    pub fn update(&mut self, targets: &[TokenId], contexts: &[TokenId]) {
+        self.t.update(le_bytes(targets));
+        self.c.update(le_bytes(contexts));
+        self.rows += targets.len() as u64;
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The checksum, 16 hex digits.
+    pub fn digest(&self) -> String {
+        let mut both = [0u8; 16];
+        both[..8].copy_from_slice(&self.t.digest().to_le_bytes());
+        both[8..].copy_from_slice(&self.c.digest().to_le_bytes());
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&both))
+    }
+}
+
+/// The bytes of `ids` as stored little-endian.
+#[cfg(target_endian = "little")]
+fn le_bytes(ids: &[TokenId]) -> &[u8] {
+    bytemuck::cast_slice(ids)
+}
+
+/// The checksums of a shard being written, one per [`ROW_GROUP`] rows:
+/// the row groups the writer cuts ([`props`] caps them at `ROW_GROUP` rows
+/// and [`ShardSums::check_groups`] checks they match).
+#[derive(Default)]
+pub struct ShardSums {
+    done: Vec<String>,
+    cur: PairSum,
+}
+
+impl ShardSums {
+    /// Adds rows in shard order.
+    pub fn update(&mut self, mut targets: &[TokenId], mut contexts: &[TokenId]) {
+        while !targets.is_empty() {
+            let room = ROW_GROUP - self.cur.rows() as usize;
+            let k = room.min(targets.len());
+            self.cur.update(&targets[..k], &contexts[..k]);
+            (targets, contexts) = (&targets[k..], &contexts[k..]);
+            if self.cur.rows() as usize == ROW_GROUP {
+                self.done.push(std::mem::take(&mut self.cur).digest());
+            }
+        }
+    }
+
+    /// The checksums, after checking that the writer cut its row groups
+    /// where they were computed (`groups`: rows per written row group).
+    pub fn finish(mut self, path: &Path, groups: &[u64]) -> Result<Vec<String>> {
+        if self.cur.rows() > 0 {
+            self.done.push(self.cur.digest());
+        }
+        let rows: u64 = groups.iter().sum();
+        let aligned = groups.len() == self.done.len()
+            && groups
+                .iter()
+                .enumerate()
+                .all(|(i, &n)| n == ROW_GROUP as u64 || (i + 1 == groups.len() && n > 0));
+        if !aligned {
+            return Err(invalid(
+                path,
+                format!(
+                    "the parquet writer cut {} rows into row groups {groups:?}, not the {ROW_GROUP}-row groups the checksums cover (a bug)",
+                    rows
+                ),
+            ));
+        }
+        Ok(self.done)
+    }
+}
+
+/// Rows of each row group an [`ArrowWriter`] has flushed.
+pub fn flushed_groups<W: std::io::Write + Send>(w: &ArrowWriter<W>) -> Vec<u64> {
+    w.flushed_row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .collect()
 }
 
 /// The directory of draw `d`.
@@ -79,8 +220,13 @@ pub fn props() -> WriterProperties {
         .build()
 }
 
-/// Encodes one shard into `path` atomically and returns its size on disk.
-pub fn write_shard(path: &Path, targets: &[TokenId], contexts: &[TokenId]) -> Result<u64> {
+/// Encodes one shard into `path` atomically and returns its size on disk
+/// and its row-group checksums (what [`ShardInfo`] records).
+pub fn write_shard(
+    path: &Path,
+    targets: &[TokenId],
+    contexts: &[TokenId],
+) -> Result<(u64, Vec<String>)> {
     assert_eq!(
         targets.len(),
         contexts.len(),
@@ -90,9 +236,16 @@ pub fn write_shard(path: &Path, targets: &[TokenId], contexts: &[TokenId]) -> Re
     let mut w =
         ArrowWriter::try_new(out, schema(), Some(props())).map_err(pq_err(path, "start shard"))?;
     write_rows(&mut w, path, targets, contexts)?;
+    w.flush().map_err(pq_err(path, "finish shard"))?;
+    let mut sums = ShardSums::default();
+    sums.update(targets, contexts);
+    let sums = sums.finish(path, &flushed_groups(&w))?;
     let out = w.into_inner().map_err(pq_err(path, "finish shard"))?;
     out.commit()?;
-    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    let bytes = std::fs::metadata(path)
+        .map_err(crate::error::io_err(path, "stat shard"))?
+        .len();
+    Ok((bytes, sums))
 }
 
 /// Appends pairs to an open shard writer, one batch per [`ROW_GROUP`] rows.
@@ -117,7 +270,8 @@ pub fn write_rows<W: std::io::Write + Send>(
     Ok(())
 }
 
-/// Streams the pairs of one shard in batches of at most `batch` rows.
+/// Streams the pairs of one shard in batches of at most `batch` rows
+/// (unchecked: see [`Shard::read_row_group_checked`]).
 pub fn read_shard(
     path: &Path,
     batch: usize,
@@ -170,6 +324,43 @@ impl Shard {
             .iter()
             .map(|g| g.num_rows().max(0) as u64)
             .collect()
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// [`Shard::read_row_group`], then checks the rows read against the
+    /// checksum `want` (from [`ShardInfo::checksums`]; `None` checks
+    /// nothing). `f` has seen every batch when the check runs: a caller
+    /// that must not use unverified pairs collects them and uses them only
+    /// once this returns `Ok`.
+    pub fn read_row_group_checked(
+        &self,
+        rg: usize,
+        batch: usize,
+        want: Option<&str>,
+        mut f: impl FnMut(&[TokenId], &[TokenId]) -> Result<()>,
+    ) -> Result<u64> {
+        let Some(want) = want else {
+            return self.read_row_group(rg, batch, f);
+        };
+        let mut sum = PairSum::default();
+        let n = self.read_row_group(rg, batch, |t, c| {
+            sum.update(t, c);
+            f(t, c)
+        })?;
+        let got = sum.digest();
+        if got != want {
+            return Err(crate::error::Error::Mismatch {
+                path: self.path.clone(),
+                message: format!(
+                    "row group {rg} fails its checksum (xxh3 {got}, the shards manifest records {want}); the shard is corrupt, re-run `w2v pairs`"
+                ),
+            });
+        }
+        Ok(n)
     }
 
     /// Streams the pairs of row group `rg` in batches of at most `batch` rows.
@@ -227,8 +418,9 @@ mod tests {
         let c: Vec<i32> = (0..n as i64)
             .map(|i| ((i * 7919) % 100_000) as i32)
             .collect();
-        let bytes = write_shard(&p, &t, &c).unwrap();
+        let (bytes, sums) = write_shard(&p, &t, &c).unwrap();
         assert!(bytes > 0);
+        assert_eq!(sums.len(), 2);
         assert_eq!(count_rows(&p).unwrap(), n as u64);
         let (mut rt, mut rc) = (Vec::new(), Vec::new());
         let got = read_shard(&p, 100_000, |a, b| {
@@ -239,6 +431,22 @@ mod tests {
         .unwrap();
         assert_eq!(got, n as u64);
         assert_eq!((rt, rc), (t, c));
+        // Each row group reads back to its checksum, whatever the batch size.
+        let shard = Shard::open(&p).unwrap();
+        assert_eq!(shard.row_groups(), vec![ROW_GROUP as u64, 12345]);
+        for (rg, want) in sums.iter().enumerate() {
+            shard
+                .read_row_group_checked(rg, 777, Some(want), |_, _| Ok(()))
+                .unwrap();
+        }
+        let e = shard
+            .read_row_group_checked(1, 777, Some(&sums[0]), |_, _| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("part-00000.parquet") && e.contains("row group 1 fails its checksum"),
+            "{e}"
+        );
         // No temp files left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

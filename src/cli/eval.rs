@@ -32,7 +32,7 @@ pub struct EvalArgs {
     pub model: ModelArg,
 }
 
-pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
+pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
     if a.pairs.is_empty() && a.analogies.is_empty() && a.groups.is_none() {
         return Err(Error::InvalidConfig(
             "eval needs --pairs FILE..., --analogies FILE... or --groups FILE".into(),
@@ -40,6 +40,8 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         .into());
     }
     let m = Model::open(&a.model.model)?;
+    // Every row is about to matter: check input.npy whole.
+    m.model_dir().verify()?;
     let pairs: Vec<_> = a
         .pairs
         .iter()
@@ -53,13 +55,25 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
     let groups = match &a.groups {
         Some(f) => Some((
             f.clone(),
-            w2v::eval::eval_groups(&m, &w2v::synth::Groups::read(f)?, 10),
+            w2v::eval::eval_groups(&m, &w2v::synth::Groups::read(f)?, 10)?,
         )),
         None => None,
     };
+    let skipped = pairs
+        .iter()
+        .map(|s| (&s.file, &s.malformed))
+        .chain(analogies.iter().map(|(f, s)| (f, &s.malformed)));
+    for (f, lines) in skipped.filter(|(_, l)| !l.is_empty()) {
+        p.warn(&format!(
+            "{}: skipped {} malformed line(s): {}",
+            f.display(),
+            lines.len(),
+            w2v::eval::summarize(lines, 10)
+        ));
+    }
     if a.json {
         return json(
-            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s})).collect::<Vec<_>>(), "groups": groups.as_ref().map(|(_, b)| b)}),
+            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s.sections, "malformed": s.malformed})).collect::<Vec<_>>(), "groups": groups.as_ref().map(|(_, b)| b)}),
         );
     }
     if let Some((f, bands)) = &groups {
@@ -85,8 +99,8 @@ pub fn run(a: EvalArgs, _p: &Progress) -> std::result::Result<(), Fail> {
             100.0 * s.coverage
         ))?;
     }
-    for (f, secs) in &analogies {
-        for s in secs {
+    for (f, score) in &analogies {
+        for s in &score.sections {
             out(&format!(
                 "{} [{}]: {}/{} = {:.4} ({} skipped)",
                 f.display(),

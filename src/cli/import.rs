@@ -10,7 +10,8 @@ use super::Fail;
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// word2vec .bin or .txt file.
+    /// word2vec .bin or .txt file. Words are kept exactly as spelled;
+    /// queries find them as typed, else through the default normalizer.
     pub input: PathBuf,
     /// Model directory to write.
     #[arg(short, long, default_value = "model")]

@@ -80,9 +80,12 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
             Err(e) => return Err(e.into()),
         }
     }
-    let queries: Vec<Vec<f32>> = ids.iter().map(|(_, i)| m.unit(*i)).collect();
+    let queries: Vec<Vec<f32>> = ids
+        .iter()
+        .map(|(_, i)| m.unit(*i))
+        .collect::<w2v::Result<_>>()?;
     let exclude: Vec<Vec<usize>> = ids.iter().map(|(_, i)| vec![*i]).collect();
-    let hits = m.nearest_many(&queries, a.k, &exclude, a.restrict);
+    let hits = m.nearest_many(&queries, a.k, &exclude, a.restrict)?;
     if a.json {
         let v: Vec<_> = ids
             .iter()

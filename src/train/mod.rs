@@ -823,6 +823,8 @@ mod tests {
                     draw: 0,
                     pairs: 4_000_000_000,
                     bytes: 14_000_000_000,
+                    xxh3: None,
+                    checksums: Vec::new(),
                 })
                 .collect(),
             ..Default::default()

@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
 use crate::error::{joined, Error, Result};
-use crate::shards::{shard_path, Shard};
+use crate::shards::{shard_path, Shard, ShardInfo};
 use crate::TokenId;
 
 use super::PlannedShard;
@@ -38,6 +38,11 @@ struct Unit {
     row_group: Option<usize>,
     /// Pairs to drop from the start (resuming mid-shard).
     skip: u64,
+    /// The row group's checksum from the shards manifest, if recorded.
+    checksum: Option<String>,
+    /// The shard's manifest entry, on its first unit only: that unit
+    /// checks the whole file before handing anything on.
+    check_file: Option<ShardInfo>,
     last_of_shard: bool,
 }
 
@@ -64,9 +69,43 @@ fn plan_units(dir: &Path, todo: &[PlannedShard], skip_pairs: u64) -> Result<Vec<
     let mut units = Vec::new();
     for (k, p) in todo.iter().enumerate() {
         let path = shard_path(dir, &p.info);
-        let file = Shard::open(&path)?;
+        let opened = std::panic::catch_unwind(|| Shard::open(&path)).unwrap_or_else(|panic| {
+            Err(Error::Mismatch {
+                path: path.clone(),
+                message: format!(
+                    "cannot parse its footer ({})",
+                    crate::error::panic_message(&*panic)
+                ),
+            })
+        });
+        // A shard that does not open is reported as corrupt when its hash
+        // says so (clearer than the parquet error).
+        let file = opened.map_err(|e| p.info.check_file(&path).err().unwrap_or(e))?;
         let groups = file.row_groups();
         let rows: u64 = groups.iter().sum();
+        let bytes = std::fs::metadata(&path)
+            .map_err(crate::error::io_err(&path, "stat shard"))?
+            .len();
+        if bytes != p.info.bytes {
+            return Err(Error::Mismatch {
+                path,
+                message: format!(
+                    "is {bytes} bytes but the shards manifest says {}; the shard changed after `w2v pairs` wrote it, re-run it",
+                    p.info.bytes
+                ),
+            });
+        }
+        let sums = &p.info.checksums;
+        if !sums.is_empty() && sums.len() != groups.len() {
+            return Err(Error::Mismatch {
+                path,
+                message: format!(
+                    "has {} row groups but the shards manifest records {} checksums; the shard is corrupt, re-run `w2v pairs`",
+                    groups.len(),
+                    sums.len()
+                ),
+            });
+        }
         if rows != p.info.pairs {
             return Err(Error::Mismatch {
                 path,
@@ -90,6 +129,8 @@ fn plan_units(dir: &Path, todo: &[PlannedShard], skip_pairs: u64) -> Result<Vec<
                 file: file.clone(),
                 row_group: Some(rg),
                 skip,
+                checksum: sums.get(rg).cloned(),
+                check_file: (rg == 0).then(|| p.info.clone()),
                 last_of_shard: rg + 1 == groups.len(),
             });
         }
@@ -100,6 +141,8 @@ fn plan_units(dir: &Path, todo: &[PlannedShard], skip_pairs: u64) -> Result<Vec<
                 file,
                 row_group: None,
                 skip: 0,
+                checksum: None,
+                check_file: Some(p.info.clone()),
                 last_of_shard: true,
             });
         }
@@ -107,17 +150,42 @@ fn plan_units(dir: &Path, todo: &[PlannedShard], skip_pairs: u64) -> Result<Vec<
     Ok(units)
 }
 
+/// Decodes one unit whole and checks its checksum before handing it on
+/// (the first unit of a shard hashes the whole file first), so no pair of
+/// a corrupt shard reaches an engine: units are consumed in plan order.
+/// Skipped pairs are hashed too. A decoder panic (parquet on corrupt pages) becomes an error
+/// naming the shard.
 fn read_unit(u: &Unit) -> Result<Chunk> {
+    if let Some(info) = &u.check_file {
+        info.check_file(u.file.path())?;
+    }
     let (mut t, mut c) = (Vec::new(), Vec::new());
     if let Some(rg) = u.row_group {
         let mut skip = u.skip as usize;
-        u.file.read_row_group(rg, 1 << 20, |bt, bc| {
-            let k = skip.min(bt.len());
-            skip -= k;
-            t.extend_from_slice(&bt[k..]);
-            c.extend_from_slice(&bc[k..]);
-            Ok(())
-        })?;
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            u.file
+                .read_row_group_checked(rg, 1 << 20, u.checksum.as_deref(), |bt, bc| {
+                    let k = skip.min(bt.len());
+                    skip -= k;
+                    t.extend_from_slice(&bt[k..]);
+                    c.extend_from_slice(&bc[k..]);
+                    Ok(())
+                })
+        }));
+        match read {
+            Ok(r) => {
+                r?;
+            }
+            Err(panic) => {
+                return Err(Error::Mismatch {
+                    path: u.file.path().to_path_buf(),
+                    message: format!(
+                    "cannot decode row group {rg} ({}); the shard is corrupt, re-run `w2v pairs`",
+                    crate::error::panic_message(&*panic)
+                ),
+                })
+            }
+        }
     }
     Ok(Chunk {
         epoch: u.epoch,

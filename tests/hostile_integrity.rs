@@ -1,0 +1,517 @@
+//! Hostile cases of issue #16, classes 4 and 8: every load checks what the
+//! producing stage's manifest recorded, and `import` and `eval` refuse bad
+//! data. Each case ends in a one-line error naming the file (exit 1), never
+//! a panic nor a silently wrong answer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{fails, ok, prepared, read, BIN};
+
+/// Copies the regular files of `from` into a fresh `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Writes `v` vectors of dimension `d` in word2vec text format: words
+/// `w0000`.. with deterministic, distinct values.
+fn vectors_text(v: usize, d: usize) -> String {
+    let mut s = format!("{v} {d}\n");
+    for i in 0..v {
+        s.push_str(&format!("w{i:04}"));
+        for j in 0..d {
+            let x = (((i * 31 + j * 17) % 97) as f32 - 48.0) / 10.0;
+            s.push_str(&format!(" {x}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Overwrites float `k` of the data of `.npy` file `path` with `x`.
+fn poke_npy(path: &Path, k: usize, x: f32) {
+    let mut b = read(path.to_path_buf());
+    let off = 10 + u16::from_le_bytes([b[8], b[9]]) as usize;
+    b[off + 4 * k..off + 4 * k + 4].copy_from_slice(&x.to_le_bytes());
+    std::fs::write(path, b).unwrap();
+}
+
+/// The rows `ModelDir::open` samples for a model of `v` words.
+fn sampled(v: usize) -> Vec<usize> {
+    let n = v.min(1024);
+    let mut s: Vec<usize> = (0..n).map(|k| k * v / n).collect();
+    s.push(v - 1);
+    s
+}
+
+/// `w2v` with `--progress plain`: warnings on stderr.
+fn plain(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(BIN)
+        .args(args)
+        .args(["--progress", "plain"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const TRAIN: &[&str] = &[
+    "train", "--engine", "native", "--dim", "8", "--epochs", "1", "-o",
+];
+
+fn train_into(dir: &Path, out: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(TRAIN)
+        .arg(out)
+        .args(["--progress", "silent"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `train` fails with one line naming `file` and containing `needle`.
+fn train_fails(dir: &Path, out: &str, file: &str, needle: &str) -> String {
+    let mut args = TRAIN.to_vec();
+    args.push(out);
+    let err = fails(dir, &args, 1, needle);
+    assert!(err.contains(file), "error does not name {file}: {err}");
+    err
+}
+
+/// The shard's manifest entry, as JSON.
+fn shard_entry(dir: &Path) -> (PathBuf, serde_json::Value) {
+    let m: serde_json::Value =
+        serde_json::from_slice(&read(dir.join("shards/shards.manifest.json"))).unwrap();
+    let s = m["summary"]["shards"][0].clone();
+    (dir.join("shards").join(s["file"].as_str().unwrap()), s)
+}
+
+#[test]
+fn class4_shard_byte_flips_and_swapped_pairs_fail_training_naming_the_shard() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let (shard, entry) = shard_entry(p);
+    let name = shard.file_name().unwrap().to_str().unwrap().to_string();
+    // Every shard entry records the file hash and one checksum per row group.
+    assert_eq!(entry["xxh3"].as_str().unwrap().len(), 16, "{entry}");
+    assert!(
+        !entry["checksums"].as_array().unwrap().is_empty(),
+        "{entry}"
+    );
+    let good = read(shard.clone());
+    let n = good.len();
+    // Single-byte flips across the whole file: magic, pages, footer, length.
+    let mut offsets: Vec<usize> = (0..10).map(|k| k * n / 10).collect();
+    offsets.extend([1, 4, n / 2 + 3, n - 9, n - 5, n - 1]);
+    for (i, &off) in offsets.iter().enumerate() {
+        let mut b = good.clone();
+        b[off] ^= 0x01;
+        std::fs::write(&shard, &b).unwrap();
+        train_fails(p, &format!("m{i}"), &name, "");
+    }
+    // 64 flipped bytes in the middle.
+    let mut b = good.clone();
+    for x in &mut b[n / 2 - 32..n / 2 + 32] {
+        *x ^= 0xA5;
+    }
+    std::fs::write(&shard, &b).unwrap();
+    train_fails(p, "m64", &name, "the shard is corrupt");
+    // Truncated by a byte.
+    std::fs::write(&shard, &good[..n - 1]).unwrap();
+    train_fails(p, "mt", &name, "");
+    // A well-formed shard of other pairs, with the manifest's size and file
+    // hash updated to match it: the row-group checksum still catches it.
+    std::fs::write(&shard, &good).unwrap();
+    let (mut t, mut c) = (Vec::new(), Vec::new());
+    w2v::shards::read_shard(&shard, 1 << 16, |a, b| {
+        t.extend_from_slice(a);
+        c.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let rewrite = |t: &[i32], c: &[i32], sums: bool| {
+        let (_, new_sums) = w2v::shards::write_shard(&shard, t, c).unwrap();
+        let fp = w2v::manifest::fingerprint(&shard).unwrap();
+        let mpath = p.join("shards/shards.manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&read(mpath.clone())).unwrap();
+        let e = &mut m["summary"]["shards"][0];
+        e["bytes"] = fp.bytes.into();
+        e["xxh3"] = fp.xxh3.into();
+        if sums {
+            e["checksums"] = serde_json::json!(new_sums);
+        }
+        std::fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    };
+    let mut swapped = c.clone();
+    swapped.swap(10, 11_000);
+    assert_ne!(swapped, c);
+    rewrite(&t, &swapped, false);
+    train_fails(p, "ms", &name, "row group 0 fails its checksum");
+    // An id outside the vocabulary with a manifest that agrees in every
+    // checksum: the driver's bounds check refuses it before any engine.
+    let mut big = c.clone();
+    big[5] = 1 << 30;
+    rewrite(&t, &big, true);
+    train_fails(p, "mb", &name, "outside the vocabulary");
+    big[5] = -3;
+    rewrite(&t, &big, true);
+    train_fails(p, "mn", &name, "outside the vocabulary");
+    // The original pairs train.
+    rewrite(&t, &c, true);
+    let o = train_into(p, "mok");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn class4_corrupt_counts_and_alias_tables_are_refused() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let counts = p.join("vocab/counts.u64");
+    let good = read(counts.clone());
+    // A count changed in place (same size).
+    let mut b = good.clone();
+    b[8] ^= 0x10;
+    std::fs::write(&counts, &b).unwrap();
+    train_fails(p, "m1", "counts.u64", "does not match");
+    // Truncated.
+    std::fs::write(&counts, &good[..good.len() - 8]).unwrap();
+    train_fails(p, "m2", "counts.u64", "does not match");
+    std::fs::write(&counts, &good).unwrap();
+    // The alias table: flipped bytes, a truncated table, an alias past the end.
+    let alias = p.join("vocab/unigram.alias");
+    let good = read(alias.clone());
+    let mut b = good.clone();
+    for x in &mut b[100..164] {
+        *x ^= 0xFF;
+    }
+    std::fs::write(&alias, &b).unwrap();
+    train_fails(p, "m3", "unigram.alias", "does not match");
+    std::fs::write(&alias, &good[..good.len() - 3]).unwrap();
+    train_fails(p, "m4", "unigram.alias", "");
+    // Even with a manifest that agrees, an alias outside the table is refused.
+    let mut b = good.clone();
+    b[4..8].copy_from_slice(&0x7fff_0000i32.to_le_bytes());
+    b[0..4].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&alias, &b).unwrap();
+    let mpath = p.join("vocab/vocab.manifest.json");
+    let text = std::fs::read_to_string(&mpath).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let fp = w2v::manifest::fingerprint(&alias).unwrap();
+    for o in m["outputs"].as_array_mut().unwrap() {
+        if o["path"].as_str().unwrap().ends_with("unigram.alias") {
+            o["xxh3"] = fp.xxh3.clone().into();
+        }
+    }
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    train_fails(p, "m5", "unigram.alias", "outside the table");
+    std::fs::write(&mpath, text).unwrap();
+    std::fs::write(&alias, &good).unwrap();
+    assert!(train_into(p, "mok").status.success());
+}
+
+#[test]
+fn class4_edited_word_lists_and_matrices_of_a_trained_model_are_refused() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    assert!(train_into(p, "model").status.success());
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let lines: Vec<&str> = words.lines().collect();
+    let w = lines[5];
+    let case = |tag: &str, edit: &dyn Fn(&Path)| -> PathBuf {
+        let m = p.join(tag);
+        copy_dir(&p.join("model"), &m);
+        edit(&m);
+        m
+    };
+    let queries = |m: &Path, file: &str, needle: &str| {
+        let m = m.to_str().unwrap();
+        for args in [
+            vec!["neighbors", w, "--model", m],
+            vec!["similarity", w, lines[6], "--model", m],
+            vec![
+                "export",
+                "--format",
+                "word2vec-text",
+                "-o",
+                "x.txt",
+                "--model",
+                m,
+            ],
+            vec![
+                "export",
+                "--format",
+                "vocab-tsv",
+                "-o",
+                "x.tsv",
+                "--model",
+                m,
+            ],
+        ] {
+            let err = fails(p, &args, 1, needle);
+            assert!(err.contains(file), "{args:?}: {err}");
+        }
+    };
+    let rewrite = |m: &Path, f: &dyn Fn(&mut Vec<&str>)| {
+        let mut l = lines.clone();
+        f(&mut l);
+        std::fs::write(m.join("words.txt"), l.join("\n") + "\n").unwrap();
+    };
+    // One line deleted, one extra line, two lines swapped.
+    let m = case("deleted", &|m| {
+        rewrite(m, &|l| {
+            l.remove(3);
+        })
+    });
+    queries(&m, "words.txt", "lines but model.manifest.json records");
+    let m = case("extra", &|m| rewrite(m, &|l| l.push("лишнее")));
+    queries(&m, "words.txt", "lines but model.manifest.json records");
+    let m = case("swapped", &|m| rewrite(m, &|l| l.swap(5, 6)));
+    queries(&m, "words.txt", "does not match");
+    // A NaN or an infinity in a row open samples (the first, the last);
+    // norms.npy edited.
+    let dim = 8;
+    let v = lines.len();
+    let m = case("nan", &|m| poke_npy(&m.join("input.npy"), 2, f32::NAN));
+    queries(&m, "input.npy", "row 0 holds a non-finite value");
+    let last = (v - 1) * dim + 7;
+    let m = case("inf", &|m| {
+        poke_npy(&m.join("input.npy"), last, f32::INFINITY)
+    });
+    queries(&m, "input.npy", "non-finite");
+    let m = case("norms", &|m| poke_npy(&m.join("norms.npy"), 3, 1.5));
+    queries(&m, "norms.npy", "does not match");
+    // No trace left by the failed exports.
+    assert!(!p.join("x.txt").exists() && !p.join("x.tsv").exists());
+}
+
+#[test]
+fn class4_a_nan_outside_the_sampled_rows_never_ranks_first() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let (v, dim) = (3000, 4);
+    std::fs::write(p.join("v.txt"), vectors_text(v, dim)).unwrap();
+    ok(p, &["import", "v.txt", "-o", "model"]);
+    let s = sampled(v);
+    let row = (2..v).find(|r| !s.contains(r)).unwrap();
+    let input = p.join("model/input.npy");
+    let good = read(input.clone());
+    poke_npy(&input, row * dim + 1, f32::NAN);
+    // Open's sample misses it; the scan meets it and names the row.
+    let err = fails(p, &["neighbors", "w0001"], 1, "non-finite");
+    assert!(
+        err.contains("input.npy") && err.contains(&format!("row {row} ('w{row:04}')")),
+        "{err}"
+    );
+    // Queried directly, similarity names it too; export and eval verify
+    // input.npy whole against the manifest.
+    fails(
+        p,
+        &["similarity", "w0001", &format!("w{row:04}")],
+        1,
+        "non-finite",
+    );
+    fails(
+        p,
+        &["export", "--format", "npy", "-o", "x.npy"],
+        1,
+        "input.npy: does not match",
+    );
+    std::fs::write(p.join("pairs.tsv"), "w0001\tw0002\t1\nw0003\tw0004\t2\n").unwrap();
+    fails(
+        p,
+        &["eval", "--pairs", "pairs.tsv"],
+        1,
+        "input.npy: does not match",
+    );
+    // Another model's matrix of the same shape: the sampled norms disagree.
+    std::fs::write(&input, &good).unwrap();
+    let other: String = (0..v).map(|i| format!("w{i:04} 1 2 3 4\n")).collect();
+    std::fs::write(p.join("o.txt"), other).unwrap();
+    ok(p, &["import", "o.txt", "-o", "other"]);
+    std::fs::copy(p.join("other/input.npy"), &input).unwrap();
+    let err = fails(p, &["neighbors", "w0001"], 1, "norms.npy records");
+    assert!(err.contains("input.npy"), "{err}");
+}
+
+#[test]
+fn class8_import_honours_the_header_and_refuses_bad_records() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let text = vectors_text(50, 3);
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    let write = |name: &str, s: String| {
+        std::fs::write(p.join(name), s).unwrap();
+        name.to_string()
+    };
+    let import_fails = |file: &str, needle: &str| {
+        let out = format!("out-{file}");
+        let err = fails(p, &["import", file, "-o", &out], 1, needle);
+        assert!(err.contains(file), "{err}");
+        assert!(!p.join(&out).exists(), "nothing partial for {file}");
+    };
+    // Cut at a line boundary; a header claiming 20000 or 100 rows.
+    let f = write("cut.txt", format!("50 3\n{}\n", body[..49].join("\n")));
+    import_fails(&f, "says 50 vectors but the file holds 49; it is truncated");
+    let f = write("big.txt", format!("20000 3\n{}\n", body.join("\n")));
+    import_fails(&f, "says 20000 vectors but the file holds 50");
+    let f = write("more.txt", format!("10 3\n{}\n", body.join("\n")));
+    import_fails(&f, "says 10 vectors but the file holds 50");
+    // Dimension 0, in the header or in headerless records.
+    let f = write("dim0.txt", "3 0\nа\nб\nв\n".into());
+    import_fails(&f, "dimension 0");
+    let f = write("novals.txt", "а\nб\n".into());
+    import_fails(&f, "line 1: 'а' has no values");
+    let f = write("zero.txt", "0 3\n".into());
+    import_fails(&f, "0 vectors");
+    // Duplicates, NaN and infinity.
+    let f = write("dup.txt", "3 2\nкот 1 2\nпес 3 4\nкот 5 6\n".into());
+    import_fails(&f, "line 4: duplicate word 'кот' (first at line 2)");
+    let f = write("nan.txt", "2 2\nкот 1 NaN\nпес 3 4\n".into());
+    import_fails(&f, "line 2: the vector of 'кот' holds NaN");
+    let f = write("inf.txt", "кот 1 2\nпес inf 4\n".into());
+    import_fails(&f, "line 2: the vector of 'пес' holds inf");
+    // Binary: truncated, more records than the header says, dim 0.
+    let bin = |v: usize, recs: &[(&str, [f32; 2])]| {
+        let mut b = format!("{v} 2\n").into_bytes();
+        for (w, x) in recs {
+            b.extend_from_slice(w.as_bytes());
+            b.push(b' ');
+            for f in x {
+                b.extend_from_slice(&f.to_le_bytes());
+            }
+            b.push(b'\n');
+        }
+        b
+    };
+    let recs = [
+        ("кот", [1.5f32, -2.0]),
+        ("пес", [0.25, 7.0]),
+        ("ёж", [3.0, 1.0]),
+    ];
+    std::fs::write(p.join("ok.bin"), bin(3, &recs)).unwrap();
+    ok(p, &["import", "ok.bin", "-o", "okbin"]);
+    let full = bin(3, &recs);
+    std::fs::write(p.join("cut.bin"), &full[..full.len() - 6]).unwrap();
+    import_fails("cut.bin", "record 3 of 3: truncated");
+    std::fs::write(p.join("more.bin"), bin(2, &recs)).unwrap();
+    import_fails("more.bin", "after the 2 vectors its header announces");
+    std::fs::write(p.join("dup.bin"), bin(2, &[recs[0], recs[0]])).unwrap();
+    import_fails("dup.bin", "record 2: duplicate word 'кот'");
+    let nan = [("кот", [f32::NAN, 1.0]), ("пес", [1.0, 1.0])];
+    std::fs::write(p.join("nan.bin"), bin(2, &nan)).unwrap();
+    import_fails("nan.bin", "record 1: the vector of 'кот' holds NaN");
+}
+
+#[test]
+fn class8_imported_words_match_exactly_then_normalized() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    // A cased file with ё, and a lowercased one.
+    std::fs::write(
+        p.join("cased.txt"),
+        "3 2\nКот 1 0\nёжик 0.9 0.1\nСтол -1 0.2\n",
+    )
+    .unwrap();
+    ok(p, &["import", "cased.txt", "-o", "cased"]);
+    let sim = ok(p, &["similarity", "Кот", "ёжик", "--model", "cased"]);
+    assert!(sim.trim().parse::<f32>().unwrap() > 0.9, "{sim}");
+    let n = ok(p, &["neighbors", "Кот", "-k", "1", "--model", "cased"]);
+    assert!(n.contains("ёжик"), "{n}");
+    // Not spelled as in the file and not found by normalizing either: the
+    // suggestion is the file's spelling.
+    let err = fails(
+        p,
+        &["neighbors", "кот", "--model", "cased"],
+        1,
+        "not in vocabulary",
+    );
+    assert!(err.contains("Кот"), "{err}");
+    std::fs::write(p.join("lower.txt"), "2 2\nкот 1 0\nежик 0.9 0.1\n").unwrap();
+    ok(p, &["import", "lower.txt", "-o", "lower"]);
+    let sim = ok(p, &["similarity", "КОТ", "Ёжик", "--model", "lower"]);
+    assert!(sim.trim().parse::<f32>().unwrap() > 0.9, "{sim}");
+}
+
+#[test]
+fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("v.txt"), vectors_text(40, 4)).unwrap();
+    ok(p, &["import", "v.txt", "-o", "model"]);
+    let write = |name: &str, s: &str| {
+        std::fs::write(p.join(name), s).unwrap();
+        name.to_string()
+    };
+    // Decimal commas (tab-separated, and after a 3-column CSV header).
+    let f = write(
+        "comma.tsv",
+        "w0001\tw0002\t7,5\nw0003\tw0004\t1,25\nw0005\tw0009\t3\n",
+    );
+    let out = ok(p, &["eval", "--pairs", &f]);
+    assert!(out.contains("coverage 3/3"), "{out}");
+    let f = write(
+        "comma.csv",
+        "a,b,score\nw0001,w0002,7,5\nw0003,w0004,1,25\n",
+    );
+    assert!(ok(p, &["eval", "--pairs", &f]).contains("coverage 2/2"));
+    // Malformed lines and NaN/inf scores: reported with line numbers.
+    let f = write(
+        "mixed.tsv",
+        "# comment\nw0001\tw0002\t1\nw0003\tw0004\tNaN\nw0005\tw0006\nw0007\tw0008\tinf\nw0009\tw0010\t2\nw0011\tw0012\tx\nw0013\tw0014\t3\n",
+    );
+    let (code, out, err) = plain(p, &["eval", "--pairs", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("coverage 3/3"), "{out}");
+    for needle in [
+        "mixed.tsv: skipped 4 malformed line(s)",
+        "line 3: score 'NaN' is not finite",
+        "line 4: 2 column(s)",
+        "line 5: score 'inf' is not finite",
+        "line 7: score 'x' is not a number",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(p, &["eval", "--pairs", &f, "--json"])).unwrap();
+    let lines: Vec<u64> = j["pairs"][0]["malformed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4, 5, 7]);
+    // Nothing usable: an error, not "coverage 0/0".
+    let f = write("none.csv", "w0001,w0002,7,5\nw0003,w0004,NaN\n");
+    let err = fails(p, &["eval", "--pairs", &f], 1, "no usable word pair");
+    assert!(err.contains("none.csv") && err.contains("line 1"), "{err}");
+    let f = write("oov.tsv", "кот\tпес\t1\na\tb\t2\n");
+    fails(p, &["eval", "--pairs", &f], 1, "only 0 of its 2 pairs");
+    let f = write("empty.tsv", "# nothing\n\n");
+    fails(p, &["eval", "--pairs", &f], 1, "holds no word pairs");
+    // Analogies: malformed lines reported, none usable is an error.
+    let f = write(
+        "an.txt",
+        ": s\nw0001 w0002 w0003 w0004\nw0001 w0002\nкот пес a b\n",
+    );
+    let (code, out, err) = plain(p, &["eval", "--analogies", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[total]: ") && out.contains("/1 "), "{out}");
+    assert!(err.contains("line 3: 2 words; a question is four"), "{err}");
+    let f = write("bad.txt", ": s\nw0001 w0002\nкот пес a b\n");
+    fails(
+        p,
+        &["eval", "--analogies", &f],
+        1,
+        "holds no question to evaluate",
+    );
+}
