@@ -196,9 +196,8 @@ pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
 
 /// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
 /// The outermost missing directory on the way to `dir` (what creating
-/// `dir` adds), or `None` when `dir` exists. A stage that refuses after
-/// creating its directories removes this, so a refusal leaves nothing.
-pub fn missing_root(dir: &Path) -> Option<PathBuf> {
+/// `dir` adds), or `None` when `dir` exists.
+fn missing_root(dir: &Path) -> Option<PathBuf> {
     let mut root = None;
     let mut cur = Some(dir);
     while let Some(d) = cur {
@@ -209,6 +208,35 @@ pub fn missing_root(dir: &Path) -> Option<PathBuf> {
         cur = d.parent();
     }
     root
+}
+
+/// The directories a stage is about to create (for each path, its
+/// outermost missing ancestor), removed again when the guard is dropped
+/// before [`NewDirs::keep`]: a stage that refuses before its real work
+/// (memory, disk, bad inputs) leaves nothing behind. Declare it before the
+/// directory's lock, so the lock is released first.
+pub struct NewDirs(Vec<PathBuf>);
+
+impl NewDirs {
+    /// Records what creating `dirs` will add; call before creating them.
+    pub fn before_creating(dirs: &[&Path]) -> NewDirs {
+        let mut roots: Vec<PathBuf> = dirs.iter().filter_map(|d| missing_root(d)).collect();
+        roots.dedup();
+        NewDirs(roots)
+    }
+
+    /// The stage got past its checks: its directories stay.
+    pub fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for NewDirs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 pub fn refuse_same_dir(a: &Path, a_flag: &str, b: &Path, b_flag: &str) -> Result<()> {

@@ -448,12 +448,7 @@ fn swap_in(dir: &Path, staging: &Path) -> Result<()> {
 /// True when some line of `data` has two words of `vocab` (so an empty
 /// pair set came from subsampling, not from the corpus).
 fn has_two_in_vocab(data: &[u8], vocab: &Vocab) -> bool {
-    let index: FxHashMap<&[u8], TokenId> = vocab
-        .words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.as_bytes(), i as TokenId))
-        .collect();
+    let index = vocab.index();
     data.split(|&b| b == b'\n').any(|line| {
         line.split(|&b| b == b' ')
             .filter(|t| index.contains_key(t))
@@ -475,12 +470,7 @@ pub fn write_pairs(
 ) -> Result<PairsSummary> {
     let start = Instant::now();
     let pool = crate::parallel::pool(cfg.threads)?;
-    let index: FxHashMap<&[u8], TokenId> = vocab
-        .words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.as_bytes(), i as TokenId))
-        .collect();
+    let index = vocab.index();
     let keep = keep_probs(&vocab.counts, cfg.sample);
     let sampler = Sampler {
         keep: &keep,
@@ -581,37 +571,22 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
     claim_dir(sdir, Owner::Shards)?;
     refuse_same_dir(vdir, "--vocab-dir", sdir, "--shards-dir")?;
     // Directories this run creates are removed again if it refuses.
-    let created: Vec<PathBuf> = [vdir, sdir]
-        .into_iter()
-        .filter_map(|d| crate::manifest::missing_root(d))
-        .collect();
+    let new_dirs = crate::manifest::NewDirs::before_creating(&[vdir, sdir]);
     let _vocab_lock = lock_dir(vdir)?;
     let _shards_lock = lock_dir(sdir)?;
-    let checked = (|| {
-        check_existing(sdir, cfg.force)?;
-        let built = crate::vocab::build(&cfg.vocab, progress)?;
-        let map = map_corpus(&cfg.vocab.corpus)?;
-        let data: &[u8] = map.as_deref().unwrap_or(&[]);
-        let estimate = crate::preflight::PairsEstimate::new(
-            &built.vocab,
-            &built.summary.line_lengths,
-            data.len() as u64,
-            cfg,
-            crate::parallel::threads(cfg.threads),
-        );
-        preflight(cfg, &estimate)?;
-        Ok((built, map, estimate))
-    })();
-    let (built, map, estimate) = match checked {
-        Ok(x) => x,
-        Err(e) => {
-            for d in created {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            return Err(e);
-        }
-    };
+    check_existing(sdir, cfg.force)?;
+    let built = crate::vocab::build(&cfg.vocab, progress)?;
+    let map = map_corpus(&cfg.vocab.corpus)?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let estimate = crate::preflight::PairsEstimate::new(
+        &built.vocab,
+        &built.summary.line_lengths,
+        data.len() as u64,
+        cfg,
+        crate::parallel::threads(cfg.threads),
+    );
+    preflight(cfg, &estimate)?;
+    new_dirs.keep();
     let corpus = built.corpus.clone();
     let staging = staging_dir(sdir)?;
     let mut summary = write_pairs(
@@ -695,25 +670,7 @@ mod tests {
 
     /// synth → prep in `dir`; returns the corpus path.
     fn sample_corpus(dir: &Path, bytes: u64) -> PathBuf {
-        let text = dir.join("sample.txt");
-        crate::synth::generate(&crate::synth::SynthConfig {
-            out: text.clone(),
-            seed: 3,
-            bytes,
-            ..Default::default()
-        })
-        .unwrap();
-        let corpus = dir.join("corpus.txt");
-        crate::prep::run(
-            &crate::prep::PrepConfig {
-                inputs: vec![text],
-                output: corpus.clone(),
-                ..Default::default()
-            },
-            &Progress::silent(),
-        )
-        .unwrap();
-        corpus
+        crate::train::oracle::test_corpus(dir, bytes).unwrap()
     }
 
     #[test]

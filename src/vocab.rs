@@ -137,12 +137,12 @@ impl Vocab {
         self.words.is_empty()
     }
 
-    /// Word → id map.
-    pub fn index(&self) -> HashMap<&str, TokenId> {
+    /// Word (as the corpus's bytes) → id map.
+    pub fn index(&self) -> HashMap<&[u8], TokenId> {
         self.words
             .iter()
             .enumerate()
-            .map(|(i, w)| (w.as_str(), i as TokenId))
+            .map(|(i, w)| (w.as_bytes(), i as TokenId))
             .collect()
     }
 
@@ -574,14 +574,11 @@ pub fn commit(cfg: &VocabConfig, built: Built) -> Result<(Vocab, VocabSummary)> 
 pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
     cfg.validate()?;
     crate::manifest::claim_dir(&cfg.vocab_dir, crate::manifest::Owner::Vocab)?;
-    let created = crate::manifest::missing_root(&cfg.vocab_dir);
+    // A refusal (memory, an empty vocabulary) leaves nothing behind.
+    let new_dirs = crate::manifest::NewDirs::before_creating(&[&cfg.vocab_dir]);
     let _lock = crate::manifest::lock_dir(&cfg.vocab_dir)?;
-    let built = build(cfg, progress).inspect_err(|_| {
-        // A refusal (memory, an empty vocabulary) leaves nothing behind.
-        if let Some(d) = &created {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    })?;
+    let built = build(cfg, progress)?;
+    new_dirs.keep();
     commit(cfg, built)
 }
 

@@ -53,8 +53,8 @@ fn fails_env(dir: &Path, args: &[&str], env: &[(&str, &str)], code: i32, needle:
     err
 }
 
-/// synth → prep → pairs in `dir`, with a small corpus.
-fn prepared(bytes: u64, epochs: u32) -> tempfile::TempDir {
+/// synth → prep only, in a fresh temp dir.
+fn corpus_only(bytes: u64) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     ok(
@@ -70,6 +70,13 @@ fn prepared(bytes: u64, epochs: u32) -> tempfile::TempDir {
         ],
     );
     ok(p, &["prep", "data/sample.txt", "-o", "data/corpus.txt"]);
+    d
+}
+
+/// synth → prep → pairs in `dir`, with a small corpus.
+fn prepared(bytes: u64, epochs: u32) -> tempfile::TempDir {
+    let d = corpus_only(bytes);
+    let p = d.path();
     ok(
         p,
         &[
@@ -947,26 +954,6 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, u64)> {
         }
     }
     out
-}
-
-/// synth → prep only, in a fresh temp dir.
-fn corpus_only(bytes: u64) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path();
-    ok(
-        p,
-        &[
-            "synth",
-            "--out",
-            "data/sample.txt",
-            "--seed",
-            "3",
-            "--bytes",
-            &bytes.to_string(),
-        ],
-    );
-    ok(p, &["prep", "data/sample.txt", "-o", "data/corpus.txt"]);
-    d
 }
 
 #[test]

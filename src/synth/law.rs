@@ -425,9 +425,9 @@ pub fn generate(cfg: &LawConfig, progress: &Progress) -> Result<(Groups, LawSumm
         .collect();
     let filler = Filler::new(&filler_p, &planted);
     drop(filler_p);
-    let mut topics_p = topic_weights.clone();
-    topics_p.push(1.0 - topical_share);
-    let topics = AliasTable::from_probabilities(&topics_p);
+    // The last entry is "no topic".
+    topic_weights.push(1.0 - topical_share);
+    let topics = AliasTable::from_probabilities(&topic_weights);
     let none = groups.len() as i32;
     let cache = SpellCache::new(cfg.types.min(1 << 16));
     let expected_types_seen = expected_types(&p, cfg.tokens as f64, 1);

@@ -606,15 +606,9 @@ pub fn run(
     cfg.validate()?;
     let start = Instant::now();
     crate::manifest::claim_dir(&cfg.output, crate::manifest::Owner::Model)?;
-    let created = crate::manifest::missing_root(&cfg.output);
-    let _lock = crate::manifest::lock_dir(&cfg.output)?;
     // A refusal before training starts leaves no new directory behind.
-    let undo = |e: Error| {
-        if let Some(d) = &created {
-            let _ = std::fs::remove_dir_all(d);
-        }
-        e
-    };
+    let new_dirs = crate::manifest::NewDirs::before_creating(&[&cfg.output]);
+    let _lock = crate::manifest::lock_dir(&cfg.output)?;
     if !cfg.resume {
         if let Some(ckpt) = checkpoint::existing(&cfg.output) {
             if !cfg.force {
@@ -625,9 +619,10 @@ pub fn run(
             }
         }
     }
-    let inputs = load_inputs(cfg).map_err(undo)?;
+    let inputs = load_inputs(cfg)?;
     let v = inputs.vocab.len();
-    check_memory(cfg, v).map_err(undo)?;
+    check_memory(cfg, v)?;
+    new_dirs.keep();
     if !cfg.resume && cfg.force {
         let ckpt = checkpoint::checkpoint_dir(&cfg.output);
         if ckpt.exists() {

@@ -122,15 +122,8 @@ pub fn test_weights(vocab: usize, dim: usize, seed: u64) -> Weights {
     w
 }
 
-/// synth → prep → pairs in `dir` (about `bytes` of text, `draws` draws of
-/// pairs in shards of 100k pairs); returns a train config reading them and
-/// writing `dir/model`.
-pub fn test_shards(
-    dir: &std::path::Path,
-    bytes: u64,
-    draws: u32,
-) -> crate::Result<super::TrainConfig> {
-    let p = crate::progress::Progress::silent();
+/// synth → prep in `dir` (about `bytes` of text); returns the corpus path.
+pub fn test_corpus(dir: &std::path::Path, bytes: u64) -> crate::Result<std::path::PathBuf> {
     let text = dir.join("sample.txt");
     crate::synth::generate(&crate::synth::SynthConfig {
         out: text.clone(),
@@ -145,8 +138,21 @@ pub fn test_shards(
             output: corpus.clone(),
             ..Default::default()
         },
-        &p,
+        &crate::progress::Progress::silent(),
     )?;
+    Ok(corpus)
+}
+
+/// synth → prep → pairs in `dir` (about `bytes` of text, `draws` draws of
+/// pairs in shards of 100k pairs); returns a train config reading them and
+/// writing `dir/model`.
+pub fn test_shards(
+    dir: &std::path::Path,
+    bytes: u64,
+    draws: u32,
+) -> crate::Result<super::TrainConfig> {
+    let p = crate::progress::Progress::silent();
+    let corpus = test_corpus(dir, bytes)?;
     let shards_dir = dir.join("shards");
     crate::pairs::run(
         &crate::pairs::PairsConfig {
