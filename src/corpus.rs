@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::encoding::{self, EncodingChoice};
 use crate::error::{invalid, io_err, pq_err, Error, Result};
 
 /// An input format.
@@ -88,6 +89,13 @@ pub struct ReadConfig {
     pub skip_pattern: Option<String>,
     /// Longest line held in memory before it is cut at whitespace. By default, 1 MiB.
     pub max_line_bytes: usize,
+    /// The text encoding, or `auto` to decide per document by content
+    /// ([`crate::encoding`]). By default, auto.
+    pub encoding: EncodingChoice,
+    /// Keep documents whose invalid UTF-8 exceeds
+    /// [`crate::encoding::MAX_INVALID_SHARE`] (replaced by U+FFFD) instead of
+    /// refusing them. By default, false.
+    pub allow_invalid: bool,
 }
 
 impl Default for ReadConfig {
@@ -99,6 +107,8 @@ impl Default for ReadConfig {
             min_cyrillic_share: 0.0,
             skip_pattern: None,
             max_line_bytes: 1 << 20,
+            encoding: EncodingChoice::Auto,
+            allow_invalid: false,
         }
     }
 }
@@ -131,6 +141,10 @@ pub struct ReadStats {
     pub bad_records: u64,
     /// Input files with no content.
     pub empty_files: Vec<String>,
+    /// Documents (files, stdin, archive entries) read in an encoding other
+    /// than UTF-8, by encoding.
+    #[serde(default)]
+    pub decoded: std::collections::BTreeMap<String, u64>,
 }
 
 /// Expands directories (recursively, sorted) and detects formats.
@@ -206,7 +220,23 @@ fn sniff(path: &Path) -> Result<[u8; 4]> {
     Ok(magic)
 }
 
-/// Format and compression of `path`, by extension then magic bytes.
+/// The stream compression whose magic number `magic` starts with.
+fn compression_of(magic: &[u8]) -> Compression {
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// A tar archive: `ustar` at offset 257 (POSIX and GNU headers).
+fn is_tar(head: &[u8]) -> bool {
+    head.get(257..262) == Some(b"ustar")
+}
+
+/// Format and compression of `path`: magic bytes, then the extension.
 pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compression)> {
     let name = path
         .file_name()
@@ -215,16 +245,10 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
         .to_lowercase();
     let stdin = path.as_os_str() == "-";
     let magic = if stdin { [0; 4] } else { sniff(path)? };
-    let compression = if name.ends_with(".gz")
-        || name.ends_with(".tgz")
-        || magic[..2] == [0x1f, 0x8b]
-    {
-        Compression::Gzip
-    } else if name.ends_with(".zst") || name.ends_with(".zstd") || magic == [0x28, 0xb5, 0x2f, 0xfd]
-    {
-        Compression::Zstd
-    } else {
-        Compression::None
+    let compression = match compression_of(&magic) {
+        Compression::None if name.ends_with(".gz") || name.ends_with(".tgz") => Compression::Gzip,
+        Compression::None if name.ends_with(".zst") || name.ends_with(".zstd") => Compression::Zstd,
+        c => c,
     };
     if let Some(f) = forced {
         return Ok((f, compression));
@@ -348,19 +372,35 @@ impl<'a> Reader<'a> {
         } else {
             Box::new(File::open(&input.path).map_err(io_err(&input.path, "open"))?)
         };
-        let counted = Counting {
-            inner: raw,
-            on_read,
+        let counted = BufReader::with_capacity(
+            1 << 20,
+            Counting {
+                inner: raw,
+                on_read,
+            },
+        );
+        // Magic numbers decide on every input, stdin included: a gzip or
+        // zstd stream is decompressed whatever its name says.
+        let (magic, counted) = encoding::peek(counted, 4).map_err(io_err(&input.path, "read"))?;
+        let compression = match input.compression {
+            Compression::None => compression_of(&magic),
+            c => c,
         };
-        Ok(match input.compression {
-            Compression::None => Box::new(BufReader::with_capacity(1 << 20, counted)),
+        if magic == *b"PK\x03\x04" || magic == *b"PAR1" {
+            return Err(invalid(
+                &input.path,
+                "is a zip or parquet file, which cannot be read as a stream; save it to a file with its extension (.zip, .parquet) and pass that",
+            ));
+        }
+        Ok(match compression {
+            Compression::None => Box::new(counted),
             Compression::Gzip => Box::new(BufReader::with_capacity(
                 1 << 20,
-                flate2::read::MultiGzDecoder::new(BufReader::new(counted)),
+                flate2::bufread::MultiGzDecoder::new(counted),
             )),
             Compression::Zstd => Box::new(BufReader::with_capacity(
                 1 << 20,
-                zstd::stream::read::Decoder::new(counted)
+                zstd::stream::read::Decoder::with_buffer(counted)
                     .map_err(io_err(&input.path, "open zstd stream"))?,
             )),
         })
@@ -382,7 +422,16 @@ impl<'a> Reader<'a> {
             Format::Zip => self.read_zip(&path, on_read, sink)?,
             Format::Text | Format::Jsonl | Format::Conllu | Format::Tar => {
                 let r = self.open(input, on_read)?;
-                match input.format {
+                // A tar stream named like text (`.tar.gz` renamed `.txt`, or
+                // piped to stdin) is read as the archive it is.
+                let (head, r) = encoding::peek(r, 512).map_err(io_err(&path, "read"))?;
+                let r: Box<dyn BufRead + Send> = Box::new(r);
+                let format = if self.cfg.format.is_none() && is_tar(&head) {
+                    Format::Tar
+                } else {
+                    input.format
+                };
+                match format {
                     Format::Tar => self.read_tar(&path, r, sink)?,
                     f => self.read_stream(&path, f, r, false, sink)?,
                 }
@@ -413,10 +462,23 @@ impl<'a> Reader<'a> {
         archive_doc: bool,
         sink: &mut Sink,
     ) -> Result<()> {
+        let (head, r) = encoding::peek(r, encoding::SAMPLE_BYTES).map_err(io_err(path, "read"))?;
+        let enc = encoding::detect(&head, self.cfg.encoding);
+        if enc == encoding::Detected::Utf8 {
+            self.check_text(path, &head)?;
+        } else {
+            *self
+                .stats
+                .decoded
+                .entry(enc.name().to_string())
+                .or_default() += 1;
+        }
+        let invalid_before = self.stats.invalid_utf8;
+        let mut bytes = 0u64;
         let mut conllu = ConlluState::default();
         let mut line = std::mem::take(&mut self.line);
         let mut text = std::mem::take(&mut self.text);
-        let mut lines = BoundedLines::new(r, self.cfg.max_line_bytes);
+        let mut lines = BoundedLines::new(encoding::decoder(r, enc), self.cfg.max_line_bytes);
         let result = (|| -> Result<()> {
             let mut first = true;
             loop {
@@ -428,6 +490,7 @@ impl<'a> Reader<'a> {
                 if got == LineRead::Cut {
                     self.stats.long_lines_cut += 1;
                 }
+                bytes += line.len() as u64 + 1;
                 let s = decode_lossy(&line, &mut text, &mut self.stats.invalid_utf8);
                 let mut s = s.trim_end_matches('\r');
                 if first {
@@ -474,7 +537,28 @@ impl<'a> Reader<'a> {
         })();
         self.line = line;
         self.text = text;
-        result
+        result?;
+        let invalid = self.stats.invalid_utf8 - invalid_before;
+        if !self.cfg.allow_invalid && encoding::too_invalid(invalid, bytes) {
+            return Err(too_invalid_error(path, invalid, bytes));
+        }
+        Ok(())
+    }
+
+    /// Refuses a document (by its first bytes, read as UTF-8) that is binary
+    /// data, or whose invalid UTF-8 is over the threshold already there.
+    fn check_text(&self, path: &Path, head: &[u8]) -> Result<()> {
+        if encoding::looks_binary(head) {
+            return Err(invalid(
+                path,
+                "looks like binary data, not text (NUL or control bytes); if it is an archive or a compressed file, give it its extension or pass --format",
+            ));
+        }
+        let invalid = encoding::invalid_sequences(head);
+        if !self.cfg.allow_invalid && encoding::too_invalid(invalid, head.len() as u64) {
+            return Err(too_invalid_error(path, invalid, head.len() as u64));
+        }
+        Ok(())
     }
 
     /// What to do with an archive entry: `None` skips it.
@@ -631,6 +715,17 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+fn too_invalid_error(path: &Path, n_invalid: u64, bytes: u64) -> Error {
+    invalid(
+        path,
+        format!(
+            "{n_invalid} invalid UTF-8 sequences in {bytes} bytes ({:.1}%, over the {}% limit): not UTF-8, nor recognisably cp1251, koi8-r or UTF-16; pass --encoding if you know the encoding, or --allow-invalid to keep the text with U+FFFD in their place",
+            100.0 * n_invalid as f64 / bytes.max(1) as f64,
+            100.0 * encoding::MAX_INVALID_SHARE
+        ),
+    )
 }
 
 #[derive(PartialEq, Eq, Debug)]

@@ -9,6 +9,7 @@
 pub mod corpus;
 pub mod doctor;
 pub mod embeddings;
+pub mod encoding;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -28,6 +28,9 @@
 //! 7. **ё → е** with [`YoMode::Fold`] (default); kept with [`YoMode::Keep`].
 //! 8. **Length.** Tokens longer than `max_token_chars` characters are dropped
 //!    whole, never cut.
+//! 9. **Invisible joiners.** A soft hyphen (U+00AD), ZWNJ/ZWJ (U+200C/D),
+//!    word joiner (U+2060) or U+FEFF inside a word is dropped without
+//!    splitting it: `пере\u{AD}нос` is `перенос` (rule 2 would split it).
 //!
 //! **Fast path.** UAX #29 never breaks between two letters of the Latin or
 //! Cyrillic scripts, and the rules above only look at letters, digits,
@@ -150,6 +153,17 @@ pub fn fast_path_char(c: char) -> bool {
         || (0x400..=0x52F).contains(&u)
         || (0x2010..=0x2027).contains(&u)
         || (0x2030..=0x205E).contains(&u)
+}
+
+/// Invisible format characters that sit inside words: the soft hyphen
+/// U+00AD, zero-width non-joiner and joiner U+200C/U+200D, the word joiner
+/// U+2060 and U+FEFF. Dropped inside a word; separators elsewhere.
+#[inline]
+fn is_invisible_joiner(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
 }
 
 /// Alphabetic, with inline answers for ASCII and Cyrillic letters.
@@ -490,6 +504,10 @@ impl Normalizer {
                 self.push_letter(c, tok);
             } else if ('\u{0300}'..='\u{036F}').contains(&c) && tok.open {
                 self.combine(c, tok);
+            } else if is_invisible_joiner(c) {
+                // Inside a word segment (UAX #29 never breaks at these) a
+                // soft hyphen or joiner neither splits nor stays: it is
+                // dropped, so `пере\u{AD}нос` is `перенос`.
             } else {
                 n += self.flush(tok, out);
                 if c.is_numeric() && self.cfg.numbers == NumberMode::Token && !in_digits {
@@ -678,6 +696,10 @@ mod tests {
             ("Он - дурак", "он дурак"), // spaced dash is not a hyphen
             ("--а-б--", "а-б"),
             ("Straße", "straße"),
+            ("пере\u{00AD}нос", "перенос"),         // soft hyphen
+            ("ПЕРЕ\u{00AD}НОС\u{00AD}", "перенос"), // also at the end
+            ("сло\u{2060}во и\u{200D}мя", "слово имя"),
+            ("один\u{200B}два", "один два"), // a zero-width space separates
         ];
         for (input, want) in cases {
             assert_eq!(norm(input), want, "input {input:?}");

@@ -1,6 +1,7 @@
 //! Integration tests: the real `w2v` binary in a fresh temp dir per test.
 
 mod hostile;
+mod hostile_encodings;
 mod hostile_integrity;
 mod model_dir;
 use std::io::Write;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use w2v::corpus::{Format, ReadConfig};
+use w2v::encoding::EncodingChoice;
 use w2v::prep::PrepConfig;
 use w2v::progress::Progress;
 
@@ -35,6 +36,12 @@ pub struct PrepArgs {
     /// Skip archive entries whose path matches this regex.
     #[arg(long)]
     pub skip_pattern: Option<String>,
+    /// Text encoding: auto (decided per file by content), utf-8, cp1251, koi8-r or utf-16.
+    #[arg(long, default_value = "auto")]
+    pub encoding: EncodingChoice,
+    /// Keep files with more than 1% invalid UTF-8 (replaced by U+FFFD) instead of refusing them.
+    #[arg(long)]
+    pub allow_invalid: bool,
     /// Drop output lines with fewer tokens.
     #[arg(long, default_value_t = 1)]
     pub min_tokens: usize,
@@ -57,6 +64,8 @@ impl From<PrepArgs> for PrepConfig {
                 text_column: a.text_column,
                 min_cyrillic_share: a.min_cyrillic_share,
                 skip_pattern: a.skip_pattern,
+                encoding: a.encoding,
+                allow_invalid: a.allow_invalid,
                 ..Default::default()
             },
             normalize: a.norm.into(),
@@ -71,6 +80,16 @@ pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
     super::common::warn_threads(a.threads, p);
     let cfg: PrepConfig = a.into();
     let s = w2v::prep::run(&cfg, p)?;
+    for (enc, n) in &s.read.decoded {
+        p.info(&format!("prep: decoded {n} document(s) from {enc}"));
+    }
+    if s.read.invalid_utf8 > 0 {
+        p.warn(&format!(
+            "prep: {} invalid UTF-8 sequences were replaced by U+FFFD (under the 1% limit per file{})",
+            s.read.invalid_utf8,
+            if cfg.read.allow_invalid { ", or allowed by --allow-invalid" } else { "" }
+        ));
+    }
     p.info(&format!(
         "prep: {} lines, {} tokens from {:.1} MB in {:.1}s ({:.1} MB/s); {} invalid UTF-8 sequences replaced; wrote {}",
         s.lines_out,
