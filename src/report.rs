@@ -527,19 +527,25 @@ fn draw<DB: DrawingBackend>(
         .x_label_area_size(45)
         .y_label_area_size(75);
     let fmt = |v: &f64| fmt_num(*v);
+    // The axes, labels and grid of either coordinate kind (linear, log).
+    macro_rules! mesh {
+        ($c:ident) => {
+            $c.configure_mesh()
+                .x_desc(xd)
+                .y_desc(yd)
+                .x_label_formatter(&fmt)
+                .y_label_formatter(&fmt)
+                .label_style((FAMILY, 14))
+                .light_line_style(TRANSPARENT)
+                .draw()?
+        };
+    }
     if plot == Plot::RankFrequency {
         let mut c = chart.build_cartesian_2d(
             (1.0..x1.max(2.0)).log_scale(),
             (y0.max(1.0) * 0.8..y1 * 1.25).log_scale(),
         )?;
-        c.configure_mesh()
-            .x_desc(xd)
-            .y_desc(yd)
-            .x_label_formatter(&fmt)
-            .y_label_formatter(&fmt)
-            .label_style((FAMILY, 14))
-            .light_line_style(TRANSPARENT)
-            .draw()?;
+        mesh!(c);
         c.draw_series(LineSeries::new(
             lines[0].points.iter().copied(),
             Palette99::pick(0).stroke_width(2),
@@ -553,14 +559,7 @@ fn draw<DB: DrawingBackend>(
     };
     let (y0, y1) = padded(y0, y1);
     let mut c = chart.build_cartesian_2d(x0..x1, y0..y1)?;
-    c.configure_mesh()
-        .x_desc(xd)
-        .y_desc(yd)
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
-        .label_style((FAMILY, 14))
-        .light_line_style(TRANSPARENT)
-        .draw()?;
+    mesh!(c);
     for (i, s) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let drawn = c.draw_series(LineSeries::new(

@@ -57,6 +57,20 @@ const TRAIN: [&str; 8] = [
     "--deterministic",
 ];
 
+/// A run long enough (50 epochs) to be caught running.
+const LONG: [&str; 10] = [
+    "train",
+    "--engine",
+    "native",
+    "--dim",
+    "16",
+    "--epochs",
+    "50",
+    "--deterministic",
+    "-o",
+    "m",
+];
+
 fn train(p: &Path, out: &str, extra: &[&str]) -> std::process::Output {
     let mut a: Vec<&str> = TRAIN.to_vec();
     a.extend(["-o", out]);
@@ -126,20 +140,8 @@ fn the_log_is_readable_while_training_and_a_resume_continues_it() {
     let p = d.path();
     // Long enough (50 epochs) to be caught running; SIGINT stops it.
     let mut child = Command::new(BIN)
-        .args([
-            "train",
-            "--engine",
-            "native",
-            "--dim",
-            "16",
-            "--epochs",
-            "50",
-            "--deterministic",
-            "-o",
-            "m",
-            "--progress",
-            "silent",
-        ])
+        .args(LONG)
+        .args(["--progress", "silent"])
         .current_dir(p)
         .spawn()
         .unwrap();
@@ -172,20 +174,8 @@ fn the_log_is_readable_while_training_and_a_resume_continues_it() {
     ));
     std::fs::write(&log, text).unwrap();
     let before = r.len();
-    let mut resume = vec![
-        "train",
-        "--engine",
-        "native",
-        "--dim",
-        "16",
-        "--epochs",
-        "50",
-        "--deterministic",
-        "-o",
-        "m",
-        "--resume",
-        "--stop-after-pairs",
-    ];
+    let mut resume = LONG.to_vec();
+    resume.extend(["--resume", "--stop-after-pairs"]);
     let next = (stop + 300_000).to_string();
     resume.push(&next);
     assert_eq!(w2v(p, &resume).status.code(), Some(130));
