@@ -263,6 +263,11 @@ fn out_of_vocabulary(e: &Error) -> bool {
 /// Scores one pair file against `model`.
 pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
     let file = read_pairs(path)?;
+    score_pairs(path, &file, |a, b| model.similarity(a, b))
+}
+
+/// Refuses a pair file with no usable pair (before any scoring).
+pub fn check_pair_file(path: &Path, file: &PairFile) -> Result<()> {
     if file.pairs.is_empty() {
         return Err(invalid(
             path,
@@ -277,9 +282,23 @@ pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
             },
         ));
     }
+    Ok(())
+}
+
+/// Scores the pairs of `file` (read from `path`) with `similarity`, the
+/// cosine of two words as typed: a query model's, or (`train
+/// --eval-pairs`) the weights of a running training. An unknown word
+/// ([`Error::UnknownWord`], [`Error::NotOneWord`]) leaves its pair out;
+/// any other error stops the scoring.
+pub fn score_pairs(
+    path: &Path,
+    file: &PairFile,
+    mut similarity: impl FnMut(&str, &str) -> Result<f32>,
+) -> Result<PairScore> {
+    check_pair_file(path, file)?;
     let (mut human, mut ours) = (Vec::new(), Vec::new());
     for p in &file.pairs {
-        match model.similarity(&p.first, &p.second) {
+        match similarity(&p.first, &p.second) {
             Ok(sim) => {
                 human.push(p.score);
                 ours.push(sim as f64);
@@ -306,7 +325,7 @@ pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
         found: human.len(),
         total,
         coverage: human.len() as f64 / total as f64,
-        malformed: file.malformed,
+        malformed: file.malformed.clone(),
     })
 }
 

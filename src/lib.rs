@@ -4,7 +4,7 @@
 //! [`synth`] → [`prep`] (via [`corpus`] readers and [`normalize`]) →
 //! [`vocab`] + [`unigram`] + [`pairs`] (via [`shards`]) → [`train`] →
 //! [`model`] (the model directory, via [`embeddings`]) → [`query`],
-//! [`eval`], [`export`]. [`preflight`] checks disk and memory before a
+//! [`eval`], [`export`], [`report`] (plots of the training log). [`preflight`] checks disk and memory before a
 //! stage starts work.
 pub mod corpus;
 pub mod doctor;
@@ -23,6 +23,7 @@ pub mod preflight;
 pub mod prep;
 pub mod progress;
 pub mod query;
+pub mod report;
 pub mod rng;
 pub mod shards;
 pub mod simd;

@@ -13,7 +13,12 @@
 //!   [`Manifest`] fields (stage, version, seed, config, input and output
 //!   fingerprints, summary) plus `format_version` ([`FORMAT_VERSION`]),
 //!   `dim`, `vocab_size`, `normalize` (the [`NormalizeConfig`] queries must
-//!   apply) and `normalize_source`.
+//!   apply) and `normalize_source`;
+//! - [`TRAIN_LOG`] (`train.jsonl`, written by `train` only): the training
+//!   log ([`crate::train::log`]). It belongs to the directory but is not
+//!   fingerprinted in the manifest: training appends to it while it runs
+//!   (before the manifest exists), and no query reads it. `import` removes a
+//!   stale one, which would describe other vectors.
 //!
 //! Every file goes through a temp file and a rename. The old manifest is
 //! removed first, so a directory caught half-rewritten has no manifest and is
@@ -71,6 +76,9 @@ pub fn manifest_of(dir: &Path) -> PathBuf {
         new
     }
 }
+
+/// The training log in a model directory ([`crate::train::log`]).
+pub const TRAIN_LOG: &str = "train.jsonl";
 
 const INPUT: &str = "input.npy";
 const OUTPUT: &str = "output.npy";
@@ -353,6 +361,10 @@ impl ModelDir {
             None => remove_if_present(&dir.join(OUTPUT), "remove the stale")?,
         }
         write_npy(&dir.join(NORMS), &row_norms(parts.input, dim), &[v])?;
+        if parts.producer == Producer::Import {
+            // A log of an earlier training would not describe these vectors.
+            remove_if_present(&dir.join(TRAIN_LOG), "remove the stale training log")?;
+        }
         let mut text = String::with_capacity(v * 10);
         for w in parts.words {
             text.push_str(w);
@@ -551,6 +563,13 @@ impl ModelDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the directory's training log is ([`TRAIN_LOG`]; it may not
+    /// exist: imported models and models trained before it was written
+    /// have none).
+    pub fn train_log(&self) -> PathBuf {
+        self.dir.join(TRAIN_LOG)
     }
 
     /// The manifest as read.

@@ -4,6 +4,7 @@ mod hostile;
 mod hostile_encodings;
 mod hostile_integrity;
 mod model_dir;
+mod report;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -16,6 +16,7 @@ mod import;
 mod neighbors;
 mod pairs;
 mod prep;
+mod report;
 mod similarity;
 mod synth;
 mod train;
@@ -91,6 +92,8 @@ pub enum Cmd {
     Import(import::ImportArgs),
     /// Show versions, libtorch location and whether CUDA is usable.
     Doctor(doctor::DoctorArgs),
+    /// Plot a model's training log (loss, pairs/s, lr, eval) and vocabulary as HTML and PNG.
+    Report(report::ReportArgs),
 }
 
 /// Output errors: a closed pipe (`w2v neighbors x | head`) is a quiet success.
@@ -165,6 +168,7 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
         Cmd::Export(a) => none(export::run(a, &p)),
         Cmd::Import(a) => none(import::run(a, &p)),
         Cmd::Doctor(a) => none(doctor::run(a, &p)),
+        Cmd::Report(a) => none(report::run(a, &p)),
     }
 }
 

@@ -108,6 +108,9 @@ pub struct TrainArgs {
     pub stop_after_pairs: Option<u64>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Word-pair files (as for `w2v eval --pairs`) scored at each epoch end into OUTPUT/train.jsonl.
+    #[arg(long, num_args = 1..)]
+    pub eval_pairs: Vec<PathBuf>,
 }
 
 /// Threads per core beyond which `--threads` is capped (more only thrash).
@@ -234,6 +237,7 @@ impl TrainArgs {
             save_output: self.save_output,
             stop_after_pairs: self.stop_after_pairs,
             seed: self.seed,
+            eval_pairs: self.eval_pairs,
             ..Default::default()
         };
         cfg.validate()?;

@@ -263,6 +263,9 @@ pub struct TrainConfig {
     pub stop_after_pairs: Option<u64>,
     /// Master seed. By default, 1.
     pub seed: u64,
+    /// Word-pair files scored at each epoch end into `train.jsonl`
+    /// ([`super::log`]). By default, none.
+    pub eval_pairs: Vec<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -284,6 +287,7 @@ impl Default for TrainConfig {
             save_output: false,
             stop_after_pairs: None,
             seed: 1,
+            eval_pairs: Vec::new(),
         }
     }
 }
@@ -300,6 +304,7 @@ const HARMLESS_ON_RESUME: &[&str] = &[
     "force",
     "save_output",
     "stop_after_pairs",
+    "eval_pairs",
     "engine.prefetch",
 ];
 

@@ -3,8 +3,9 @@
 //! In: `shards/` (manifest + parquet), `vocab/` (words, counts, unigram
 //! table; its fingerprint must match the one the shards were built with).
 //! Out, in `model/`: `input.npy` (the word vectors), `output.npy` (with
-//! `--save-output`), `norms.npy`, `words.txt`, `model.manifest.json`, and
-//! `checkpoints/` while running.
+//! `--save-output`), `norms.npy`, `words.txt`, `model.manifest.json`,
+//! `train.jsonl` (the training log, [`log`]), and `checkpoints/` while
+//! running.
 //!
 //! The output directory is claimed (it must not hold another stage's
 //! output) and locked for the whole run, so a second training into it is
@@ -25,6 +26,7 @@
 //! - [`native`]: the CPU engine (the torch engine is the `w2v-torch` crate);
 //! - [`readers`]: shard decoding ahead of training;
 //! - [`checkpoint`]: saving, loading and refusing changed resumptions;
+//! - [`log`]: the training log `train.jsonl` (loss, lr, pairs/s, evaluations);
 //! - this module: the driver, a loop of small steps over the plan.
 //!
 //! Work is cut into *blocks* ([`EngineConfig::block_size`] pairs). A block
@@ -37,6 +39,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod engine;
+pub mod log;
 pub mod native;
 #[cfg(any(test, feature = "test-support"))]
 pub mod oracle;
@@ -392,6 +395,8 @@ struct Driver<'a> {
     checkpoints: (u32, f64),
     /// Pairs carried over from the last chunk, short of a block.
     buf: (Vec<TokenId>, Vec<TokenId>),
+    /// `train.jsonl`.
+    log: log::RunLog,
 }
 
 impl Driver<'_> {
@@ -505,7 +510,8 @@ impl Driver<'_> {
             0.9 * self.ema + 0.1 * l.mean()
         };
         self.epoch.loss += l;
-        Ok(())
+        self.log
+            .drained(self.cursor.epoch, self.cursor.pairs_done, l)
     }
 
     /// Moves the cursor past a finished shard, closing the epoch if it ends.
@@ -514,6 +520,11 @@ impl Driver<'_> {
         let epoch_ends = next.epoch != self.cursor.epoch;
         if epoch_ends {
             self.drain()?;
+            self.log.epoch_end(
+                self.cursor.epoch,
+                self.cursor.pairs_done,
+                self.engine.as_mut(),
+            )?;
             self.close_epoch();
         }
         self.cursor = next;
@@ -622,6 +633,7 @@ pub fn run(
     let inputs = load_inputs(cfg)?;
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
+    let evals = log::Evals::load(cfg, &inputs.vocab)?;
     new_dirs.keep();
     if !cfg.resume && cfg.force {
         let ckpt = checkpoint::checkpoint_dir(&cfg.output);
@@ -657,6 +669,13 @@ pub fn run(
     if state.is_some() {
         check_cursor(&plan, &cursor, &cfg.output)?;
     }
+    let run_log = log::RunLog::open(
+        cfg,
+        cursor.pairs_done,
+        plan.total_pairs,
+        &engine.describe(),
+        evals,
+    )?;
     let stage = progress.stage("train", plan.total_pairs, "pairs");
     stage.inc(cursor.pairs_done);
     let todo = &plan.shards[plan.index(&cursor)..];
@@ -685,8 +704,13 @@ pub fn run(
         stop: stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
         checkpoints: (0, 0.0),
         buf: (Vec::new(), Vec::new()),
+        log: run_log,
     };
     let result = d.run(&mut readers);
+    if result.is_err() {
+        // The run's own error is the one to report.
+        let _ = d.log.end(d.cursor.pairs_done, &result);
+    }
     readers.stop();
     d.stage.finish();
     let wait = result?;
@@ -718,6 +742,7 @@ pub fn run(
         checkpoint_s: d.checkpoints.1,
     };
     write_model(cfg, &inputs, &weights.input, &weights.output, &summary)?;
+    d.log.end(d.cursor.pairs_done, &Ok(()))?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
 }
