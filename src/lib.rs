@@ -23,6 +23,7 @@ pub mod prep;
 pub mod progress;
 pub mod query;
 pub mod rng;
+pub mod serve;
 pub mod shards;
 pub mod simd;
 pub mod synth;

@@ -16,6 +16,7 @@ mod import;
 mod neighbors;
 mod pairs;
 mod prep;
+mod serve;
 mod similarity;
 mod synth;
 mod train;
@@ -89,6 +90,8 @@ pub enum Cmd {
     Export(export::ExportArgs),
     /// Read word2vec bin/text vectors into a model directory.
     Import(import::ImportArgs),
+    /// Explore a model in the browser: a JSON API and one page (loopback by default).
+    Serve(serve::ServeArgs),
     /// Show versions, libtorch location and whether CUDA is usable.
     Doctor(doctor::DoctorArgs),
 }
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
         Cmd::Eval(a) => none(eval::run(a, &p)),
         Cmd::Export(a) => none(export::run(a, &p)),
         Cmd::Import(a) => none(import::run(a, &p)),
+        Cmd::Serve(a) => none(serve::run(a, &p)),
         Cmd::Doctor(a) => none(doctor::run(a, &p)),
     }
 }
