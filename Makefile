@@ -1,6 +1,7 @@
 # w2v: two commands set up everything on a fresh machine.
 #   make demo   set up libtorch, build, run synth -> prep -> pairs -> train -> neighbors
 #   make test   set up, then fmt + clippy + tests (w2v and the w2v-torch member crate) + Python cross-checks
+#               + the `w2v serve` page in headless chromium
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -17,6 +18,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 setup:
 	@bash scripts/setup-venv.sh
+	@bash scripts/setup-browser.sh
 
 # Both binaries: w2v (no libtorch) and w2v-torch (the torch engine, torch/).
 build: setup
@@ -41,6 +43,8 @@ test: setup
 	W2V_REQUIRE_TORCH=1 cargo test --workspace
 	cargo build --release --workspace
 	$(PY) tests/python/run_tests.py
+	@# The w2v serve page in headless chromium; required once setup installed it.
+	W2V_REQUIRE_BROWSER=$$(test -f $(VENV)/.browser-ok && echo 1 || echo 0) $(PY) tests/python/browser_test.py
 
 bench: build
 	cargo bench --bench normalize --bench kernels

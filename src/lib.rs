@@ -25,6 +25,7 @@ pub mod progress;
 pub mod query;
 pub mod report;
 pub mod rng;
+pub mod serve;
 pub mod shards;
 pub mod simd;
 pub mod synth;

@@ -29,6 +29,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -44,6 +45,9 @@ pub struct Model {
     dir: ModelDir,
     normalizer: Normalizer,
     kernels: Kernels,
+    /// Word ids sorted by word bytes, once [`Model::index_words`] built it:
+    /// exact lookups by binary search and prefix completion.
+    sorted: OnceLock<Vec<u32>>,
 }
 
 /// One answer.
@@ -79,7 +83,52 @@ impl Model {
             normalizer: Normalizer::new(dir.normalize().clone()),
             dir,
             kernels: Kernels::detect(),
+            sorted: OnceLock::new(),
         })
+    }
+
+    /// Builds the sorted word index (ids ordered by word bytes) that makes
+    /// [`Model::id_exact`] a binary search and [`Model::complete`] possible.
+    /// A long-lived process (`w2v serve`) calls this once; one-shot queries
+    /// do not need it (without it a lookup scans `words.txt`).
+    pub fn index_words(&self) {
+        self.sorted.get_or_init(|| {
+            let mut ids: Vec<u32> = (0..self.len() as u32).collect();
+            ids.par_sort_unstable_by(|&a, &b| {
+                self.word(a as usize)
+                    .as_bytes()
+                    .cmp(self.word(b as usize).as_bytes())
+            });
+            ids
+        });
+    }
+
+    /// Up to `n` words that start with the normalized `prefix`, most
+    /// frequent (lowest id) first. Needs [`Model::index_words`]; without
+    /// the index it returns nothing. The cost is a binary search plus a
+    /// pass over the ids sharing the prefix.
+    pub fn complete(&self, prefix: &str, n: usize) -> Vec<(usize, &str)> {
+        let (Some(sorted), false) = (self.sorted.get(), prefix.is_empty()) else {
+            return Vec::new();
+        };
+        let p = prefix.as_bytes();
+        let key = |i: &u32| self.word(*i as usize).as_bytes();
+        let lo = sorted.partition_point(|i| key(i) < p);
+        let hi = lo + sorted[lo..].partition_point(|i| key(i).starts_with(p));
+        // The n smallest ids of the range, in order.
+        let mut best: BinaryHeap<u32> = BinaryHeap::with_capacity(n + 1);
+        for &i in &sorted[lo..hi] {
+            if best.len() < n {
+                best.push(i);
+            } else if best.peek().is_some_and(|&top| i < top) {
+                best.pop();
+                best.push(i);
+            }
+        }
+        best.into_sorted_vec()
+            .into_iter()
+            .map(|i| (i as usize, self.word(i as usize)))
+            .collect()
     }
 
     /// The checked directory (manifest, legacy flag).
@@ -116,7 +165,15 @@ impl Model {
 
     /// Id of an already-normalized word, by searching the word list.
     pub fn id_exact(&self, w: &str) -> Option<usize> {
-        self.dir.find(w)
+        match self.sorted.get() {
+            Some(sorted) => {
+                let i = sorted
+                    .binary_search_by(|&i| self.word(i as usize).as_bytes().cmp(w.as_bytes()))
+                    .ok()?;
+                Some(sorted[i] as usize)
+            }
+            None => self.dir.find(w),
+        }
     }
 
     /// Normalizes `q` as the model's corpus was and looks it up. Unknown
@@ -486,6 +543,31 @@ mod tests {
             .analogy("мужчина", "король", "женщина", 1, true, None)
             .unwrap();
         assert_eq!(mul[0].word, "королева");
+    }
+
+    #[test]
+    fn the_word_index_finds_words_and_completes_prefixes_by_frequency() {
+        let (_d, m) = hand_model();
+        // Without the index: lookups scan, completion gives nothing.
+        assert_eq!(m.id_exact("королева"), Some(1));
+        assert!(m.complete("кор", 5).is_empty());
+        m.index_words();
+        for (i, w) in ["король", "королева", "мужчина", "женщина", "стол", "елка"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(m.id_exact(w), Some(i), "{w}");
+        }
+        assert_eq!(m.id_exact("коро"), None);
+        assert_eq!(m.id_exact(""), None);
+        assert_eq!(m.id("Ёлка").unwrap(), 5);
+        // Frequency (id) order, not alphabetical; bounded by n.
+        assert_eq!(m.complete("кор", 5), vec![(0, "король"), (1, "королева")]);
+        assert_eq!(m.complete("кор", 1), vec![(0, "король")]);
+        assert_eq!(m.complete("королев", 5), vec![(1, "королева")]);
+        assert!(m.complete("я", 5).is_empty());
+        assert!(m.complete("", 5).is_empty());
+        assert_eq!(m.complete("е", 0), vec![]);
     }
 
     #[test]

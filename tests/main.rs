@@ -5,6 +5,7 @@ mod hostile_encodings;
 mod hostile_integrity;
 mod model_dir;
 mod report;
+mod serve;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -17,6 +17,7 @@ mod neighbors;
 mod pairs;
 mod prep;
 mod report;
+mod serve;
 mod similarity;
 mod synth;
 mod train;
@@ -90,6 +91,8 @@ pub enum Cmd {
     Export(export::ExportArgs),
     /// Read word2vec bin/text vectors into a model directory.
     Import(import::ImportArgs),
+    /// Explore a model in the browser: a JSON API and one page (loopback by default).
+    Serve(serve::ServeArgs),
     /// Show versions, libtorch location and whether CUDA is usable.
     Doctor(doctor::DoctorArgs),
     /// Plot a model's training log (loss, pairs/s, lr, eval) and vocabulary as HTML and PNG.
@@ -167,6 +170,7 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
         Cmd::Eval(a) => none(eval::run(a, &p)),
         Cmd::Export(a) => none(export::run(a, &p)),
         Cmd::Import(a) => none(import::run(a, &p)),
+        Cmd::Serve(a) => none(serve::run(a, &p)),
         Cmd::Doctor(a) => none(doctor::run(a, &p)),
         Cmd::Report(a) => none(report::run(a, &p)),
     }

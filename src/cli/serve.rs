@@ -1,0 +1,55 @@
+//! `w2v serve`: the JSON API and page of [`w2v::serve`] on one address.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use w2v::progress::Progress;
+use w2v::query::Model;
+use w2v::serve::{check_addr, App, Limits, Server, DEFAULT_RESTRICT};
+
+use super::common::ModelArg;
+use super::{out, Fail};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Allow a non-loopback --addr (the API then answers anyone who can reach it).
+    #[arg(long)]
+    pub public: bool,
+    /// Rows a neighbours/analogy request searches when it names no `restrict`
+    /// (the most frequent words); 0 searches the whole vocabulary.
+    #[arg(long, default_value_t = DEFAULT_RESTRICT)]
+    pub restrict: usize,
+}
+
+pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
+    check_addr(a.addr, a.public)?;
+    if !a.addr.ip().is_loopback() {
+        p.warn(&format!(
+            "serving on non-loopback {}: anyone who can reach it can query the model",
+            a.addr
+        ));
+    }
+    let model = Model::open(&a.model.model)?;
+    if model.model_dir().is_legacy() {
+        p.warn(&format!(
+            "{}: legacy model (no recorded normalization); queries use the default",
+            a.model.model.display()
+        ));
+    }
+    let limits = Limits {
+        default_restrict: (a.restrict > 0).then_some(a.restrict),
+        ..Limits::default()
+    };
+    let server = Server::bind(App::new(model, limits), a.addr)?;
+    let addr = server.local_addr()?;
+    // The one line a caller (or a test) waits for.
+    out(&format!("w2v serve: listening on http://{addr}/"))?;
+    server.run()?;
+    Ok(())
+}

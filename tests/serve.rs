@@ -1,0 +1,332 @@
+//! `w2v serve`: the JSON API over HTTP on a free loopback port, against a
+//! small trained model: answers equal the CLI's, bad requests get a 4xx
+//! with a JSON error, the bounds hold, and the server survives all of it.
+//! (The page itself is driven in a browser by tests/python/browser_test.py.)
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+use super::{fails, ok, prepared, BIN};
+
+/// A running `w2v serve`, killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(dir: &Path) -> Served {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--model", "model", "--addr", "127.0.0.1:0"])
+            .args(["--progress", "silent"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start w2v serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("w2v serve printed {line:?}"))
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Served { child, url, agent }
+    }
+
+    /// GET `path` with `params`: (status, JSON body).
+    fn get(&self, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        let mut r = self.agent.get(format!("{}{path}", self.url));
+        for (k, v) in params {
+            r = r.query(*k, *v);
+        }
+        reply(r.call().expect("GET"))
+    }
+
+    /// POST `body` (raw) to `path`: (status, JSON body).
+    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        reply(
+            self.agent
+                .post(format!("{}{path}", self.url))
+                .header("content-type", "application/json")
+                .send(body)
+                .expect("POST"),
+        )
+    }
+}
+
+fn reply(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    (status, v)
+}
+
+/// The words of a hit list.
+fn words(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|h| h["word"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A 4xx with an `error` string no longer than a readable line.
+fn refused(r: (u16, Value), status: u16, needle: &str) -> Value {
+    assert_eq!(r.0, status, "{}", r.1);
+    let msg = r.1["error"].as_str().unwrap_or_else(|| panic!("{}", r.1));
+    assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+    assert!(msg.chars().count() < 400, "message too long: {msg:?}");
+    r.1
+}
+
+#[test]
+fn serve_api_answers_like_the_cli_and_refuses_bad_requests() {
+    let d = prepared(400_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let vocab = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let vocab: Vec<&str> = vocab.lines().collect();
+    let s = Served::start(p);
+
+    // The page.
+    let mut page = s.agent.get(format!("{}/", s.url)).call().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.body_mut().read_to_string().unwrap();
+    assert!(
+        html.contains("w2v explorer") && !html.contains("http://cdn"),
+        "page"
+    );
+
+    // Neighbours equal the CLI's, for a query typed in upper case with ё.
+    let w = *vocab[5..].iter().find(|w| w.contains('е')).unwrap();
+    let typed = w.to_uppercase().replacen('Е', "Ё", 1);
+    let (st, v) = s.get("/api/neighbors", &[("word", &typed), ("k", "10")]);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["positive"], json!([w]));
+    let cli: Value = serde_json::from_str(&ok(p, &["neighbors", w, "-k", "10", "--json"])).unwrap();
+    assert_eq!(words(&v["neighbors"]), words(&cli[0]["neighbors"]));
+    assert_eq!(v["restrict"], json!(vocab.len()));
+    // restrict: only the 50 most frequent words.
+    let (_, v) = s.get("/api/neighbors", &[("word", w), ("restrict", "50")]);
+    assert!(v["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["id"].as_u64().unwrap() < 50));
+    // positive/negative lists, by GET and by POST, as `--positive/--negative`.
+    let (a, b, c) = (vocab[10], vocab[20], vocab[30]);
+    let cli: Value = serde_json::from_str(&ok(
+        p,
+        &[
+            "neighbors",
+            "--positive",
+            a,
+            b,
+            "--negative",
+            c,
+            "-k",
+            "5",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let (st, v) = s.get(
+        "/api/neighbors",
+        &[
+            ("positive", &format!("{a},{b}")),
+            ("negative", c),
+            ("k", "5"),
+        ],
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(words(&v["neighbors"]), words(&cli));
+    let (st, v2) = s.post(
+        "/api/neighbors",
+        &json!({"positive": [a, b], "negative": [c], "k": 5}).to_string(),
+    );
+    assert_eq!(st, 200, "{v2}");
+    assert_eq!(v2["neighbors"], v["neighbors"]);
+
+    // Similarity and analogy equal the CLI's.
+    let (st, v) = s.get("/api/similarity", &[("a", a), ("b", &b.to_uppercase())]);
+    assert_eq!(st, 200, "{v}");
+    let cli: f64 = ok(p, &["similarity", a, b]).trim().parse().unwrap();
+    assert!(
+        (v["similarity"].as_f64().unwrap() - cli).abs() < 1e-4,
+        "{v} vs {cli}"
+    );
+    let (st, v) = s.get("/api/analogy", &[("a", a), ("b", b), ("c", c), ("k", "7")]);
+    assert_eq!(st, 200, "{v}");
+    let cli: Value =
+        serde_json::from_str(&ok(p, &["analogy", a, b, c, "-k", "7", "--json"])).unwrap();
+    assert_eq!(words(&v["neighbors"]), words(&cli));
+    let (st, v) = s.get(
+        "/api/analogy",
+        &[("a", a), ("b", b), ("c", c), ("mul", "true")],
+    );
+    assert_eq!((st, v["method"].as_str()), (200, Some("3cosmul")), "{v}");
+
+    // Prefix search: normalized, frequency order, bounded.
+    let prefix: String = w.chars().take(2).collect();
+    let (st, v) = s.get(
+        "/api/words",
+        &[("prefix", &prefix.to_uppercase()), ("limit", "5")],
+    );
+    assert_eq!(st, 200, "{v}");
+    let want: Vec<&str> = vocab
+        .iter()
+        .copied()
+        .filter(|x| x.starts_with(&prefix))
+        .take(5)
+        .collect();
+    assert_eq!(words(&v["words"]), want);
+    let (_, v) = s.get("/api/words", &[("prefix", "qqqqzzzz")]);
+    assert_eq!(v["words"], json!([]));
+    refused(
+        s.get("/api/words", &[("prefix", "а"), ("limit", "51")]),
+        400,
+        "limit",
+    );
+
+    // The map: the word first, then its neighbours, two coordinates each.
+    let (st, v) = s.get("/api/map", &[("word", w), ("k", "5")]);
+    assert_eq!(st, 200, "{v}");
+    let pts = v["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 6);
+    assert_eq!(
+        (pts[0]["word"].as_str(), v["center"].as_str()),
+        (Some(w), Some(w))
+    );
+    assert!(pts.iter().all(|p| p["x"].is_f64() && p["y"].is_f64()));
+    let spread: f64 = pts.iter().map(|p| p["x"].as_f64().unwrap().abs()).sum();
+    assert!(spread > 0.0, "{v}");
+    let (st, v) = s.get("/api/map", &[("words", &format!("{a},{b},{c}"))]);
+    assert_eq!(
+        (st, v["points"].as_array().map(Vec::len)),
+        (200, Some(3)),
+        "{v}"
+    );
+    refused(s.get("/api/map", &[("words", a)]), 400, "at least 2");
+    refused(
+        s.get("/api/map", &[("word", w), ("k", "500")]),
+        400,
+        "k = 500",
+    );
+
+    // Manifest; curves: 404 with JSON without a log, records with one.
+    let (st, v) = s.get("/api/manifest", &[]);
+    assert_eq!((st, v["stage"].as_str()), (200, Some("train")), "{v}");
+    assert_eq!(v["vocab_size"], json!(vocab.len()));
+    let log = p.join("model/train.jsonl");
+    if !log.exists() {
+        refused(s.get("/api/curves", &[]), 404, "no training log");
+        std::fs::write(&log, "{\"kind\":\"block\",\"loss\":1.5}\nbroken\n").unwrap();
+    }
+    let (st, v) = s.get("/api/curves", &[]);
+    assert_eq!(st, 200, "{v}");
+    assert!(!v["records"].as_array().unwrap().is_empty(), "{v}");
+
+    // Bad requests: 4xx with a JSON error, never a dead server.
+    let typo = format!("{w}ъ");
+    let v = refused(
+        s.get("/api/neighbors", &[("word", &typo)]),
+        404,
+        "not in vocabulary",
+    );
+    assert!(
+        v["suggestions"].as_array().unwrap().iter().any(|x| x == w),
+        "{v}"
+    );
+    let long = "щ".repeat(10_000);
+    refused(
+        s.get("/api/neighbors", &[("word", &long)]),
+        404,
+        "not in vocabulary",
+    );
+    refused(
+        s.get("/api/neighbors", &[("word", w), ("k", "0")]),
+        400,
+        "k = 0",
+    );
+    refused(
+        s.get("/api/neighbors", &[("word", w), ("k", "1001")]),
+        400,
+        "1..=1000",
+    );
+    refused(
+        s.get("/api/neighbors", &[("word", w), ("k", "abc")]),
+        400,
+        "k",
+    );
+    refused(
+        s.get("/api/neighbors", &[("word", w), ("k", "-1")]),
+        400,
+        "k",
+    );
+    refused(
+        s.get("/api/neighbors", &[("word", w), ("restrict", "0")]),
+        400,
+        "restrict",
+    );
+    refused(s.get("/api/neighbors", &[("wrod", w)]), 400, "wrod");
+    refused(s.get("/api/neighbors", &[]), 400, "give `word`");
+    let many = vec![a; 21].join(",");
+    refused(
+        s.get("/api/neighbors", &[("positive", &many)]),
+        400,
+        "at most 20",
+    );
+    refused(
+        s.get("/api/similarity", &[("a", a)]),
+        400,
+        "missing parameter `b`",
+    );
+    refused(s.get("/api/analogy", &[("a", a), ("b", b)]), 400, "`c`");
+    refused(s.post("/api/neighbors", "{\"word\": "), 400, "");
+    refused(s.post("/api/neighbors", "[1, 2]"), 400, "");
+    let big = json!({ "positive": ["а".repeat(20_000)] }).to_string();
+    refused(s.post("/api/neighbors", &big), 413, "");
+    refused(s.get("/api/nothing", &[]), 404, "no such route");
+    let r = s
+        .agent
+        .delete(format!("{}/api/neighbors", s.url))
+        .call()
+        .unwrap();
+    refused(reply(r), 405, "method");
+    // Still serving.
+    assert_eq!(s.get("/api/neighbors", &[("word", w)]).0, 200);
+
+    // A non-loopback address needs --public.
+    fails(
+        p,
+        &["serve", "--model", "model", "--addr", "0.0.0.0:0"],
+        2,
+        "--public",
+    );
+}
