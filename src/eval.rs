@@ -58,6 +58,18 @@ pub struct PairScore {
     pub coverage: f64,
     /// Lines that gave no pair.
     pub malformed: Vec<SkippedLine>,
+    /// On a subword model (which covers every pair, out-of-vocabulary words
+    /// composed from their n-grams): the score over the pairs whose words
+    /// are both in the vocabulary, comparable with a word-level model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_vocab: Option<InVocabScore>,
+}
+
+/// The in-vocabulary part of a subword model's [`PairScore`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct InVocabScore {
+    pub spearman: f64,
+    pub found: usize,
 }
 
 /// One line of a pair file: two words and the human similarity score.
@@ -278,11 +290,16 @@ pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
         ));
     }
     let (mut human, mut ours) = (Vec::new(), Vec::new());
+    let (mut human_iv, mut ours_iv) = (Vec::new(), Vec::new());
     for p in &file.pairs {
-        match model.similarity(&p.first, &p.second) {
-            Ok(sim) => {
+        match model.similarity_of(&p.first, &p.second) {
+            Ok((sim, in_vocab)) => {
                 human.push(p.score);
                 ours.push(sim as f64);
+                if in_vocab {
+                    human_iv.push(p.score);
+                    ours_iv.push(sim as f64);
+                }
             }
             Err(e) if out_of_vocabulary(&e) => {}
             Err(e) => return Err(e),
@@ -307,6 +324,10 @@ pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
         total,
         coverage: human.len() as f64 / total as f64,
         malformed: file.malformed,
+        in_vocab: model.is_subword().then(|| InVocabScore {
+            spearman: spearman(&human_iv, &ours_iv),
+            found: human_iv.len(),
+        }),
     })
 }
 

@@ -25,6 +25,7 @@ pub mod query;
 pub mod rng;
 pub mod shards;
 pub mod simd;
+pub mod subword;
 pub mod synth;
 pub mod train;
 pub mod unigram;

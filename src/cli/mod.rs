@@ -19,6 +19,7 @@ mod prep;
 mod similarity;
 mod synth;
 mod train;
+mod vector;
 mod vocab;
 
 use std::io::Write;
@@ -89,6 +90,8 @@ pub enum Cmd {
     Export(export::ExportArgs),
     /// Read word2vec bin/text vectors into a model directory.
     Import(import::ImportArgs),
+    /// Print word vectors as JSON lines (any word on a subword model).
+    Vector(vector::VectorArgs),
     /// Show versions, libtorch location and whether CUDA is usable.
     Doctor(doctor::DoctorArgs),
 }
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
         Cmd::Eval(a) => none(eval::run(a, &p)),
         Cmd::Export(a) => none(export::run(a, &p)),
         Cmd::Import(a) => none(import::run(a, &p)),
+        Cmd::Vector(a) => none(vector::run(a, &p)),
         Cmd::Doctor(a) => none(doctor::run(a, &p)),
     }
 }

@@ -108,6 +108,12 @@ pub struct TrainArgs {
     pub stop_after_pairs: Option<u64>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Character n-grams MINN-MAXN (e.g. 3-6): a word's vector is the mean of its own row and its n-grams' rows, and any word gets a vector (fastText's subwords; native engine).
+    #[arg(long, value_name = "MINN-MAXN")]
+    pub subwords: Option<String>,
+    /// Hash buckets (n-gram rows) with --subwords.
+    #[arg(long, default_value_t = 2_000_000, requires = "subwords")]
+    pub buckets: u32,
 }
 
 /// Threads per core beyond which `--threads` is capped (more only thrash).
@@ -158,11 +164,18 @@ impl TrainArgs {
             "auto" => None,
             d => Some(d.parse::<Device>()?),
         };
+        let subwords = self
+            .subwords
+            .as_deref()
+            .map(|r| w2v::subword::SubwordConfig::parse_range(r, self.buckets))
+            .transpose()?;
         let torch = match self.engine {
             EngineArg::Torch => true,
             EngineArg::Native => false,
             EngineArg::Auto => {
-                device != Some(Device::Cpu)
+                // Subwords train on the native engine only.
+                subwords.is_none()
+                    && device != Some(Device::Cpu)
                     && gpu_present()
                     && torch_helper().is_some_and(|h| cuda_usable(&h))
             }
@@ -234,6 +247,7 @@ impl TrainArgs {
             save_output: self.save_output,
             stop_after_pairs: self.stop_after_pairs,
             seed: self.seed,
+            subwords,
             ..Default::default()
         };
         cfg.validate()?;
