@@ -1,10 +1,16 @@
 """Train a peer on our normalized corpus and write word2vec text vectors.
 
-usage: peers.py gensim|fasttext CORPUS OUT.vec THREADS [SEED]
+usage: peers.py gensim|fasttext|fasttext-sub|fasttext-sub-defaults CORPUS OUT.vec THREADS [SEED]
 (fasttext-wheel's Python API takes no seed; SEED applies to gensim only.)
 Prints one JSON line: {"peer", "train_s", "words"}.
 Settings follow the bench: dim 128, window 5, negative 5, sample 1e-3,
-min_count 5, 5 epochs, skip-gram.
+min_count 5, 5 epochs, skip-gram. `fasttext-sub` adds character n-grams
+(-minn 3 -maxn 6, 2M buckets); `fasttext-sub-defaults` is fastText's own
+skipgram defaults (dim 100, -t 1e-4) with those n-grams. Both also save
+OUT.bin and, when EXTRA_WORDS names a file of words (one a line), write
+OUT.full.vec: the vocabulary plus those words, out-of-vocabulary ones
+composed from their n-grams (fastText's get_word_vector), for scoring at
+full coverage.
 """
 import json
 import sys
@@ -21,18 +27,38 @@ if peer == "gensim":
     dt = time.time() - t0
     m.wv.save_word2vec_format(out)
     n = len(m.wv)
-elif peer == "fasttext":
+elif peer.startswith("fasttext"):
     import fasttext
+    import os
 
+    if peer == "fasttext":
+        kw = dict(dim=128, ws=5, neg=5, minCount=5, t=1e-3, epoch=5, minn=0, maxn=0)
+    elif peer == "fasttext-sub":
+        kw = dict(dim=128, ws=5, neg=5, minCount=5, t=1e-3, epoch=5, minn=3, maxn=6)
+    elif peer == "fasttext-sub-defaults":
+        kw = dict(minn=3, maxn=6)
+    else:
+        raise SystemExit(f"unknown peer {peer}")
     t0 = time.time()
-    m = fasttext.train_unsupervised(corpus, model="skipgram", dim=128, ws=5, neg=5, minCount=5, t=1e-3,
-                                    epoch=5, thread=threads, minn=0, maxn=0, verbose=0)
+    m = fasttext.train_unsupervised(corpus, model="skipgram", thread=threads, verbose=0, **kw)
     dt = time.time() - t0
     words = m.get_words()
-    with open(out, "w") as f:
-        f.write(f"{len(words)} 128\n")
-        for w in words:
-            f.write(w + " " + " ".join(f"{x:.6f}" for x in m.get_word_vector(w)) + "\n")
+    dim = m.get_dimension()
+
+    def write(path, ws):
+        with open(path, "w") as f:
+            f.write(f"{len(ws)} {dim}\n")
+            for w in ws:
+                f.write(w + " " + " ".join(f"{x:.6f}" for x in m.get_word_vector(w)) + "\n")
+
+    write(out, words)
+    if peer != "fasttext":
+        m.save_model(out.rsplit(".", 1)[0] + ".bin")
+        extra = os.environ.get("EXTRA_WORDS")
+        if extra:
+            known = set(words)
+            more = sorted({w for w in open(extra).read().split() if w not in known})
+            write(out.rsplit(".", 1)[0] + ".full.vec", words + more)
     n = len(words)
 else:
     raise SystemExit(f"unknown peer {peer}")

@@ -4,7 +4,8 @@
 # - Creates .venv/ only when missing.
 # - Installs the pinned torch (the libtorch that tch 0.24 links against) only
 #   when the venv does not already have exactly that version.
-# - Installs the small Python test peers (numpy, gensim) only when missing.
+# - Installs the small Python test peers (numpy, gensim, pyarrow, fasttext-wheel)
+#   only when missing.
 #
 # Nothing outside .venv/ is touched.
 set -euo pipefail
@@ -32,6 +33,12 @@ esac
 if ! "$PY" -c 'import gensim, numpy, pyarrow' 2>/dev/null; then
     echo "setup: installing test peers numpy, gensim, pyarrow into $VENV (about 60 MB)"
     "$PY" -m pip install -q numpy gensim pyarrow
+fi
+
+# fastText reads our fasttext-bin export in tests/python and is a peer in benches/.
+if ! "$PY" -c 'import fasttext' 2>/dev/null; then
+    echo "setup: installing fasttext-wheel into $VENV (about 5 MB)"
+    "$PY" -m pip install -q fasttext-wheel
 fi
 
 lib=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')

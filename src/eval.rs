@@ -58,6 +58,18 @@ pub struct PairScore {
     pub coverage: f64,
     /// Lines that gave no pair.
     pub malformed: Vec<SkippedLine>,
+    /// On a subword model (which covers every pair, out-of-vocabulary words
+    /// composed from their n-grams): the score over the pairs whose words
+    /// are both in the vocabulary, comparable with a word-level model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_vocab: Option<InVocabScore>,
+}
+
+/// The in-vocabulary part of a subword model's [`PairScore`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct InVocabScore {
+    pub spearman: f64,
+    pub found: usize,
 }
 
 /// One line of a pair file: two words and the human similarity score.
@@ -263,7 +275,7 @@ fn out_of_vocabulary(e: &Error) -> bool {
 /// Scores one pair file against `model`.
 pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
     let file = read_pairs(path)?;
-    score_pairs(path, &file, |a, b| model.similarity(a, b))
+    score_pairs(path, &file, model.is_subword(), |a, b| model.similarity_of(a, b))
 }
 
 /// Refuses a pair file with no usable pair (before any scoring).
@@ -286,22 +298,29 @@ pub fn check_pair_file(path: &Path, file: &PairFile) -> Result<()> {
 }
 
 /// Scores the pairs of `file` (read from `path`) with `similarity`, the
-/// cosine of two words as typed: a query model's, or (`train
-/// --eval-pairs`) the weights of a running training. An unknown word
+/// cosine of two words as typed and whether both are in the vocabulary: a
+/// query model's, or (`train --eval-pairs`) the weights of a running
+/// training. A `subword` model also gets the in-vocabulary-only score. An unknown word
 /// ([`Error::UnknownWord`], [`Error::NotOneWord`]) leaves its pair out;
 /// any other error stops the scoring.
 pub fn score_pairs(
     path: &Path,
     file: &PairFile,
-    mut similarity: impl FnMut(&str, &str) -> Result<f32>,
+    subword: bool,
+    mut similarity: impl FnMut(&str, &str) -> Result<(f32, bool)>,
 ) -> Result<PairScore> {
     check_pair_file(path, file)?;
     let (mut human, mut ours) = (Vec::new(), Vec::new());
+    let (mut human_iv, mut ours_iv) = (Vec::new(), Vec::new());
     for p in &file.pairs {
         match similarity(&p.first, &p.second) {
-            Ok(sim) => {
+            Ok((sim, in_vocab)) => {
                 human.push(p.score);
                 ours.push(sim as f64);
+                if in_vocab {
+                    human_iv.push(p.score);
+                    ours_iv.push(sim as f64);
+                }
             }
             Err(e) if out_of_vocabulary(&e) => {}
             Err(e) => return Err(e),
@@ -326,6 +345,10 @@ pub fn score_pairs(
         total,
         coverage: human.len() as f64 / total as f64,
         malformed: file.malformed.clone(),
+        in_vocab: subword.then(|| InVocabScore {
+            spearman: spearman(&human_iv, &ours_iv),
+            found: human_iv.len(),
+        }),
     })
 }
 

@@ -8,6 +8,23 @@
 //! count must match the header, and bad values, empty and duplicate words
 //! are refused ([`import`]). Export verifies the model's matrices against
 //! its manifest first ([`crate::model::ModelDir::verify`]).
+//!
+//! fastText `.bin` (`fasttext-bin`, subword models only), as fastText 0.9's
+//! `FastText::saveModel` writes it: magic 793712314 and version 12 (int32);
+//! the args (int32 dim, ws, epoch, minCount, neg, wordNgrams, loss (2 = ns),
+//! model (2 = skipgram), bucket, minn, maxn, lrUpdateRate, then float64 t);
+//! the dictionary (int32 size, nwords, nlabels; int64 ntokens,
+//! pruneidx_size = −1; per word its UTF-8 bytes, a NUL, int64 count, int8
+//! type 0); a bool (quantized: 0); the input matrix (int64 rows, cols, then
+//! float32 rows): the words' own trained rows (recovered from the composed
+//! vectors, [`crate::subword::own_row`]) then the n-gram rows; a bool (0); the
+//! output matrix `V × dim`: `output.npy` when the model saved it
+//! (`train --save-output`), else zeros, which `get_word_vector` and
+//! gensim's `load_facebook_vectors` never read. The counts come from the
+//! vocabulary directory the model was trained on, when it is still there;
+//! else every count is written as 1. ws, epoch, minCount, neg and t are
+//! taken from the training config where recorded (they only matter to a
+//! fastText that continues training).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -26,6 +43,8 @@ pub enum ExportFormat {
     Word2vecText,
     Npy,
     VocabTsv,
+    /// fastText's `.bin` (subword models).
+    FasttextBin,
 }
 
 /// Writes `model` to `path` in `format`; `-` is stdout (not for `.npy`).
@@ -47,9 +66,15 @@ pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
         }
         return crate::embeddings::write_npy(path, model.vectors().data(), &[v, d]);
     }
+    if format == ExportFormat::FasttextBin && stdout {
+        return Err(Error::InvalidConfig(
+            "`-o -` (stdout) is for word2vec-text, word2vec-bin and vocab-tsv; give a file name for fasttext-bin".into(),
+        ));
+    }
     let mut f = Sink::create(path)?;
     let e = |p: &Path| io_err(p.to_path_buf(), "write");
     match format {
+        ExportFormat::FasttextBin => write_fasttext(model, &mut f, path)?,
         ExportFormat::VocabTsv => {
             for i in 0..v {
                 writeln!(f, "{i}\t{}", model.word(i)).map_err(e(path))?;
@@ -75,6 +100,107 @@ pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
         ExportFormat::Npy => unreachable!("handled above"),
     }
     f.commit()
+}
+
+/// The counts of the vocabulary the model was trained on, when its
+/// directory (recorded in the model manifest's inputs) still holds the same
+/// words; else none.
+fn vocab_counts(model: &Model) -> Option<Vec<u64>> {
+    let m = model.model_dir().manifest();
+    let words = m
+        .manifest
+        .inputs
+        .iter()
+        .find(|f| f.path.ends_with("words.txt"))?;
+    let dir = Path::new(&words.path).parent()?;
+    let vocab = crate::vocab::Vocab::load(dir).ok()?;
+    let same = vocab.words.len() == model.len()
+        && vocab
+            .words
+            .iter()
+            .enumerate()
+            .all(|(i, w)| w == model.word(i));
+    same.then_some(vocab.counts)
+}
+
+/// fastText's `.bin` (see the module docs).
+fn write_fasttext(model: &Model, f: &mut Sink, path: &Path) -> Result<()> {
+    let e = || io_err(path.to_path_buf(), "write");
+    let Some((sw, grams)) = model.model_dir().subwords() else {
+        return Err(invalid(
+            model.model_dir().path(),
+            "is a word-level model; fasttext-bin needs a subword model (`w2v train --subwords 3-6`)",
+        ));
+    };
+    let (v, d) = (model.len(), model.vectors().cols());
+    let counts = vocab_counts(model).unwrap_or_else(|| vec![1; v]);
+    let cfg = &model.model_dir().manifest().manifest.config;
+    let get = |k: &str, default: i64| cfg.get(k).and_then(|x| x.as_i64()).unwrap_or(default);
+    let i32s = |f: &mut Sink, xs: &[i32]| -> Result<()> {
+        for x in xs {
+            f.write_all(&x.to_le_bytes()).map_err(e())?;
+        }
+        Ok(())
+    };
+    i32s(f, &[793_712_314, 12])?;
+    i32s(
+        f,
+        &[
+            d as i32,
+            5,                       // ws: recorded by `pairs`, not here
+            get("epochs", 5) as i32, // epoch
+            1,                       // minCount: the vocabulary is already cut
+            get("negative", 5) as i32,
+            1, // wordNgrams
+            2, // loss: ns
+            2, // model: skipgram
+            sw.buckets as i32,
+            sw.minn as i32,
+            sw.maxn as i32,
+            100, // lrUpdateRate
+        ],
+    )?;
+    f.write_all(&1e-4f64.to_le_bytes()).map_err(e())?;
+    // The dictionary.
+    i32s(f, &[v as i32, v as i32, 0])?;
+    let ntokens: u64 = counts.iter().sum();
+    f.write_all(&(ntokens as i64).to_le_bytes()).map_err(e())?;
+    f.write_all(&(-1i64).to_le_bytes()).map_err(e())?;
+    for (i, c) in counts.iter().enumerate() {
+        f.write_all(model.word(i).as_bytes()).map_err(e())?;
+        f.write_all(&[0]).map_err(e())?;
+        f.write_all(&(*c as i64).to_le_bytes()).map_err(e())?;
+        f.write_all(&[0]).map_err(e())?;
+    }
+    // The input matrix: own rows, then the n-gram rows.
+    f.write_all(&[0]).map_err(e())?;
+    f.write_all(&((v + sw.buckets as usize) as i64).to_le_bytes())
+        .map_err(e())?;
+    f.write_all(&(d as i64).to_le_bytes()).map_err(e())?;
+    let (mut ids, mut own) = (Vec::new(), vec![0f32; d]);
+    for i in 0..v {
+        ids.clear();
+        sw.ngrams_into(model.word(i), &mut ids);
+        let row = |g: u32| grams.row(g as usize);
+        crate::subword::own_row(model.vectors().row(i), &ids, row, &mut own);
+        f.write_all(bytemuck::cast_slice(&own)).map_err(e())?;
+    }
+    f.write_all(bytemuck::cast_slice(grams.data()))
+        .map_err(e())?;
+    // The output matrix.
+    f.write_all(&[0]).map_err(e())?;
+    f.write_all(&(v as i64).to_le_bytes()).map_err(e())?;
+    f.write_all(&(d as i64).to_le_bytes()).map_err(e())?;
+    match model.model_dir().output()? {
+        Some(out) => f.write_all(bytemuck::cast_slice(out.data())).map_err(e())?,
+        None => {
+            let zeros = vec![0f32; d];
+            for _ in 0..v {
+                f.write_all(bytemuck::cast_slice(&zeros)).map_err(e())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What `import` read.

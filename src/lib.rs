@@ -28,6 +28,7 @@ pub mod rng;
 pub mod serve;
 pub mod shards;
 pub mod simd;
+pub mod subword;
 pub mod synth;
 pub mod train;
 pub mod unigram;

@@ -9,6 +9,10 @@
 //! - `output.npy`: float32 `V × dim`, the context vectors (`train --save-output`);
 //! - `norms.npy`: float32 `V`, the L2 norm of each input row;
 //! - `words.txt`: one word per line, line number = id;
+//! - `ngrams.npy` (subword models, `train --subwords`): float32
+//!   `buckets × dim`, the n-gram rows; `input.npy` then holds each word's
+//!   composed vector (the mean of its own row and its n-gram rows), and the
+//!   manifest's `subwords` the n-gram settings ([`crate::subword`]).
 //! - [`MANIFEST_FILE`] ([`ModelManifest`]), written last: the usual
 //!   [`Manifest`] fields (stage, version, seed, config, input and output
 //!   fingerprints, summary) plus `format_version` ([`FORMAT_VERSION`]),
@@ -55,6 +59,7 @@ use crate::embeddings::{row_norms, write_npy, NpyMatrix};
 use crate::error::{invalid, io_err, json_err, Error, Result};
 use crate::manifest::{fingerprint, fingerprint_bytes, write_atomic, Fingerprint, Manifest};
 use crate::normalize::{NormalizeConfig, NormalizeSource};
+use crate::subword::SubwordConfig;
 
 /// The model format this build writes, and the newest it reads. Directories
 /// without a `format_version` (written before it was recorded) are read as
@@ -84,6 +89,15 @@ const INPUT: &str = "input.npy";
 const OUTPUT: &str = "output.npy";
 const NORMS: &str = "norms.npy";
 const WORDS: &str = "words.txt";
+const NGRAMS: &str = "ngrams.npy";
+
+/// A subword model's n-gram side, for [`ModelDir::write_locked_subwords`].
+pub struct Subwords<'a> {
+    /// How words are cut into n-grams.
+    pub config: SubwordConfig,
+    /// The n-gram rows, `buckets × dim`.
+    pub ngrams: &'a [f32],
+}
 
 /// Which stage produced a model directory (the manifest's `stage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +149,9 @@ pub struct ModelManifest {
     /// Where `normalize` came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize_source: Option<NormalizeSource>,
+    /// A subword model's n-gram settings (`ngrams.npy` holds the rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subwords: Option<SubwordConfig>,
 }
 
 /// What [`ModelDir::write`] writes, borrowed from the caller.
@@ -178,6 +195,8 @@ pub struct ModelDir {
     vocab_size: usize,
     normalize: NormalizeConfig,
     legacy: bool,
+    /// A subword model's settings and n-gram rows.
+    ngrams: Option<(SubwordConfig, NpyMatrix)>,
 }
 
 fn mismatch(path: PathBuf, message: impl Into<String>) -> Error {
@@ -340,7 +359,30 @@ impl ModelDir {
 
     /// [`ModelDir::write`] for a caller that already holds `dir`'s lock.
     pub fn write_locked(dir: &Path, parts: &ModelParts<'_>) -> Result<ModelManifest> {
+        Self::write_locked_subwords(dir, parts, None)
+    }
+
+    /// [`ModelDir::write_locked`], with a subword model's n-gram rows when
+    /// `subwords` is given (`parts.input` then holds the composed vectors).
+    pub fn write_locked_subwords(
+        dir: &Path,
+        parts: &ModelParts<'_>,
+        subwords: Option<&Subwords<'_>>,
+    ) -> Result<ModelManifest> {
         Self::check_parts(dir, parts)?;
+        if let Some(sw) = subwords {
+            if sw.ngrams.len() != sw.config.buckets as usize * parts.dim {
+                return Err(invalid(
+                    dir.join(NGRAMS),
+                    format!(
+                        "{} values for {} buckets × {} dimensions",
+                        sw.ngrams.len(),
+                        sw.config.buckets,
+                        parts.dim
+                    ),
+                ));
+            }
+        }
         let (v, dim) = (parts.words.len(), parts.dim);
         crate::manifest::claim_dir(dir, crate::manifest::Owner::Model)?;
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create model directory"))?;
@@ -360,6 +402,14 @@ impl ModelDir {
             // An output.npy from an earlier run would not match this model.
             None => remove_if_present(&dir.join(OUTPUT), "remove the stale")?,
         }
+        match subwords {
+            Some(sw) => write_npy(
+                &dir.join(NGRAMS),
+                sw.ngrams,
+                &[sw.config.buckets as usize, dim],
+            )?,
+            None => remove_if_present(&dir.join(NGRAMS), "remove the stale")?,
+        }
         write_npy(&dir.join(NORMS), &row_norms(parts.input, dim), &[v])?;
         if parts.producer == Producer::Import {
             // A log of an earlier training would not describe these vectors.
@@ -376,6 +426,9 @@ impl ModelDir {
         if parts.output.is_some() {
             files.push(OUTPUT);
         }
+        if subwords.is_some() {
+            files.push(NGRAMS);
+        }
         let mut m = Manifest::new(parts.producer.as_str(), parts.seed, &parts.config);
         m.inputs = parts.inputs.clone();
         m.outputs = files
@@ -390,6 +443,7 @@ impl ModelDir {
             vocab_size: Some(v),
             normalize: Some(parts.normalize.clone()),
             normalize_source: Some(parts.normalize_source),
+            subwords: subwords.map(|s| s.config),
         };
         let path = dir.join(MANIFEST_FILE);
         let json = serde_json::to_string_pretty(&mm).map_err(json_err(&path, "encode manifest"))?;
@@ -545,6 +599,25 @@ impl ModelDir {
             ));
         }
         check_fingerprint(&manifest, legacy, &wpath, &got)?;
+        let ngrams = match manifest.subwords {
+            None => None,
+            Some(sw) => {
+                sw.validate()
+                    .map_err(|e| mismatch(mpath.clone(), e.to_string()))?;
+                let gpath = dir.join(NGRAMS);
+                let g = NpyMatrix::open(&gpath)?;
+                if g.shape[..] != [sw.buckets as usize, cols] {
+                    return Err(mismatch(
+                        gpath,
+                        format!(
+                            "has shape {:?}; {MANIFEST_FILE} records {} buckets × dim {cols}",
+                            g.shape, sw.buckets
+                        ),
+                    ));
+                }
+                Some((sw, g))
+            }
+        };
         Ok(ModelDir {
             dir: dir.to_path_buf(),
             manifest,
@@ -557,6 +630,7 @@ impl ModelDir {
             vocab_size: v,
             normalize,
             legacy,
+            ngrams,
         })
     }
 
@@ -615,6 +689,11 @@ impl ModelDir {
         &self.input
     }
 
+    /// A subword model's n-gram settings and rows (`buckets × dim`).
+    pub fn subwords(&self) -> Option<(&SubwordConfig, &NpyMatrix)> {
+        self.ngrams.as_ref().map(|(c, g)| (c, g))
+    }
+
     /// The L2 norm of each word vector.
     pub fn norms(&self) -> &NpyMatrix {
         &self.norms
@@ -653,6 +732,14 @@ impl ModelDir {
             for i in 0..self.vocab_size {
                 check_row(&ipath, &self.input, &self.norms, i, self.word(i))?;
             }
+        }
+        if let Some((_, g)) = &self.ngrams {
+            check_recorded(
+                &self.manifest,
+                self.legacy,
+                &self.dir.join(NGRAMS),
+                g.file_bytes(),
+            )?;
         }
         if let Some(out) = self.output()? {
             check_recorded(

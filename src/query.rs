@@ -21,6 +21,11 @@
 //! damaged value never ranks first. [`ModelDir::open`] has already checked
 //! the norms and a sample of rows; see [`crate::model`].
 //!
+//! **Subword models** (`train --subwords`) answer for any word: an
+//! out-of-vocabulary query gets the mean of its n-gram rows (fastText's
+//! `get_word_vector`), and [`QueryVector::oov`] says so, so the CLI can mark
+//! it. Neighbours are still searched among the vocabulary words.
+//!
 //! **Imported models** (`w2v import`) record no normalization: their words
 //! are whatever the file held. A query on one is first looked up exactly as
 //! typed (trimmed), then through the default normalizer, so both `Кот` in a
@@ -48,6 +53,26 @@ pub struct Model {
     /// Word ids sorted by word bytes, once [`Model::index_words`] built it:
     /// exact lookups by binary search and prefix completion.
     sorted: OnceLock<Vec<u32>>,
+}
+
+/// A query word's unit vector, and where it came from.
+#[derive(Clone, Debug)]
+pub struct QueryVector {
+    /// The word as looked up (normalized).
+    pub word: String,
+    /// Its id, when it is in the vocabulary.
+    pub id: Option<usize>,
+    /// The unit vector.
+    pub unit: Vec<f32>,
+    /// The vector as stored or composed (what fastText's `get_word_vector` gives).
+    pub raw: Vec<f32>,
+}
+
+impl QueryVector {
+    /// True for an out-of-vocabulary word composed from its n-grams.
+    pub fn oov(&self) -> bool {
+        self.id.is_none()
+    }
 }
 
 /// One answer.
@@ -198,6 +223,49 @@ impl Model {
         })
     }
 
+    /// True for a subword model, which gives a vector for any word.
+    pub fn is_subword(&self) -> bool {
+        self.dir.subwords().is_some()
+    }
+
+    /// The unit vector of the query `q`: its row when it is in the
+    /// vocabulary; on a subword model, otherwise, the mean of its n-gram
+    /// rows (`oov`). Other unknown words are [`Error::UnknownWord`] with
+    /// suggestions, as [`Model::id`] gives.
+    pub fn vector(&self, q: &str) -> Result<QueryVector> {
+        let err = match self.id(q) {
+            Ok(i) => {
+                return Ok(QueryVector {
+                    word: self.word(i).to_string(),
+                    id: Some(i),
+                    unit: self.unit(i)?,
+                    raw: self.vectors().row(i).to_vec(),
+                })
+            }
+            Err(e @ Error::UnknownWord { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let Some((cfg, grams)) = self.dir.subwords() else {
+            return Err(err);
+        };
+        let norm = self.normalizer.normalize_query(q).unwrap_or_default();
+        let ids = cfg.ngrams(&norm);
+        let mut v = vec![0f32; self.dir.dim()];
+        crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm.is_empty() || !n.is_finite() || n == 0.0 {
+            return Err(err);
+        }
+        let raw = v.clone();
+        v.iter_mut().for_each(|x| *x /= n);
+        Ok(QueryVector {
+            word: norm,
+            id: None,
+            unit: v,
+            raw,
+        })
+    }
+
     /// The closest spellings by edit distance (frequent words first on ties).
     pub fn suggest(&self, w: &str, n: usize) -> Vec<String> {
         if w.is_empty() {
@@ -258,13 +326,19 @@ impl Model {
     }
 
     /// Cosine similarity of two words.
+    /// On a subword model any word has a vector ([`Model::vector`]).
     pub fn similarity(&self, a: &str, b: &str) -> Result<f32> {
-        let (ia, ib) = (self.id(a)?, self.id(b)?);
-        let s = (self.kernels.dot)(&self.unit(ia)?, &self.unit(ib)?);
+        Ok(self.similarity_of(a, b)?.0)
+    }
+
+    /// [`Model::similarity`], and whether both words are in the vocabulary.
+    pub fn similarity_of(&self, a: &str, b: &str) -> Result<(f32, bool)> {
+        let (va, vb) = (self.vector(a)?, self.vector(b)?);
+        let s = (self.kernels.dot)(&va.unit, &vb.unit);
         if !s.is_finite() {
-            return Err(self.corrupt_row(ib));
+            return Err(self.corrupt_row(vb.id.or(va.id).unwrap_or(0)));
         }
-        Ok(s)
+        Ok((s, !va.oov() && !vb.oov()))
     }
 
     /// Top-`k` rows by cosine to each query vector, in one pass over the
@@ -352,9 +426,9 @@ impl Model {
         let mut ex = Vec::new();
         for (words, sign) in [(positive, 1.0f32), (negative, -1.0)] {
             for w in words {
-                let i = self.id(w)?;
-                ex.push(i);
-                (self.kernels.axpy)(&mut q, sign, &self.unit(i)?);
+                let v = self.vector(w)?;
+                ex.extend(v.id);
+                (self.kernels.axpy)(&mut q, sign, &v.unit);
             }
         }
         let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
@@ -381,13 +455,14 @@ impl Model {
                 restrict,
             );
         }
-        let (ia, ib, ic) = (self.id(a)?, self.id(b)?, self.id(c)?);
-        let (ua, ub, uc) = (self.unit(ia)?, self.unit(ib)?, self.unit(ic)?);
+        let (va, vb, vc) = (self.vector(a)?, self.vector(b)?, self.vector(c)?);
+        let ex = [va.id, vb.id, vc.id];
+        let (ua, ub, uc) = (va.unit, vb.unit, vc.unit);
         let rows = restrict.unwrap_or(usize::MAX).min(self.len());
         let dot = self.kernels.dot;
         let mut scored: Vec<Scored> = (0..rows)
             .into_par_iter()
-            .filter(|r| ![ia, ib, ic].contains(r))
+            .filter(|r| !ex.contains(&Some(*r)))
             .map(|r| {
                 let inv = 1.0 / self.dir.norms().data()[r].max(1e-12);
                 let row = self.vectors().row(r);

@@ -6,6 +6,7 @@ mod hostile_integrity;
 mod model_dir;
 mod report;
 mod serve;
+mod subword;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -98,6 +98,15 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
             s.total,
             100.0 * s.coverage
         ))?;
+        if let Some(iv) = &s.in_vocab {
+            out(&format!(
+                "{}: in-vocabulary spearman {:.4} over {}/{}",
+                s.file.display(),
+                iv.spearman,
+                iv.found,
+                s.total
+            ))?;
+        }
     }
     for (f, score) in &analogies {
         for s in &score.sections {

@@ -21,6 +21,7 @@ mod serve;
 mod similarity;
 mod synth;
 mod train;
+mod vector;
 mod vocab;
 
 use std::io::Write;
@@ -93,6 +94,8 @@ pub enum Cmd {
     Import(import::ImportArgs),
     /// Explore a model in the browser: a JSON API and one page (loopback by default).
     Serve(serve::ServeArgs),
+    /// Print word vectors as JSON lines (any word on a subword model).
+    Vector(vector::VectorArgs),
     /// Show versions, libtorch location and whether CUDA is usable.
     Doctor(doctor::DoctorArgs),
     /// Plot a model's training log (loss, pairs/s, lr, eval) and vocabulary as HTML and PNG.
@@ -171,6 +174,7 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
         Cmd::Export(a) => none(export::run(a, &p)),
         Cmd::Import(a) => none(import::run(a, &p)),
         Cmd::Serve(a) => none(serve::run(a, &p)),
+        Cmd::Vector(a) => none(vector::run(a, &p)),
         Cmd::Doctor(a) => none(doctor::run(a, &p)),
         Cmd::Report(a) => none(report::run(a, &p)),
     }

@@ -72,30 +72,42 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
     }
     // In batch mode unknown words are reported and skipped; alone, they fail.
     let batch = words.len() > 1;
+    // On a subword model an out-of-vocabulary word is composed from its
+    // n-grams and marked `oov`.
     let mut ids = Vec::new();
     for w in &words {
-        match m.id(w) {
-            Ok(i) => ids.push((w.clone(), i)),
+        match m.vector(w) {
+            Ok(v) => ids.push((w.clone(), v)),
             Err(e) if batch => eprintln!("w2v: warning: {e}"),
             Err(e) => return Err(e.into()),
         }
     }
-    let queries: Vec<Vec<f32>> = ids
+    let queries: Vec<Vec<f32>> = ids.iter().map(|(_, v)| v.unit.clone()).collect();
+    let exclude: Vec<Vec<usize>> = ids
         .iter()
-        .map(|(_, i)| m.unit(*i))
-        .collect::<w2v::Result<_>>()?;
-    let exclude: Vec<Vec<usize>> = ids.iter().map(|(_, i)| vec![*i]).collect();
+        .map(|(_, v)| v.id.into_iter().collect())
+        .collect();
     let hits = m.nearest_many(&queries, a.k, &exclude, a.restrict)?;
     if a.json {
         let v: Vec<_> = ids
             .iter()
             .zip(&hits)
-            .map(|((w, _), h)| serde_json::json!({"query": w, "neighbors": h}))
+            .map(|((w, v), h)| {
+                let mut j = serde_json::json!({"query": w, "neighbors": h});
+                if v.oov() {
+                    j["oov"] = serde_json::Value::Bool(true);
+                }
+                j
+            })
             .collect();
         return json(&v);
     }
-    for ((w, _), h) in ids.iter().zip(&hits) {
-        print_hits(w, h)?;
+    for ((w, v), h) in ids.iter().zip(&hits) {
+        if v.oov() {
+            print_hits(&format!("{w} (oov)"), h)?;
+        } else {
+            print_hits(w, h)?;
+        }
     }
     Ok(())
 }

@@ -111,6 +111,12 @@ pub struct TrainArgs {
     /// Word-pair files (as for `w2v eval --pairs`) scored at each epoch end into OUTPUT/train.jsonl.
     #[arg(long, num_args = 1..)]
     pub eval_pairs: Vec<PathBuf>,
+    /// Character n-grams MINN-MAXN (e.g. 3-6): a word's vector is the mean of its own row and its n-grams' rows, and any word gets a vector (fastText's subwords; native engine).
+    #[arg(long, value_name = "MINN-MAXN")]
+    pub subwords: Option<String>,
+    /// Hash buckets (n-gram rows) with --subwords.
+    #[arg(long, default_value_t = 2_000_000, requires = "subwords")]
+    pub buckets: u32,
 }
 
 /// Threads per core beyond which `--threads` is capped (more only thrash).
@@ -161,11 +167,23 @@ impl TrainArgs {
             "auto" => None,
             d => Some(d.parse::<Device>()?),
         };
+        let subwords = self
+            .subwords
+            .as_deref()
+            .map(|r| w2v::subword::SubwordConfig::parse_range(r, self.buckets))
+            .transpose()?;
+        if subwords.is_some() && !self.eval_pairs.is_empty() {
+            return Err(Error::InvalidConfig(
+                "--eval-pairs does not score subword models yet (they compose word vectors from n-grams); score the finished model with `w2v eval`".into(),
+            ));
+        }
         let torch = match self.engine {
             EngineArg::Torch => true,
             EngineArg::Native => false,
             EngineArg::Auto => {
-                device != Some(Device::Cpu)
+                // Subwords train on the native engine only.
+                subwords.is_none()
+                    && device != Some(Device::Cpu)
                     && gpu_present()
                     && torch_helper().is_some_and(|h| cuda_usable(&h))
             }
@@ -238,6 +256,7 @@ impl TrainArgs {
             stop_after_pairs: self.stop_after_pairs,
             seed: self.seed,
             eval_pairs: self.eval_pairs,
+            subwords,
             ..Default::default()
         };
         cfg.validate()?;

@@ -145,7 +145,9 @@ pub fn load(
             conflicts.join("; ")
         )));
     }
-    let read = |f: &str| -> Result<Vec<f32>> {
+    // A subword model's input table also holds the n-gram rows.
+    let n_in = n + cfg.subwords.map_or(0, |s| s.buckets as usize * cfg.dim);
+    let read = |f: &str, n: usize| -> Result<Vec<f32>> {
         let p = root.join(&state.dir).join(f);
         let bytes = std::fs::read(&p).map_err(io_err(&p, "read checkpoint weights"))?;
         if bytes.len() != n * 4 {
@@ -160,8 +162,8 @@ pub fn load(
             .collect())
     };
     let weights = Weights {
-        input: read("input.f32")?,
-        output: read("output.f32")?,
+        input: read("input.f32", n_in)?,
+        output: read("output.f32", n)?,
     };
     if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
         return Err(refuse(format!(

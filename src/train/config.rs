@@ -266,6 +266,10 @@ pub struct TrainConfig {
     /// Word-pair files scored at each epoch end into `train.jsonl`
     /// ([`super::log`]). By default, none.
     pub eval_pairs: Vec<PathBuf>,
+    /// Character n-grams (`--subwords 3-6 --buckets N`): each word's input
+    /// vector is the mean of its own row and its n-grams' rows (see
+    /// [`crate::subword`]). By default, none (word-level).
+    pub subwords: Option<crate::subword::SubwordConfig>,
 }
 
 impl Default for TrainConfig {
@@ -288,6 +292,7 @@ impl Default for TrainConfig {
             stop_after_pairs: None,
             seed: 1,
             eval_pairs: Vec::new(),
+            subwords: None,
         }
     }
 }
@@ -319,6 +324,8 @@ fn flag_of(path: &str) -> String {
         "engine.device" => "device",
         "engine.row_cap" => "row-cap",
         "engine.deterministic" => "deterministic",
+        "subwords" | "subwords.minn" | "subwords.maxn" => "subwords",
+        "subwords.buckets" => "buckets",
         p => p.rsplit('.').next().unwrap_or(p),
     };
     format!("--{}", name.replace('_', "-"))
@@ -359,6 +366,18 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return bad("--epochs must be at least 1");
+        }
+        if let Some(sw) = &self.subwords {
+            sw.validate()?;
+            match &self.engine {
+                EngineConfig::Native(n) if n.update == NativeUpdate::Window => {}
+                EngineConfig::Native(_) => {
+                    return bad("--subwords runs the window update; drop --native-update pair")
+                }
+                EngineConfig::Torch(_) => {
+                    return bad("--subwords runs on the native engine only (--engine native)")
+                }
+            }
         }
         match &self.engine {
             EngineConfig::Native(n) => {

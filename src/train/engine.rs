@@ -93,6 +93,20 @@ impl Weights {
         }
     }
 
+    /// A subword model's start: `V + buckets` input rows, all drawn as
+    /// [`Weights::init`] draws word rows (the first `V` are the same), and
+    /// `V` output rows of zeros.
+    pub fn init_subword(vocab_size: usize, buckets: usize, dim: usize, seed: u64) -> Weights {
+        let mut rng = stream(seed, &[purpose::INIT]);
+        let input = (0..(vocab_size + buckets) * dim)
+            .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
+            .collect();
+        Weights {
+            input,
+            output: vec![0.0; vocab_size * dim],
+        }
+    }
+
     /// The first non-finite value, or one larger than `limit` in magnitude,
     /// as (table, index, value).
     pub fn first_bad(&self, limit: f32) -> Option<(&'static str, usize, f32)> {
@@ -144,6 +158,21 @@ pub trait EngineBuilder {
     fn libtorch(&self) -> Option<String> {
         None
     }
+    /// An engine for a subword model (`cfg.subwords`): `weights.input` has
+    /// `V + buckets` rows and `grams` lists each word's buckets. Only the
+    /// native engine trains subwords.
+    fn build_subword(
+        &self,
+        cfg: &TrainConfig,
+        weights: Weights,
+        table: &AliasTable,
+        grams: crate::subword::NgramTable,
+    ) -> Result<Box<dyn Engine>> {
+        let _ = (cfg, weights, table, grams);
+        Err(crate::Error::InvalidConfig(
+            "--subwords runs on the native engine only (--engine native)".into(),
+        ))
+    }
 }
 
 /// Builds the native engine; refuses the torch engine (it lives in the
@@ -167,6 +196,24 @@ impl EngineBuilder for NativeBuilder {
             )?)),
             EngineConfig::Torch(_) => Err(crate::Error::InvalidConfig(
                 "the torch engine runs in the w2v-torch binary (built by `make build`); use --engine native".into(),
+            )),
+        }
+    }
+
+    fn build_subword(
+        &self,
+        cfg: &TrainConfig,
+        weights: Weights,
+        table: &AliasTable,
+        grams: crate::subword::NgramTable,
+    ) -> Result<Box<dyn Engine>> {
+        match &cfg.engine {
+            EngineConfig::Native(n) => Ok(Box::new(
+                super::native::NativeEngine::new(n, cfg.dim, cfg.negative, weights, table)?
+                    .with_subwords(grams)?,
+            )),
+            EngineConfig::Torch(_) => Err(crate::Error::InvalidConfig(
+                "--subwords runs on the native engine only (--engine native)".into(),
             )),
         }
     }

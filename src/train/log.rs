@@ -392,14 +392,14 @@ impl Evals {
         self.sets
             .iter()
             .map(|s| {
-                crate::eval::score_pairs(&s.path, &s.file, |a, b| {
+                crate::eval::score_pairs(&s.path, &s.file, false, |a, b| {
                     let (ia, ib) = (self.id(a)?, self.id(b)?);
                     let sim = (self.kernels.dot)(
                         &Self::unit(input, dim, ia),
                         &Self::unit(input, dim, ib),
                     );
                     if sim.is_finite() {
-                        Ok(sim)
+                        Ok((sim, true))
                     } else {
                         Err(Error::Diverged {
                             step: pairs_seen,

@@ -162,7 +162,12 @@ pub fn block_seed(seed: u64, c: &Cursor) -> u64 {
 pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
     let table = vocab as u64 * cfg.dim as u64 * 4;
     // Both tables, plus one copy of both while a checkpoint or the model is written.
-    let tables = 4 * table;
+    let mut tables = 4 * table;
+    if let Some(sw) = &cfg.subwords {
+        // The n-gram rows and their copy, and the CSR table (about 20
+        // n-grams of 4 bytes a word, and an 8-byte offset).
+        tables += 2 * sw.buckets as u64 * cfg.dim as u64 * 4 + vocab as u64 * 88;
+    }
     // Readers: per decoder thread, two row groups in its channel and one
     // being decoded, 8 bytes a pair; the driver holds one more.
     let readers = (readers::reader_threads() as u64 * 3 + 1) * crate::shards::ROW_GROUP as u64 * 8;
@@ -657,10 +662,31 @@ pub fn run(
             s.cursor.epoch, s.cursor.shard, s.cursor.block
         ));
         (Some(s), w)
+    } else if let Some(sw) = &cfg.subwords {
+        (
+            None,
+            Weights::init_subword(v, sw.buckets as usize, cfg.dim, cfg.seed),
+        )
     } else {
         (None, Weights::init(v, cfg.dim, cfg.seed))
     };
-    let engine = builder.build(cfg, weights, &inputs.table)?;
+    let engine = match &cfg.subwords {
+        None => builder.build(cfg, weights, &inputs.table)?,
+        Some(sw) => {
+            let t0 = Instant::now();
+            let grams = crate::subword::NgramTable::build(sw, &inputs.vocab.words);
+            progress.info(&format!(
+                "subwords {}-{}: {} n-grams of {v} words in {} buckets ({:.0} MB, {:.2}s)",
+                sw.minn,
+                sw.maxn,
+                grams.ids.len(),
+                sw.buckets,
+                grams.bytes() as f64 / 1e6,
+                t0.elapsed().as_secs_f64()
+            ));
+            builder.build_subword(cfg, weights, &inputs.table, grams)?
+        }
+    };
     for w in engine.warnings() {
         progress.warn(&w);
     }
@@ -741,7 +767,7 @@ pub fn run(
         checkpoints: d.checkpoints.0,
         checkpoint_s: d.checkpoints.1,
     };
-    write_model(cfg, &inputs, &weights.input, &weights.output, &summary)?;
+    write_model(cfg, &inputs, &weights, &summary)?;
     d.log.end(d.cursor.pairs_done, &Ok(()))?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
@@ -750,10 +776,27 @@ pub fn run(
 fn write_model(
     cfg: &TrainConfig,
     inputs: &TrainInputs,
-    input: &[f32],
-    output: &[f32],
+    weights: &Weights,
     summary: &TrainSummary,
 ) -> Result<()> {
+    let (input, output) = (&weights.input[..], &weights.output[..]);
+    // A subword model's words are written composed (mean of own and n-gram
+    // rows, what queries and word2vec exports use), its n-gram rows apart.
+    let words_len = inputs.vocab.len() * cfg.dim;
+    let composed;
+    let (input, subwords) = match &cfg.subwords {
+        Some(sw) => {
+            composed = crate::subword::compose_vocab(sw, &inputs.vocab.words, input, cfg.dim);
+            (
+                &composed[..],
+                Some(crate::model::Subwords {
+                    config: *sw,
+                    ngrams: &input[words_len..],
+                }),
+            )
+        }
+        None => (input, None),
+    };
     let (vocab, vocab_dir, psum) = (&inputs.vocab, &inputs.vocab_dir, &inputs.pairs);
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
@@ -774,7 +817,8 @@ fn write_model(
         ],
         summary: s,
     };
-    crate::model::ModelDir::write_locked(&cfg.output, &parts).map(|_| ())
+    crate::model::ModelDir::write_locked_subwords(&cfg.output, &parts, subwords.as_ref())
+        .map(|_| ())
 }
 
 #[cfg(test)]

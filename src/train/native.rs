@@ -34,11 +34,24 @@
 //! random stream `(block seed, thread)`. With `--deterministic` one thread
 //! runs the block in order, so the result depends only on the seed.
 //! No allocation happens per pair: scratch rows are allocated once per block.
+//!
+//! **Subwords** (`train --subwords`, [`crate::subword`]): the input table has
+//! `V + buckets` rows and fastText's roles are used, the centre `t` being the
+//! input. Per window (one run of equal centres), `h` is the mean of `in[t]`
+//! and `in[V + g]` for t's n-gram buckets g, composed once; each context
+//! `c_i` is trained as the output (label 1) against K negatives drawn fresh
+//! for that pair (one equal to `c_i` is skipped), the output rows updated in
+//! place; the gradient `e = Σ g·o` of the whole window is then added, once,
+//! to every row `h` averaged (fastText's skipgram does not divide it by
+//! their number). `h` stays fixed within the window: the n-gram rows are read
+//! and written once per window, not once per pair
+//! ([`NativeEngine::apply_subword_window`]).
 
 use crate::error::{Error, Result};
 use crate::hogwild::SharedMatrix;
 use crate::rng::{stream, RngCore};
 use crate::simd::Kernels;
+use crate::subword::NgramTable;
 use crate::unigram::{sample, AliasTable, Entry};
 use crate::TokenId;
 
@@ -105,6 +118,8 @@ pub struct NativeEngine {
     prefetch: bool,
     /// Sampled loss since the last drain.
     pending: LossSum,
+    /// The n-gram buckets of each word, for a subword model.
+    subwords: Option<NgramTable>,
 }
 
 impl NativeEngine {
@@ -133,7 +148,155 @@ impl NativeEngine {
             update: cfg.update,
             prefetch: cfg.prefetch,
             pending: LossSum::default(),
+            subwords: None,
         })
+    }
+
+    /// The engine of a subword model: `weights.input` has `V + buckets`
+    /// rows and `grams` lists each word's buckets.
+    pub fn with_subwords(mut self, grams: NgramTable) -> Result<Self> {
+        let v = self.output.rows();
+        if grams.len() != v || self.input.rows() < v {
+            return Err(Error::InvalidConfig(format!(
+                "subword table for {} words, {} input rows, {v} output rows",
+                grams.len(),
+                self.input.rows()
+            )));
+        }
+        let buckets = self.input.rows() - v;
+        if grams.ids.iter().any(|&g| g as usize >= buckets) {
+            return Err(Error::InvalidConfig(format!(
+                "an n-gram bucket is outside the {buckets} buckets"
+            )));
+        }
+        self.subwords = Some(grams);
+        Ok(self)
+    }
+
+    /// One subword window (see the module docs): the centre `t`, composed
+    /// from its own row and its buckets `grams`, against each context of
+    /// `ctx` with its own `negs.len() / ctx.len()` negatives (a negative
+    /// equal to that context is skipped). Returns the loss summed over the
+    /// pairs when `want_loss`, else 0.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_subword_window(
+        &self,
+        t: usize,
+        grams: &[u32],
+        ctx: &[TokenId],
+        negs: &[usize],
+        lr: f32,
+        want_loss: bool,
+        s: &mut Scratch,
+    ) -> f32 {
+        let (dot, axpy) = (self.kernels.dot, self.kernels.axpy);
+        let v = self.output.rows();
+        let k = negs.len() / ctx.len().max(1);
+        self.input.load(t, &mut s.h);
+        for &g in grams {
+            self.input.load(v + g as usize, &mut s.u);
+            axpy(&mut s.h, 1.0, &s.u);
+        }
+        let inv = 1.0 / (1 + grams.len()) as f32;
+        s.h.iter_mut().for_each(|x| *x *= inv);
+        s.e.fill(0.0);
+        let mut loss = 0f32;
+        for (i, &c) in ctx.iter().enumerate() {
+            let c = c as usize;
+            let outs = std::iter::once(&c).chain(&negs[i * k..(i + 1) * k]);
+            for (j, &o) in outs.enumerate() {
+                if j > 0 && skips_negative(o, c) {
+                    continue;
+                }
+                self.output.load(o, &mut s.u);
+                let sg = self.sigmoid.get(dot(&s.h, &s.u));
+                if want_loss {
+                    loss -= (if j == 0 { sg } else { 1.0 - sg }).max(1e-7).ln();
+                }
+                let g = (if j == 0 { 1.0 } else { 0.0 } - sg) * lr;
+                axpy(&mut s.e, g, &s.u);
+                axpy(&mut s.u, g, &s.h);
+                self.output.store(o, &s.u);
+            }
+        }
+        for r in std::iter::once(t).chain(grams.iter().map(|&g| v + g as usize)) {
+            self.input.load(r, &mut s.u);
+            axpy(&mut s.u, 1.0, &s.e);
+            self.input.store(r, &s.u);
+        }
+        loss
+    }
+
+    /// Runs the pairs in order on this thread as subword windows (runs of
+    /// equal `t`), drawing K negatives per pair from the stream `seed`.
+    pub(crate) fn run_subword_windows(
+        &self,
+        grams: &NgramTable,
+        t: &[TokenId],
+        c: &[TokenId],
+        lr: f32,
+        seed: u64,
+    ) -> LossSum {
+        let mut rng = stream(seed, &[]);
+        let k = self.negative.min(MAX_NEGATIVE);
+        let v = self.output.rows();
+        let mut s = Scratch::new(self.input.dim());
+        let mut negs = [vec![0usize; MAX_WINDOW * k], vec![0usize; MAX_WINDOW * k]];
+        let draw = |rng: &mut crate::rng::Rng, n: &mut [usize]| {
+            for x in n.iter_mut() {
+                *x = sample(&self.table, rng.next_u64()) as usize;
+            }
+        };
+        let window_end = |lo: usize| {
+            let hi = (lo + MAX_WINDOW).min(t.len());
+            lo + t[lo..hi].iter().take_while(|&&x| x == t[lo]).count()
+        };
+        let (mut loss, mut nloss) = (0f64, 0u64);
+        let (mut lo, mut w) = (0usize, 0usize);
+        let mut hi = if t.is_empty() { 0 } else { window_end(0) };
+        draw(&mut rng, &mut negs[0][..(hi - lo) * k]);
+        while lo < t.len() {
+            // The next window's negatives are drawn now and its rows
+            // prefetched, so their misses overlap this window's arithmetic.
+            let next_hi = if hi < t.len() { window_end(hi) } else { hi };
+            if hi < t.len() {
+                let nb = &mut negs[(w + 1) % 2];
+                draw(&mut rng, &mut nb[..(next_hi - hi) * k]);
+                if self.prefetch {
+                    let nt = t[hi] as usize;
+                    self.input.prefetch(nt);
+                    for &g in grams.of(nt) {
+                        self.input.prefetch(v + g as usize);
+                    }
+                    for &x in &c[hi..next_hi] {
+                        self.output.prefetch(x as usize);
+                    }
+                    for &n in &nb[..(next_hi - hi) * k] {
+                        self.output.prefetch(n);
+                    }
+                }
+            }
+            let want = w % LOSS_EVERY == 0;
+            let centre = t[lo] as usize;
+            let l = self.apply_subword_window(
+                centre,
+                grams.of(centre),
+                &c[lo..hi],
+                &negs[w % 2][..(hi - lo) * k],
+                lr,
+                want,
+                &mut s,
+            );
+            if want {
+                loss += l as f64;
+                nloss += (hi - lo) as u64;
+            }
+            (lo, hi, w) = (hi, next_hi, w + 1);
+        }
+        LossSum {
+            sum: loss,
+            count: nloss,
+        }
     }
 
     /// One word2vec.c update: the input row `inp` (the context) against the
@@ -295,6 +458,9 @@ impl NativeEngine {
 
     /// Runs this thread's pairs with the configured update.
     fn run(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> LossSum {
+        if let Some(g) = &self.subwords {
+            return self.run_subword_windows(g, t, c, lr, seed);
+        }
         match self.update {
             NativeUpdate::Pair => self.run_range(t, c, lr, seed),
             NativeUpdate::Window => self.run_windows(t, c, lr, seed),
@@ -380,6 +546,11 @@ impl Engine for NativeEngine {
         let update = match self.update {
             NativeUpdate::Pair => "pair",
             NativeUpdate::Window => "window",
+        };
+        let update = if self.subwords.is_some() {
+            "subword window"
+        } else {
+            update
         };
         format!("native {update} {} x{}", self.kernels.name, self.threads)
     }
@@ -468,6 +639,94 @@ mod tests {
         assert_ne!(got.output[4 * d..5 * d], w0.output[4 * d..5 * d]);
         assert_eq!(got.input[3 * d..4 * d], w0.input[3 * d..4 * d]);
         assert_eq!(got.output[6 * d..7 * d], w0.output[6 * d..7 * d]);
+    }
+
+    fn subword_engine(v: usize, buckets: usize, dim: usize, negative: usize) -> NativeEngine {
+        let cfg = NativeConfig {
+            threads: 1,
+            ..Default::default()
+        };
+        let table = AliasTable::new(&vec![1; v], 0.75);
+        let mut w = Weights::init_subword(v, buckets, dim, 3);
+        // Non-zero output rows, so every gradient term is exercised.
+        w.output = test_weights(v, dim, 3).output;
+        let words: Vec<String> = (0..v).map(|i| format!("сл{i}")).collect();
+        let sw = crate::subword::SubwordConfig {
+            minn: 2,
+            maxn: 3,
+            buckets: buckets as u32,
+        };
+        NativeEngine::new(&cfg, dim, negative, w, &table)
+            .unwrap()
+            .with_subwords(NgramTable::build(&sw, &words))
+            .unwrap()
+    }
+
+    #[test]
+    fn subword_window_matches_the_oracle() {
+        let (v, b, d, lr) = (30, 7, 9, 0.2f32);
+        let mut tr = subword_engine(v, b, d, 3);
+        let w0 = tr.weights().unwrap();
+        // Bucket 2 is listed twice (it gets the gradient twice); context 11
+        // is met twice (the second sees the first's output update); pair 0
+        // draws its own context as a negative (skipped) and negative 5 twice.
+        let (t, grams, ctx) = (4usize, [2u32, 5, 2, 0], [11, 7, 11]);
+        let negs = [5usize, 11, 5, 20, 4, 9, 3, 11, 6];
+        let loss = tr.apply_subword_window(t, &grams, &ctx, &negs, lr, true, &mut Scratch::new(d));
+        let mut want = Tables::from_weights(&w0, d);
+        let g: Vec<usize> = grams.iter().map(|&g| g as usize).collect();
+        let c: Vec<usize> = ctx.iter().map(|&c| c as usize).collect();
+        let want_loss = want.subword_window(t, &g, v, &c, &negs, lr as f64);
+        let got = tr.weights().unwrap();
+        assert!(want.max_diff(&got) < 1e-5, "{}", want.max_diff(&got));
+        assert!(
+            (loss as f64 - want_loss).abs() < 1e-3,
+            "{loss} vs {want_loss}"
+        );
+        // The centre's own row and its bucket rows moved; another word's did not.
+        let row = |w: &Weights, r: usize| w.input[r * d..(r + 1) * d].to_vec();
+        for r in [t, v + 2, v + 5, v] {
+            assert_ne!(row(&got, r), row(&w0, r), "row {r}");
+        }
+        assert_eq!(row(&got, 3), row(&w0, 3));
+        assert_eq!(row(&got, v + 1), row(&w0, v + 1));
+    }
+
+    #[test]
+    fn subword_runs_are_windows_of_equal_centres() {
+        let (v, b, d) = (40, 11, 8);
+        let t: Vec<TokenId> = vec![1, 1, 1, 2, 3, 3, 1, 1];
+        let c: Vec<TokenId> = vec![5, 6, 7, 8, 9, 10, 11, 12];
+        let a = subword_engine(v, b, d, 2);
+        let grams = a.subwords.clone().unwrap();
+        let mut a = a;
+        a.block(Block {
+            centres: &t,
+            contexts: &c,
+            lr: 0.1,
+            seed: 99,
+        })
+        .unwrap();
+        let mut bb = subword_engine(v, b, d, 2);
+        assert_ne!(a.weights().unwrap().input, bb.weights().unwrap().input);
+        let mut rng = stream(99, &[]);
+        let mut s = Scratch::new(d);
+        for (lo, hi) in [(0, 3), (3, 4), (4, 6), (6, 8)] {
+            let negs: Vec<usize> = (0..2 * (hi - lo))
+                .map(|_| sample(&bb.table, rng.next_u64()) as usize)
+                .collect();
+            let centre = t[lo] as usize;
+            bb.apply_subword_window(
+                centre,
+                grams.of(centre),
+                &c[lo..hi],
+                &negs,
+                0.1,
+                false,
+                &mut s,
+            );
+        }
+        assert_eq!(a.weights().unwrap(), bb.weights().unwrap());
     }
 
     #[test]

@@ -127,6 +127,43 @@ def test_analogy_eval_matches_gensim(d):
     assert sum(s["correct"] for s in ours[:-1]) > 0, "some analogies must be right for the check to mean anything"
 
 
+# Already normalized (lowercase, no ё), so w2v and fastText see the same
+# strings; some are in the sample vocabulary, the Russian ones are not.
+SUBWORD_PROBES = ["кошками", "пространство", "красивейший", "я", "ад", "переосмысление", "x"]
+
+
+def test_fasttext_and_gensim_load_the_subword_export(d):
+    """Our n-grams and bucket ids equal fastText's own (get_subwords on our
+    export), and fastText and gensim load the export to our vectors, in and
+    out of vocabulary."""
+    import fasttext
+    from gensim.models.fasttext import load_facebook_vectors
+
+    w2v(d, "train", "--engine", "native", "--dim", "32", "--epochs", "1", "--subwords", "3-6",
+        "--buckets", "20011", "-o", "sw")
+    path = os.path.join(d, "sw.bin")
+    w2v(d, "export", "--format", "fasttext-bin", "-o", path, "--model", "sw")
+    words = open(os.path.join(d, "sw", "words.txt")).read().splitlines()
+    probes = words[:3] + words[-2:] + SUBWORD_PROBES
+    ours = [json.loads(l) for l in w2v(d, "vector", *probes, "--ngrams", "--model", "sw").splitlines()]
+    ft = fasttext.load_model(path)
+    assert ft.get_dimension() == 32 and len(ft.get_words()) == len(words)
+    kv = load_facebook_vectors(path)
+    nw = len(words)
+    oov = 0
+    for w, o in zip(probes, ours):
+        assert o["word"] == w, o
+        grams, ids = ft.get_subwords(w)
+        theirs = [(g, int(i) - nw) for g, i in zip(grams, ids) if i >= nw]
+        assert [tuple(x) for x in o["ngrams"]] == theirs, (w, o["ngrams"], theirs)
+        assert o["oov"] == (w not in set(words)), o
+        oov += o["oov"]
+        v = np.array(o["vector"], dtype=np.float32)
+        assert np.allclose(ft.get_word_vector(w), v, atol=2e-5), w
+        assert np.allclose(kv[w], v, atol=2e-5), w
+    assert oov >= 5, "the probes must include out-of-vocabulary words"
+
+
 def main():
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
     passed = failed = 0

@@ -1,0 +1,189 @@
+//! Subword models (`train --subwords`): training, resume, out-of-vocabulary
+//! queries, eval coverage and the fastText export's refusals. The fastText
+//! and gensim cross-checks of the n-grams and of the export are in
+//! tests/python/run_tests.py.
+
+use super::{fails, ok, prepared, read, topic_precision, w2v};
+
+fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "train",
+        "--engine",
+        "native",
+        "--dim",
+        "32",
+        "--epochs",
+        "2",
+        "--deterministic",
+        "--subwords",
+        "3-5",
+        "--buckets",
+        "5000",
+        "-o",
+        out,
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn subword_model_trains_resumes_and_answers_for_unseen_words() {
+    let d = prepared(600_000, 2);
+    let p = d.path();
+    ok(p, &train_args("full", &[]));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("full/model.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["subwords"]["buckets"], 5000);
+    assert!(m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["path"].as_str().unwrap().ends_with("ngrams.npy")));
+    // Random neighbours would score ~0.004.
+    let prec = topic_precision(p, "full");
+    assert!(prec >= 0.5, "precision@10 {prec}");
+
+    // A checkpoint carries the n-gram rows: a resumed run is bitwise equal.
+    let o = w2v(p, &train_args("cut", &["--stop-after-pairs", "200000"]));
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Other subword settings, or none, are refused on resume.
+    let mut other = train_args("cut", &["--resume"]);
+    other[11] = "6000";
+    fails(p, &other, 1, "--buckets was 5000, now 6000");
+    let word_level: Vec<&str> = train_args("cut", &["--resume"])
+        .into_iter()
+        .filter(|a| !["--subwords", "3-5", "--buckets", "5000"].contains(a))
+        .collect();
+    fails(p, &word_level, 1, "--subwords");
+    ok(p, &train_args("cut", &["--resume"]));
+    for f in ["input.npy", "ngrams.npy"] {
+        assert_eq!(
+            read(p.join("full").join(f)),
+            read(p.join("cut").join(f)),
+            "{f}"
+        );
+    }
+
+    // An in-vocabulary word and an unseen form of it.
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("data/sample.groups.json")).unwrap())
+            .unwrap();
+    let word = g["groups"][0]["members"][0].as_str().unwrap().to_string();
+    let unseen = format!("{word}ость");
+    let out = ok(
+        p,
+        &["vector", &word, &unseen, "--ngrams", "--model", "full"],
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["oov"], false);
+    assert_eq!(lines[1]["oov"], true);
+    assert_eq!(lines[1]["vector"].as_array().unwrap().len(), 32);
+    assert!(!lines[1]["ngrams"].as_array().unwrap().is_empty());
+    let n = ok(p, &["neighbors", &unseen, "-k", "5", "--model", "full"]);
+    assert!(n.contains("(oov)"), "{n}");
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["neighbors", &unseen, "-k", "5", "--json", "--model", "full"],
+    ))
+    .unwrap();
+    assert_eq!(j[0]["oov"], true);
+    // The unseen form is close to its stem word.
+    let sim: f64 = ok(p, &["similarity", &word, &unseen, "--model", "full"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(sim > 0.3, "similarity {sim}");
+
+    // eval: every pair is covered; the in-vocabulary score is reported too.
+    let w2 = g["groups"][0]["members"][1].as_str().unwrap();
+    let w3 = g["groups"][1]["members"][0].as_str().unwrap();
+    let pairs = format!("{word}\t{w2}\t9\n{word}\t{w3}\t1\n{unseen}\t{w2}\t8\n{w2}\t{w3}\t2\n");
+    std::fs::write(p.join("pairs.tsv"), pairs).unwrap();
+    let e: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["eval", "--pairs", "pairs.tsv", "--json", "--model", "full"],
+    ))
+    .unwrap();
+    let s = &e["pairs"][0];
+    assert_eq!(s["found"], 4, "{e}");
+    assert_eq!(s["in_vocab"]["found"], 3, "{e}");
+
+    // fastText export: refused for a word-level model and for stdout.
+    ok(
+        p,
+        &[
+            "export",
+            "--format",
+            "fasttext-bin",
+            "-o",
+            "m.bin",
+            "--model",
+            "full",
+        ],
+    );
+    assert!(std::fs::metadata(p.join("m.bin")).unwrap().len() > 5000 * 32 * 4);
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "wl",
+        ],
+    );
+    fails(
+        p,
+        &[
+            "export",
+            "--format",
+            "fasttext-bin",
+            "-o",
+            "w.bin",
+            "--model",
+            "wl",
+        ],
+        1,
+        "needs a subword model",
+    );
+    fails(
+        p,
+        &[
+            "export",
+            "--format",
+            "fasttext-bin",
+            "-o",
+            "-",
+            "--model",
+            "full",
+        ],
+        2,
+        "give a file name",
+    );
+    // --subwords is validated, and needs the native window update.
+    fails(
+        p,
+        &[
+            "train",
+            "--engine",
+            "native",
+            "--subwords",
+            "0-3",
+            "-o",
+            "bad",
+        ],
+        2,
+        "MINN",
+    );
+    fails(
+        p,
+        &train_args("bad2", &["--native-update", "pair"]),
+        2,
+        "window update",
+    );
+}
