@@ -3,6 +3,7 @@
 mod hostile;
 mod hostile_integrity;
 mod model_dir;
+mod stream;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
