@@ -2,7 +2,7 @@
 //!
 //! One module per pipeline stage; each owns one on-disk format:
 //! [`synth`] → [`prep`] (via [`corpus`] readers and [`normalize`]) →
-//! [`vocab`] + [`unigram`] + [`pairs`] (via [`shards`]) → [`train`] →
+//! [`vocab`] + [`unigram`] + [`ids`] + [`pairs`] (via [`shards`]) → [`train`] →
 //! [`model`] (the model directory, via [`embeddings`]) → [`query`],
 //! [`eval`], [`export`], [`report`] (plots of the training log). [`preflight`] checks disk and memory before a
 //! stage starts work.
@@ -14,6 +14,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod hogwild;
+pub mod ids;
 pub mod manifest;
 pub mod model;
 pub mod normalize;

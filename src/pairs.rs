@@ -226,19 +226,6 @@ impl Sampler<'_> {
     }
 }
 
-/// Tokenizes a chunk into ids; `-1` separates lines. OOV tokens are dropped.
-fn tokenize(chunk: &[u8], index: &FxHashMap<&[u8], TokenId>, out: &mut Vec<TokenId>) {
-    out.clear();
-    for line in chunk.split(|&b| b == b'\n') {
-        for tok in line.split(|&b| b == b' ') {
-            if let Some(&id) = index.get(tok) {
-                out.push(id);
-            }
-        }
-        out.push(-1);
-    }
-}
-
 /// Pairs of chunk `k`, one [`Pairs`] per draw (index = draw).
 fn chunk_pairs(
     chunk: &[u8],
@@ -247,14 +234,15 @@ fn chunk_pairs(
     sampler: &Sampler,
     cfg: &PairsConfig,
 ) -> Vec<Pairs> {
+    // The encoding `corpus.ids` holds (an empty line draws nothing).
     let mut ids = Vec::new();
-    tokenize(chunk, index, &mut ids);
+    crate::ids::encode(chunk, index, &mut ids);
     let mut kept = Vec::new();
     (0..cfg.epochs)
         .map(|d| {
             let mut rng = stream(cfg.seed, &[purpose::SUBSAMPLE, d as u64, k as u64]);
             let mut out = Pairs::with_capacity(ids.len() * (cfg.window + 1));
-            for line in ids.split(|&x| x < 0) {
+            for line in crate::ids::lines(&ids) {
                 sampler.line(line, &mut rng, &mut kept, &mut out);
             }
             out

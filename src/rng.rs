@@ -52,6 +52,9 @@ pub mod purpose {
     pub const SHUFFLE: u64 = 4;
     pub const INIT: u64 = 5;
     pub const NEGATIVES: u64 = 6;
+    /// Subsampling and windows drawn by `train --corpus` (independent of
+    /// the draws `pairs` writes from the same seed).
+    pub const STREAM: u64 = 7;
 }
 
 #[cfg(test)]

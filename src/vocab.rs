@@ -71,6 +71,9 @@ pub struct VocabConfig {
     pub threads: usize,
     /// Recorded for provenance; counting is exact and draws nothing. By default, 1.
     pub seed: u64,
+    /// Also write the corpus as ids (`corpus.ids`, see [`crate::ids`]) for
+    /// `train --corpus`. By default, true.
+    pub corpus_ids: bool,
 }
 
 impl Default for VocabConfig {
@@ -84,6 +87,7 @@ impl Default for VocabConfig {
             ns_exponent: 0.75,
             threads: 0,
             seed: 1,
+            corpus_ids: true,
         }
     }
 }
@@ -235,6 +239,9 @@ pub struct VocabSummary {
     /// corpus had none and the default settings are assumed.
     #[serde(default)]
     pub normalize_source: NormalizeSource,
+    /// Seconds spent writing `corpus.ids` (0 when not written).
+    #[serde(default)]
+    pub corpus_ids_s: f64,
 }
 
 /// Lines longer than this many tokens are pooled in [`LineLengths`].
@@ -552,18 +559,35 @@ pub fn commit(cfg: &VocabConfig, built: Built) -> Result<(Vocab, VocabSummary)> 
     summary.vocab_fingerprint = write(&vocab, &cfg.vocab_dir)?;
     crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
         .write(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?;
-    summary.elapsed_s += start.elapsed().as_secs_f64();
-    let mut m = Manifest::new("vocab", cfg.seed, cfg);
-    m.inputs = vec![corpus];
-    m.outputs = [
+    let mut files = vec![
         "words.txt",
         "counts.u64",
         "vocab.json",
         crate::unigram::FILE_NAME,
-    ]
-    .iter()
-    .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
-    .collect::<Result<_>>()?;
+    ];
+    let ids_path = cfg.vocab_dir.join(crate::ids::FILE_NAME);
+    if cfg.corpus_ids {
+        let t0 = std::time::Instant::now();
+        let map = map_corpus(&cfg.corpus)?;
+        crate::ids::write(
+            map.as_deref().unwrap_or(&[]),
+            &vocab.index(),
+            &ids_path,
+            &pool(cfg.threads)?,
+        )?;
+        summary.corpus_ids_s = t0.elapsed().as_secs_f64();
+        files.push(crate::ids::FILE_NAME);
+    } else if ids_path.exists() {
+        // An old one would no longer match this vocabulary.
+        std::fs::remove_file(&ids_path).map_err(io_err(&ids_path, "remove the old"))?;
+    }
+    summary.elapsed_s += start.elapsed().as_secs_f64();
+    let mut m = Manifest::new("vocab", cfg.seed, cfg);
+    m.inputs = vec![corpus];
+    m.outputs = files
+        .iter()
+        .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
+        .collect::<Result<_>>()?;
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
     m.write(&cfg.vocab_dir)?;
     Ok((vocab, summary))

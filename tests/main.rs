@@ -7,6 +7,7 @@ mod model_dir;
 mod report;
 mod serve;
 mod subword;
+mod stream;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

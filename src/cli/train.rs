@@ -18,8 +18,8 @@ use clap::{Args, ValueEnum};
 use w2v::progress::Progress;
 use w2v::train::config::{available_threads, default_batch, fused_supports};
 use w2v::train::{
-    CudaStep, Device, EngineConfig, NativeBuilder, NativeConfig, NativeUpdate, TorchConfig,
-    TrainConfig,
+    CudaStep, Device, EngineConfig, NativeBuilder, NativeConfig, NativeUpdate, StreamConfig,
+    TorchConfig, TrainConfig,
 };
 use w2v::Error;
 
@@ -47,8 +47,21 @@ pub enum CudaKernelArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    #[arg(long, default_value = "shards")]
-    pub shards: PathBuf,
+    /// Pair shards written by `w2v pairs` (default: shards, unless only vocab/corpus.ids exists).
+    #[arg(long, conflicts_with = "corpus")]
+    pub shards: Option<PathBuf>,
+    /// Train from the token stream: the ids `w2v vocab` wrote (vocab/corpus.ids), pairs drawn as they train.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// --corpus: maximum window radius.
+    #[arg(long, default_value_t = 5)]
+    pub window: usize,
+    /// --corpus: use the full window for every token instead of a radius uniform in 1..=window.
+    #[arg(long)]
+    pub no_dynamic_window: bool,
+    /// --corpus: subsampling threshold (0 keeps every token).
+    #[arg(long, default_value_t = 1e-3)]
+    pub sample: f64,
     /// Vocabulary directory (default: the one the shards were built with).
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -147,7 +160,47 @@ fn cuda_usable(helper: &std::path::Path) -> bool {
     super::doctor::torch_facts(helper).is_some_and(|f| f.cuda_available)
 }
 
+/// Where `train` reads when neither `--shards` nor `--corpus` is given.
+const DEFAULT_SHARDS: &str = "shards";
+const DEFAULT_IDS: &str = "vocab/corpus.ids";
+
 impl TrainArgs {
+    /// The input: `--shards` or `--corpus` as given; with neither, the
+    /// shards in `shards/` when a shards manifest is there (the user ran
+    /// `w2v pairs`, whose sampling settings it holds), else the token
+    /// stream `vocab/corpus.ids` when it exists (measured as fast as the
+    /// shards natively, with no shards on disk: BENCHMARKS.md), else
+    /// `shards/` (whose absence is then reported).
+    fn input(&self, warnings: &mut Vec<String>) -> (PathBuf, Option<StreamConfig>) {
+        let stream = |corpus: PathBuf| StreamConfig {
+            corpus,
+            window: self.window,
+            dynamic_window: !self.no_dynamic_window,
+            sample: self.sample,
+        };
+        let sampling_set = self.window != 5 || self.no_dynamic_window || self.sample != 1e-3;
+        let (shards, stream) = match (&self.shards, &self.corpus) {
+            (_, Some(c)) => (PathBuf::from(DEFAULT_SHARDS), Some(stream(c.clone()))),
+            (Some(s), None) => (s.clone(), None),
+            (None, None) => {
+                let shards = PathBuf::from(DEFAULT_SHARDS);
+                let has_shards = shards.join(w2v::manifest::SHARDS_MANIFEST).is_file()
+                    || shards.join(w2v::manifest::LEGACY_FILE_NAME).is_file();
+                if !has_shards && std::path::Path::new(DEFAULT_IDS).is_file() {
+                    (shards, Some(stream(PathBuf::from(DEFAULT_IDS))))
+                } else {
+                    (shards, None)
+                }
+            }
+        };
+        if stream.is_none() && sampling_set {
+            warnings.push(
+                "--window, --sample and --no-dynamic-window apply to --corpus only; shards hold the draws `w2v pairs` made".into(),
+            );
+        }
+        (shards, stream)
+    }
+
     /// Resolves the flags into a typed configuration.
     pub fn resolve(self) -> w2v::Result<Resolved> {
         let mut warnings = Vec::new();
@@ -239,8 +292,10 @@ impl TrainArgs {
                 prefetch: !self.no_prefetch,
             })
         };
+        let (shards_dir, stream) = self.input(&mut warnings);
         let cfg = TrainConfig {
-            shards_dir: self.shards,
+            shards_dir,
+            stream,
             vocab_dir: self.vocab,
             output: self.output,
             engine,

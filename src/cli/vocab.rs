@@ -34,6 +34,9 @@ pub struct VocabArgs {
     pub threads: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Do not write vocab/corpus.ids (the corpus as ids, for `train --corpus`; about 4 bytes per token).
+    #[arg(long)]
+    pub no_corpus_ids: bool,
 }
 
 impl From<VocabArgs> for VocabConfig {
@@ -47,6 +50,7 @@ impl From<VocabArgs> for VocabConfig {
             ns_exponent: a.ns_exponent,
             threads: a.threads,
             seed: a.seed,
+            corpus_ids: !a.no_corpus_ids,
         }
     }
 }

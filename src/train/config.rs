@@ -226,12 +226,40 @@ pub fn default_batch(device: Device, step: CudaStep) -> usize {
     }
 }
 
+/// Settings of training from the token stream (`--corpus`, [`super::stream`]):
+/// the pairs are drawn as they train, with the rules of `w2v pairs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamConfig {
+    /// The token-id corpus `w2v vocab` wrote. By default, `vocab/corpus.ids`.
+    pub corpus: PathBuf,
+    /// Maximum window radius. By default, 5.
+    pub window: usize,
+    /// Draw the radius uniformly in 1..=window per token. By default, true.
+    pub dynamic_window: bool,
+    /// Subsampling threshold `t` (0 = keep every token). By default, 1e-3.
+    pub sample: f64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            corpus: PathBuf::from("vocab/corpus.ids"),
+            window: 5,
+            dynamic_window: true,
+            sample: 1e-3,
+        }
+    }
+}
+
 /// Settings of the training stage.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// Shards directory. By default, `shards`.
+    /// Shards directory (unused when `stream` is set). By default, `shards`.
     pub shards_dir: PathBuf,
+    /// Train from the token stream instead of shards. By default, none.
+    pub stream: Option<StreamConfig>,
     /// Vocabulary directory. By default, the one recorded in the shards manifest.
     pub vocab_dir: Option<PathBuf>,
     /// Output directory. By default, `model`.
@@ -276,6 +304,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             shards_dir: PathBuf::from("shards"),
+            stream: None,
             vocab_dir: None,
             output: PathBuf::from("model"),
             engine: EngineConfig::default(),
@@ -301,6 +330,7 @@ impl Default for TrainConfig {
 /// change when or where things are written, never the weights.
 const HARMLESS_ON_RESUME: &[&str] = &[
     "shards_dir",
+    "stream.corpus",
     "vocab_dir",
     "output",
     "checkpoint_every_pairs",
@@ -326,6 +356,7 @@ fn flag_of(path: &str) -> String {
         "engine.deterministic" => "deterministic",
         "subwords" | "subwords.minn" | "subwords.maxn" => "subwords",
         "subwords.buckets" => "buckets",
+        "stream" => "corpus",
         p => p.rsplit('.').next().unwrap_or(p),
     };
     format!("--{}", name.replace('_', "-"))
@@ -377,6 +408,14 @@ impl TrainConfig {
                 EngineConfig::Torch(_) => {
                     return bad("--subwords runs on the native engine only (--engine native)")
                 }
+            }
+        }
+        if let Some(s) = &self.stream {
+            if s.window == 0 || s.window > 64 {
+                return bad("--window must be within 1..=64");
+            }
+            if !(0.0..1.0).contains(&s.sample) {
+                return bad("--sample must be within 0..1");
             }
         }
         match &self.engine {

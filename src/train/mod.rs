@@ -44,6 +44,7 @@ pub mod native;
 #[cfg(any(test, feature = "test-support"))]
 pub mod oracle;
 pub mod readers;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,13 +63,13 @@ use crate::vocab::Vocab;
 use crate::TokenId;
 
 pub use config::{
-    CudaStep, Device, EngineConfig, NativeConfig, NativeUpdate, TorchConfig, TrainConfig,
-    OPS_BATCH_TESTED, ROW_CAP,
+    CudaStep, Device, EngineConfig, NativeConfig, NativeUpdate, StreamConfig, TorchConfig,
+    TrainConfig, OPS_BATCH_TESTED, ROW_CAP,
 };
 pub use engine::{Block, Engine, EngineBuilder, LossSum, NativeBuilder, Weights};
 
 use checkpoint::{CheckpointState, Schedule};
-use readers::{Chunk, Readers};
+use readers::{Chunk, Readers, Source};
 
 /// Where training stands; saved in each checkpoint. It always points at the
 /// next block to run.
@@ -255,11 +256,13 @@ impl Plan {
 
 /// What training reads: the shards' summary and the vocabulary.
 pub struct TrainInputs {
-    /// The shards manifest's summary.
+    /// The shards manifest's summary (on the stream path, the plan
+    /// [`stream::Stream::plan`] counted).
     pub pairs: PairsSummary,
     /// Fingerprint of the shards manifest file.
     pub shards_fingerprint: String,
-    /// The shards manifest file.
+    /// The shards manifest file (on the stream path, the vocab manifest,
+    /// which fingerprints `corpus.ids`).
     pub shards_manifest: PathBuf,
     /// Where the vocabulary was read from.
     pub vocab_dir: PathBuf,
@@ -292,14 +295,7 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
             ),
         });
     }
-    let vocab = Vocab::load(&vocab_dir)?;
-    let table = AliasTable::read(&vocab_dir.join(crate::unigram::FILE_NAME))?;
-    if table.len() != vocab.len() {
-        return Err(Error::Mismatch {
-            path: vocab_dir.join(crate::unigram::FILE_NAME),
-            message: format!("has {} entries for {} words", table.len(), vocab.len()),
-        });
-    }
+    let (vocab, table) = load_vocab(&vocab_dir)?;
     let shards_fingerprint = crate::manifest::fingerprint(&pm.source)?.xxh3;
     Ok(TrainInputs {
         pairs: summary,
@@ -309,6 +305,20 @@ pub fn load_inputs(cfg: &TrainConfig) -> Result<TrainInputs> {
         vocab,
         table,
     })
+}
+
+/// Loads the vocabulary in `dir` and its unigram table, refusing a table
+/// of another size.
+pub fn load_vocab(dir: &Path) -> Result<(Vocab, AliasTable)> {
+    let vocab = Vocab::load(dir)?;
+    let table = AliasTable::read(&dir.join(crate::unigram::FILE_NAME))?;
+    if table.len() != vocab.len() {
+        return Err(Error::Mismatch {
+            path: dir.join(crate::unigram::FILE_NAME),
+            message: format!("has {} entries for {} words", table.len(), vocab.len()),
+        });
+    }
+    Ok((vocab, table))
 }
 
 /// Refuses a run whose estimated memory exceeds what is available.
@@ -406,7 +416,7 @@ struct Driver<'a> {
 
 impl Driver<'_> {
     /// Trains on every chunk the readers deliver, then flushes the loss.
-    fn run(&mut self, readers: &mut Readers) -> Result<f64> {
+    fn run(&mut self, readers: &mut dyn Source) -> Result<f64> {
         let mut wait = 0.0;
         loop {
             let w0 = Instant::now();
@@ -635,7 +645,13 @@ pub fn run(
             }
         }
     }
-    let inputs = load_inputs(cfg)?;
+    let (inputs, stream) = match &cfg.stream {
+        Some(s) => {
+            let (i, st) = stream::load_inputs(cfg, s, progress)?;
+            (i, Some(st))
+        }
+        None => (load_inputs(cfg)?, None),
+    };
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
     let evals = log::Evals::load(cfg, &inputs.vocab)?;
@@ -705,7 +721,10 @@ pub fn run(
     let stage = progress.stage("train", plan.total_pairs, "pairs");
     stage.inc(cursor.pairs_done);
     let todo = &plan.shards[plan.index(&cursor)..];
-    let mut readers = Readers::spawn(&cfg.shards_dir, todo, cursor.shard_pairs)?;
+    let mut readers: Box<dyn Source> = match stream {
+        Some(st) => Box::new(stream::Producer::spawn(st, todo, cursor.shard_pairs)),
+        None => Box::new(Readers::spawn(&cfg.shards_dir, todo, cursor.shard_pairs)?),
+    };
     let mut d = Driver {
         cfg,
         inputs: &inputs,
@@ -732,7 +751,7 @@ pub fn run(
         buf: (Vec::new(), Vec::new()),
         log: run_log,
     };
-    let result = d.run(&mut readers);
+    let result = d.run(&mut *readers);
     if result.is_err() {
         // The run's own error is the one to report.
         let _ = d.log.end(d.cursor.pairs_done, &result);

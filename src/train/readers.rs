@@ -29,6 +29,24 @@ pub struct Chunk {
     pub end_of_shard: bool,
 }
 
+/// Where the driver takes its pairs from, in plan order: the shard
+/// [`Readers`], or the token stream's [`super::stream::Producer`].
+pub trait Source {
+    /// The next chunk in plan order; `None` when the plan is done.
+    fn recv(&mut self) -> Option<Result<Chunk>>;
+    /// Stops the threads behind it and joins them.
+    fn stop(self: Box<Self>);
+}
+
+impl Source for Readers {
+    fn recv(&mut self) -> Option<Result<Chunk>> {
+        Readers::recv(self)
+    }
+    fn stop(self: Box<Self>) {
+        Readers::stop(*self)
+    }
+}
+
 /// One row group of one shard of the plan: the unit of parallel decoding.
 struct Unit {
     epoch: u32,

@@ -1,0 +1,547 @@
+//! Training from the token stream: `w2v train --corpus vocab/corpus.ids`.
+//!
+//! In: `vocab/corpus.ids` ([`crate::ids`]) and the vocabulary whose
+//! manifest lists it (its directory, or `--vocab` holding the same
+//! vocabulary). Out: what the shard path writes (the model directory).
+//!
+//! **The same pairs as `w2v pairs` would draw.** Each epoch draws fresh
+//! subsampling and dynamic windows with [`crate::pairs::Sampler`], the
+//! generator `pairs` uses, from the same keep probabilities: no pairs are
+//! written anywhere. The stream is cut into chunks ([`IdsCorpus::chunks`],
+//! about 1M values ending at a line end); chunk `k` of epoch `e` draws from
+//! the random stream `(seed, STREAM, e, k)`, so the pairs depend only on
+//! the seed and the file, never on the thread count. (They are not the
+//! pairs `w2v pairs --seed` writes, which cuts the text differently: the
+//! two agree in distribution, which `the_stream_draws_the_statistics_of_pairs`
+//! checks with a chi-square test.)
+//!
+//! **One driver for both paths.** Each chunk of each epoch is an entry of
+//! the driver's plan, exactly as a shard is ([`super::Plan`]): before
+//! training, every chunk's pairs are drawn once and counted in parallel
+//! ([`Stream::plan`], under 1% of a native epoch's time, BENCHMARKS.md),
+//! so the learning rate decays linearly over the exact planned pairs, and
+//! the cursor, checkpoints, resume, Ctrl-C, the NaN guard and
+//! `--deterministic` are the shard path's, unchanged. A [`Producer`] thread
+//! then draws the pairs again, chunk by chunk in plan order, and hands them
+//! to the driver in pieces of [`PIECE`] pairs (8 MB), as the shard readers
+//! hand over row groups; resuming inside a chunk redraws it and drops the
+//! pairs already trained. Drawing costs the producer about a tenth of one
+//! core at the native engine's rate; nothing is decoded.
+//!
+//! A resumed run must read the same `corpus.ids` (its fingerprint, and the
+//! chunk size, are the checkpoint's "shards" fingerprint) with the same
+//! sampling settings (`--window`, `--sample`, `--no-dynamic-window`, which
+//! [`super::TrainConfig::resume_conflicts`] compares).
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::{joined, Error, Result};
+use crate::ids::{lines, IdsCorpus, CHUNK_TOKENS};
+use crate::pairs::{keep_probs, Pairs, PairsSummary, Sampler};
+use crate::progress::Progress;
+use crate::rng::{purpose, stream};
+use crate::shards::ShardInfo;
+use crate::vocab::Vocab;
+
+use super::config::{StreamConfig, TrainConfig};
+use super::readers::{Chunk, Source};
+use super::{PlannedShard, TrainInputs};
+
+/// Pairs per piece handed to the driver (8 MB of ids).
+pub const PIECE: usize = 1 << 20;
+
+/// A verified token stream and the rules to draw pairs from it.
+pub struct Stream {
+    ids: IdsCorpus,
+    chunks: Vec<Range<usize>>,
+    keep: Vec<f32>,
+    window: usize,
+    dynamic_window: bool,
+    seed: u64,
+    n_words: usize,
+}
+
+impl Stream {
+    /// The stream of `ids` for `vocab` under the settings `s`.
+    pub fn new(ids: IdsCorpus, vocab: &Vocab, s: &StreamConfig, seed: u64) -> Stream {
+        Stream {
+            chunks: ids.chunks(),
+            ids,
+            keep: keep_probs(&vocab.counts, s.sample),
+            window: s.window,
+            dynamic_window: s.dynamic_window,
+            seed,
+            n_words: vocab.len(),
+        }
+    }
+
+    /// The chunks of the stream.
+    pub fn chunks(&self) -> &[Range<usize>] {
+        &self.chunks
+    }
+
+    /// Draws the pairs of chunk `k` in epoch `epoch` line by line into
+    /// `out`, calling `emit(out, last)` whenever it holds at least `piece`
+    /// pairs and once at the end (`last` = true); `emit` leaves `out`
+    /// empty, or returns false to stop. Ids are bounds-checked first.
+    pub fn draw(
+        &self,
+        epoch: u32,
+        k: usize,
+        piece: usize,
+        out: &mut Pairs,
+        mut emit: impl FnMut(&mut Pairs, bool) -> bool,
+    ) -> Result<()> {
+        let r = &self.chunks[k];
+        self.ids.check_chunk(r, self.n_words)?;
+        let sampler = Sampler {
+            keep: &self.keep,
+            window: self.window,
+            dynamic_window: self.dynamic_window,
+        };
+        let mut rng = stream(self.seed, &[purpose::STREAM, epoch as u64, k as u64]);
+        let mut kept = Vec::new();
+        for line in lines(&self.ids.ids()[r.clone()]) {
+            sampler.line(line, &mut rng, &mut kept, out);
+            if out.len() >= piece && !emit(out, false) {
+                return Ok(());
+            }
+        }
+        emit(out, true);
+        Ok(())
+    }
+
+    /// The plan: every chunk of every epoch with its pair count, drawn and
+    /// counted in parallel, as a pairs summary whose draw `e` is epoch `e`.
+    pub fn plan(
+        &self,
+        epochs: u32,
+        vocab_fingerprint: &str,
+        progress: &Progress,
+    ) -> Result<PairsSummary> {
+        let start = Instant::now();
+        let n = self.chunks.len();
+        let stage = progress.stage("plan", epochs as u64 * n as u64, "chunks");
+        let pool = crate::parallel::pool(0)?;
+        let tasks: Vec<(u32, usize)> = (0..epochs)
+            .flat_map(|e| (0..n).map(move |k| (e, k)))
+            .collect();
+        let counts: Vec<u64> = pool.install(|| {
+            tasks
+                .par_iter()
+                .map(|&(e, k)| {
+                    let mut out = Pairs::with_capacity(4096);
+                    let mut total = 0u64;
+                    self.draw(e, k, 1, &mut out, |p, _| {
+                        total += p.len() as u64;
+                        p.targets.clear();
+                        p.contexts.clear();
+                        true
+                    })?;
+                    stage.inc(1);
+                    Ok(total)
+                })
+                .collect::<Result<_>>()
+        })?;
+        stage.finish();
+        let name = self.ids.path().display().to_string();
+        let shards: Vec<ShardInfo> = tasks
+            .iter()
+            .zip(&counts)
+            .map(|(&(e, k), &pairs)| ShardInfo {
+                file: format!("{name}#epoch-{e:02}/chunk-{k:05}"),
+                draw: e,
+                pairs,
+                bytes: 0,
+                xxh3: None,
+                checksums: Vec::new(),
+            })
+            .collect();
+        let pairs_per_draw: Vec<u64> = (0..epochs as usize)
+            .map(|e| counts[e * n..(e + 1) * n].iter().sum())
+            .collect();
+        let total_pairs = counts.iter().sum();
+        let bytes = 4 * self.ids.ids().len() as u64;
+        let elapsed_s = start.elapsed().as_secs_f64();
+        Ok(PairsSummary {
+            vocab_fingerprint: vocab_fingerprint.to_string(),
+            n_draws: epochs,
+            pairs_per_draw,
+            total_pairs,
+            bytes_on_disk: bytes,
+            bytes_per_pair: bytes as f64 / total_pairs.max(1) as f64,
+            corpus_tokens: 0,
+            shards,
+            elapsed_s,
+            pairs_per_s: total_pairs as f64 / elapsed_s.max(1e-9),
+        })
+    }
+}
+
+/// Loads `corpus.ids`, its vocabulary and unigram table, and plans the run.
+pub fn load_inputs(
+    cfg: &TrainConfig,
+    s: &StreamConfig,
+    progress: &Progress,
+) -> Result<(TrainInputs, Arc<Stream>)> {
+    let ids = IdsCorpus::open(&s.corpus)?;
+    let vocab_dir = ids.vocab_dir().to_path_buf();
+    let fp = Vocab::fingerprint_of(&vocab_dir)?;
+    if let Some(d) = &cfg.vocab_dir {
+        let other = Vocab::fingerprint_of(d)?;
+        if other != fp {
+            return Err(Error::Mismatch {
+                path: s.corpus.clone(),
+                message: format!(
+                    "was written with vocabulary {fp} ({}) but --vocab {} holds {other}; drop --vocab or pass the matching one",
+                    vocab_dir.display(),
+                    d.display()
+                ),
+            });
+        }
+    }
+    let (vocab, table) = super::load_vocab(&vocab_dir)?;
+    let manifest = crate::manifest::manifest_path(&vocab_dir, "vocab");
+    let shards_fingerprint = format!("ids:{}:{}", ids.fingerprint(), CHUNK_TOKENS);
+    let stream = Stream::new(ids, &vocab, s, cfg.seed);
+    let mut pairs = stream.plan(cfg.epochs, &fp, progress)?;
+    pairs.corpus_tokens = vocab.n_tokens;
+    Ok((
+        TrainInputs {
+            pairs,
+            shards_fingerprint,
+            shards_manifest: manifest,
+            vocab_dir,
+            vocab,
+            table,
+        },
+        Arc::new(stream),
+    ))
+}
+
+/// Draws the planned chunks on a thread of its own, in plan order.
+pub struct Producer {
+    rx: Option<Receiver<Result<Chunk>>>,
+    handle: Option<JoinHandle<()>>,
+    /// Chunks not yet ended.
+    remaining: usize,
+    corpus: PathBuf,
+}
+
+impl Producer {
+    /// Starts drawing `todo` (the plan from the cursor on), dropping the
+    /// first `skip_pairs` pairs of its first chunk.
+    pub fn spawn(stream: Arc<Stream>, todo: &[PlannedShard], skip_pairs: u64) -> Producer {
+        let work: Vec<(u32, usize)> = todo.iter().map(|p| (p.epoch, p.shard)).collect();
+        let remaining = work.len();
+        let corpus = stream.ids.path().to_path_buf();
+        // Two pieces (16 MB) ahead of training.
+        let (tx, rx) = sync_channel::<Result<Chunk>>(2);
+        let handle = std::thread::spawn(move || {
+            let mut skip = skip_pairs as usize;
+            for (e, k) in work {
+                let mut out = Pairs::with_capacity(PIECE + 64 * stream.window);
+                let mut sent = true;
+                let r = stream.draw(e, k, PIECE, &mut out, |p, last| {
+                    let d = skip.min(p.len());
+                    skip -= d;
+                    let mut piece = std::mem::replace(p, Pairs::with_capacity(PIECE + 64));
+                    piece.targets.drain(..d);
+                    piece.contexts.drain(..d);
+                    if piece.is_empty() && !last {
+                        return true;
+                    }
+                    sent = tx
+                        .send(Ok(Chunk {
+                            epoch: e,
+                            shard: k,
+                            centres: piece.targets,
+                            contexts: piece.contexts,
+                            end_of_shard: last,
+                        }))
+                        .is_ok();
+                    sent
+                });
+                if let Err(err) = r {
+                    let _ = tx.send(Err(err));
+                    return;
+                }
+                if !sent {
+                    return;
+                }
+            }
+        });
+        Producer {
+            rx: Some(rx),
+            handle: Some(handle),
+            remaining,
+            corpus,
+        }
+    }
+}
+
+impl Source for Producer {
+    fn recv(&mut self) -> Option<Result<Chunk>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let rx = self.rx.as_ref()?;
+        match rx.recv() {
+            Ok(Ok(c)) => {
+                if c.end_of_shard {
+                    self.remaining -= 1;
+                }
+                Some(Ok(c))
+            }
+            Ok(Err(e)) => Some(Err(e)),
+            // The producer stopped early: it panicked (or, a bug, ended).
+            Err(_) => {
+                let h = self.handle.take()?;
+                Some(match joined("stream producer", h.join()) {
+                    Err(e) => Err(e),
+                    Ok(()) => Err(Error::Mismatch {
+                        path: self.corpus.clone(),
+                        message: format!(
+                            "the stream ended with {} planned chunks undrawn (a bug)",
+                            self.remaining
+                        ),
+                    }),
+                })
+            }
+        }
+    }
+
+    fn stop(mut self: Box<Self>) {
+        drop(self.rx.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{EngineConfig, NativeBuilder, NativeConfig};
+
+    /// synth → prep → vocab in `dir`; a deterministic stream config.
+    fn stream_cfg(dir: &std::path::Path, bytes: u64, epochs: u32) -> TrainConfig {
+        let mut cfg = crate::train::oracle::test_shards(dir, bytes, epochs).unwrap();
+        cfg.stream = Some(StreamConfig {
+            corpus: dir.join("vocab").join(crate::ids::FILE_NAME),
+            ..Default::default()
+        });
+        cfg.vocab_dir = None;
+        cfg.engine = EngineConfig::Native(NativeConfig {
+            threads: 1,
+            deterministic: true,
+            ..Default::default()
+        });
+        cfg
+    }
+
+    #[test]
+    fn the_plan_counts_what_the_producer_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = stream_cfg(dir.path(), 300_000, 2);
+        let (inputs, stream) =
+            load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let plan = super::super::Plan::new(&inputs.pairs, cfg.epochs);
+        assert_eq!(plan.shards.len(), 2 * stream.chunks().len());
+        let mut p = Producer::spawn(stream.clone(), &plan.shards, 0);
+        let mut per = vec![0u64; plan.shards.len()];
+        let mut i = 0;
+        while let Some(c) = Source::recv(&mut p) {
+            let c = c.unwrap();
+            assert_eq!(
+                (c.epoch, c.shard),
+                (plan.shards[i].epoch, plan.shards[i].shard)
+            );
+            per[i] += c.centres.len() as u64;
+            if c.end_of_shard {
+                i += 1;
+            }
+        }
+        Box::new(p).stop();
+        let want: Vec<u64> = plan.shards.iter().map(|s| s.info.pairs).collect();
+        assert_eq!(per, want);
+        // Two epochs draw differently.
+        assert_ne!(
+            inputs.pairs.pairs_per_draw[0],
+            inputs.pairs.pairs_per_draw[1]
+        );
+        // Skipping into the first chunk drops exactly those pairs.
+        let mut p = Producer::spawn(stream, &plan.shards[..1], 1000);
+        let mut got = 0;
+        while let Some(c) = Source::recv(&mut p) {
+            got += c.unwrap().centres.len() as u64;
+        }
+        assert_eq!(got, want[0] - 1000);
+    }
+
+    #[test]
+    fn stream_training_runs_and_is_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = stream_cfg(dir.path(), 300_000, 2);
+        let a = crate::train::run(&cfg, &Progress::silent(), None, &NativeBuilder).unwrap();
+        assert!(a.final_loss.is_finite() && a.total_pairs > 0);
+        let wa = std::fs::read(cfg.output.join("input.npy")).unwrap();
+        cfg.output = dir.path().join("model2");
+        let b = crate::train::run(&cfg, &Progress::silent(), None, &NativeBuilder).unwrap();
+        assert_eq!(a.total_pairs, b.total_pairs);
+        assert_eq!(wa, std::fs::read(cfg.output.join("input.npy")).unwrap());
+    }
+
+    /// One draw summarised: runs of equal consecutive centres (a centre
+    /// occurrence and its window) counted per (centre frequency band, run
+    /// length) cell, and the pairs. A shard holds no positions, so the
+    /// window is seen through the run length (2b contexts, fewer at line
+    /// ends), which the same function reads from both paths.
+    #[derive(Default)]
+    struct Draw {
+        cells: std::collections::BTreeMap<(usize, usize), f64>,
+        runs: u64,
+        pairs: u64,
+        len_sq: f64,
+    }
+
+    impl Draw {
+        fn add(&mut self, t: &[crate::TokenId]) {
+            let band = |id: i32| (id as f64 + 1.0).log(4.0) as usize;
+            let mut i = 0;
+            while i < t.len() {
+                let j = i + t[i..].iter().take_while(|&&x| x == t[i]).count();
+                let len = j - i;
+                *self.cells.entry((band(t[i]), len.min(12))).or_default() += 1.0;
+                self.runs += 1;
+                self.pairs += len as u64;
+                self.len_sq += (len * len) as f64;
+                i = j;
+            }
+        }
+    }
+
+    /// Chi-square homogeneity statistic of two count tables over cells
+    /// where both expected counts are at least 5, and its degrees of freedom.
+    fn chi_square(a: &Draw, b: &Draw) -> (f64, usize) {
+        let (na, nb) = (a.runs as f64, b.runs as f64);
+        let keys: std::collections::BTreeSet<_> = a.cells.keys().chain(b.cells.keys()).collect();
+        let (mut stat, mut cells) = (0.0, 0usize);
+        for k in keys {
+            let (oa, ob) = (
+                a.cells.get(k).copied().unwrap_or(0.0),
+                b.cells.get(k).copied().unwrap_or(0.0),
+            );
+            let p = (oa + ob) / (na + nb);
+            let (ea, eb) = (p * na, p * nb);
+            if ea < 5.0 || eb < 5.0 {
+                continue;
+            }
+            stat += (oa - ea).powi(2) / ea + (ob - eb).powi(2) / eb;
+            cells += 1;
+        }
+        (stat, cells.saturating_sub(1))
+    }
+
+    /// The chi-square critical value at p = 0.001 (Wilson–Hilferty).
+    fn critical_001(df: usize) -> f64 {
+        let (k, z) = (df as f64, 3.0902);
+        k * (1.0 - 2.0 / (9.0 * k) + z * (2.0 / (9.0 * k)).sqrt()).powi(3)
+    }
+
+    /// Epoch 0 of the stream under `s`.
+    fn stream_draw(inputs_cfg: &TrainConfig, s: StreamConfig) -> Draw {
+        let mut cfg = inputs_cfg.clone();
+        cfg.epochs = 1;
+        cfg.stream = Some(s);
+        let (_, st) = load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let mut d = Draw::default();
+        let mut out = Pairs::default();
+        for k in 0..st.chunks().len() {
+            st.draw(0, k, PIECE, &mut out, |p, _| {
+                // Runs never span a piece: pieces end at line ends.
+                d.add(&p.targets);
+                p.targets.clear();
+                p.contexts.clear();
+                true
+            })
+            .unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn the_stream_draws_the_statistics_of_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        // One draw of shards from `pairs` (window 5, sample 1e-3, seed 1).
+        let cfg = stream_cfg(dir.path(), 2_000_000, 1);
+        let (_, summary) = PairsSummary::read(&cfg.shards_dir).unwrap();
+        // The shards of draw 0 in order, concatenated: `pairs` cuts shards
+        // anywhere, and a run split by a cut is counted whole.
+        let mut t = Vec::new();
+        for s in summary.shards.iter().filter(|s| s.draw == 0) {
+            let path = crate::shards::shard_path(&cfg.shards_dir, s);
+            crate::shards::read_shard(&path, 1 << 20, |bt, _| {
+                t.extend_from_slice(bt);
+                Ok(())
+            })
+            .unwrap();
+        }
+        let mut shards = Draw::default();
+        shards.add(&t);
+        let base = cfg.stream.clone().unwrap();
+        let same = stream_draw(&cfg, base.clone());
+        let (stat, df) = chi_square(&shards, &same);
+        let crit = critical_001(df);
+        eprintln!(
+            "same rules: chi2 {stat:.1} on {df} df (critical {crit:.1}); runs {} vs {}",
+            shards.runs, same.runs
+        );
+        assert!(df >= 20, "{df}");
+        assert!(stat < crit, "chi2 {stat:.1} >= {crit:.1} on {df} df");
+        // Pairs per token within sampling error: each draw's pair total
+        // varies by about sqrt(runs·E[len²]) (window sizes and subsampling).
+        let sd = (shards.len_sq).sqrt() * 2f64.sqrt();
+        let diff = shards.pairs as f64 - same.pairs as f64;
+        eprintln!(
+            "pairs {} vs {} (diff {diff}, sd {sd:.0})",
+            shards.pairs, same.pairs
+        );
+        assert!(diff.abs() < 4.0 * sd, "{diff} vs sd {sd}");
+        // The test can fail: a window one wider, or no subsampling, is rejected.
+        for (what, wrong) in [
+            (
+                "window + 1",
+                StreamConfig {
+                    window: base.window + 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "sample 0",
+                StreamConfig {
+                    sample: 0.0,
+                    ..base.clone()
+                },
+            ),
+        ] {
+            let d = stream_draw(&cfg, wrong);
+            let (stat, df) = chi_square(&shards, &d);
+            eprintln!(
+                "{what}: chi2 {stat:.1} on {df} df (critical {:.1})",
+                critical_001(df)
+            );
+            assert!(
+                stat > critical_001(df),
+                "{what} was not rejected: {stat:.1}"
+            );
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `w2v train --corpus vocab/corpus.ids` (issue 17): the stream path's
+//! resume, refusals and signals, through the real binary.
+
+use std::process::{Command, Stdio};
+
+use super::{corpus_only, fails, ok, prepared, read, resume_is_bitwise, w2v, BIN};
+
+const IDS: &str = "vocab/corpus.ids";
+
+#[test]
+fn stream_resume_is_bitwise_identical() {
+    resume_is_bitwise(&["--engine", "native", "--corpus", IDS]);
+}
+
+#[test]
+fn vocab_writes_corpus_ids_and_train_reads_it_without_shards() {
+    let d = corpus_only(300_000);
+    let p = d.path();
+    ok(p, &["vocab"]);
+    let m = String::from_utf8(read(p.join("vocab/vocab.manifest.json"))).unwrap();
+    assert!(m.contains("\"corpus.ids\""), "{m}");
+    // No shards anywhere: `train` with no input flag reads the stream.
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1",
+        ],
+    );
+    let m = String::from_utf8(read(p.join("model/model.manifest.json"))).unwrap();
+    assert!(m.contains("corpus.ids"), "{m}");
+    // --no-corpus-ids writes none (and removes an old one).
+    ok(p, &["vocab", "--no-corpus-ids"]);
+    assert!(!p.join(IDS).exists());
+    fails(
+        p,
+        &["train", "--engine", "native", "--corpus", IDS, "-o", "m2"],
+        1,
+        "run `w2v vocab",
+    );
+}
+
+#[test]
+fn stream_refuses_text_other_vocabularies_and_changed_runs() {
+    let d = prepared(600_000, 1);
+    let p = d.path();
+    // The text corpus is not an ids corpus: the message says what to run.
+    fails(
+        p,
+        &["train", "--engine", "native", "--corpus", "data/corpus.txt"],
+        1,
+        "run `w2v vocab --corpus",
+    );
+    // A changed corpus.ids is refused by its fingerprint.
+    let ids = p.join(IDS);
+    let good = read(ids.clone());
+    let mut bad = good.clone();
+    bad[8] ^= 1;
+    std::fs::write(&ids, &bad).unwrap();
+    fails(
+        p,
+        &["train", "--engine", "native", "--corpus", IDS],
+        1,
+        "does not match",
+    );
+    std::fs::write(&ids, &good).unwrap();
+    // Another vocabulary passed with --vocab is refused.
+    ok(p, &["vocab", "--vocab-dir", "v2", "--min-count", "3"]);
+    fails(
+        p,
+        &[
+            "train", "--engine", "native", "--corpus", IDS, "--vocab", "v2",
+        ],
+        1,
+        "was written with vocabulary",
+    );
+    let base = [
+        "train",
+        "--engine",
+        "native",
+        "--dim",
+        "16",
+        "--epochs",
+        "2",
+        "--threads",
+        "2",
+        "--corpus",
+        IDS,
+        "-o",
+        "m",
+    ];
+    let mut cut = base.to_vec();
+    cut.extend(["--stop-after-pairs", "100000"]);
+    let o = w2v(p, &cut);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Other sampling settings change the result: refused.
+    for (flag, want) in [
+        (vec!["--window", "6"], "--window was 5, now 6"),
+        (vec!["--sample", "0.0001"], "--sample was 0.001, now 0.0001"),
+        (
+            vec!["--no-dynamic-window"],
+            "--dynamic-window was true, now false",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(flag);
+        args.push("--resume");
+        fails(p, &args, 1, want);
+    }
+    // Shards instead of the stream: other inputs.
+    let mut shards = base.to_vec();
+    shards.retain(|a| *a != "--corpus" && *a != IDS);
+    shards.extend(["--shards", "shards", "--resume"]);
+    fails(p, &shards, 1, "other shards");
+    // Another corpus.ids (a new vocabulary): refused.
+    ok(p, &["vocab", "--min-count", "4"]);
+    let mut again = base.to_vec();
+    again.push("--resume");
+    fails(p, &again, 1, "another vocabulary");
+    assert!(p.join("m/checkpoints/checkpoint.json").exists());
+}
+
+#[test]
+fn sigint_checkpoints_a_stream_run_and_it_resumes() {
+    let d = prepared(600_000, 1);
+    let p = d.path();
+    let args = [
+        "train",
+        "--engine",
+        "native",
+        "--dim",
+        "64",
+        "--epochs",
+        "40",
+        "--threads",
+        "1",
+        "--corpus",
+        IDS,
+        "-o",
+        "m",
+    ];
+    let child = Command::new(BIN)
+        .args(args)
+        .args(["--progress", "silent"])
+        .current_dir(p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !p.join("m").is_dir() {
+        assert!(t.elapsed().as_secs() < 60, "no model directory");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let ckpt = p.join("m/checkpoints/checkpoint.json");
+    let before: serde_json::Value = serde_json::from_slice(&read(ckpt.clone())).unwrap();
+    let done = before["cursor"]["pairs_done"].as_u64().unwrap();
+    assert!(done > 0, "{before}");
+    // Resumed with other epochs: refused.
+    let mut other = args.to_vec();
+    other[6] = "41";
+    other.push("--resume");
+    fails(p, &other, 1, "--epochs was 40, now 41");
+    // Resumed as it was, it goes on from the checkpoint (stopped again
+    // after one more block here, to keep the test short).
+    let stop = (done + 1).to_string();
+    let mut again = args.to_vec();
+    again.extend(["--resume", "--stop-after-pairs", &stop]);
+    let o = w2v(p, &again);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let after: serde_json::Value = serde_json::from_slice(&read(ckpt)).unwrap();
+    assert!(
+        after["cursor"]["pairs_done"].as_u64().unwrap() > done,
+        "{after}"
+    );
+}
