@@ -1,7 +1,9 @@
 //! Integration tests: the real `w2v` binary in a fresh temp dir per test.
 
 mod hostile;
+mod hostile_diskfull;
 mod hostile_integrity;
+mod hostile_kill;
 mod model_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
