@@ -1,7 +1,7 @@
 # w2v: two commands set up everything on a fresh machine.
 #   make demo   set up libtorch, build, run synth -> prep -> pairs -> train -> neighbors
-#   make test   set up, then fmt + clippy + tests (w2v and the w2v-torch member crate) + Python cross-checks
-#               + the `w2v serve` page in headless chromium
+#   make test   set up, then fmt + clippy + tests (w2v and the w2v-torch member crate) + 30 s per fuzz target
+#               + Python cross-checks + the `w2v serve` page in headless chromium
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -41,6 +41,8 @@ test: setup
 	@# The integration tests run w2v, which hands torch runs to the w2v-torch
 	@# next to it; torch/tests makes this same build put it there.
 	W2V_REQUIRE_TORCH=1 cargo test --workspace
+	@# Every fuzz target for 30 s: libFuzzer, coverage-guided, on stable (TESTING.md).
+	bash scripts/fuzz.sh 30
 	cargo build --release --workspace
 	$(PY) tests/python/run_tests.py
 	@# The w2v serve page in headless chromium; required once setup installed it.
@@ -52,4 +54,5 @@ bench: build
 
 clean:
 	cargo clean
+	rm -rf tests/fuzz/target tests/fuzz/corpus tests/fuzz/artifacts tests/fuzz/logs
 	rm -rf data/corpus.txt data/sample.* data/*manifest.json shards/epoch-* shards/*manifest.json shards/.w2v-staging-* vocab/*.json vocab/*.txt vocab/*.u64 vocab/*.alias model

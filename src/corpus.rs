@@ -659,6 +659,22 @@ impl<'a> Reader<'a> {
                     format!("no column '{}' (use --text-column)", self.cfg.text_column),
                 )
             })?;
+        // The parquet crate asserts (panics) on a column chunk with a
+        // negative offset or size; refuse such a file instead (found by
+        // fuzzing, tests/fuzz).
+        let file_len = std::fs::metadata(path).map_err(io_err(path, "read"))?.len() as i64;
+        for rg in builder.metadata().row_groups() {
+            for c in rg.columns() {
+                let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+                let len = c.compressed_size();
+                if start < 0 || len < 0 || start.saturating_add(len) > file_len {
+                    return Err(invalid(
+                        path,
+                        format!("corrupt parquet metadata: a column chunk at offset {start} of {len} bytes lies outside the file ({file_len} bytes)"),
+                    ));
+                }
+            }
+        }
         let row_groups = builder.metadata().num_row_groups();
         let rg_bytes: Vec<u64> = builder
             .metadata()

@@ -16,6 +16,12 @@ use crate::manifest::AtomicFile;
 
 /// Writes a float32 matrix as `.npy` atomically.
 pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
+    npy_file(path, data, shape)?.commit()
+}
+
+/// A float32 matrix as `.npy`, written into an [`AtomicFile`] not yet
+/// committed (for a caller that replaces several files together).
+pub fn npy_file(path: &Path, data: &[f32], shape: &[usize]) -> Result<AtomicFile> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_s = if dims.len() == 1 {
         format!("({},)", dims[0])
@@ -36,7 +42,7 @@ pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
         .map_err(io_err(path, "write"))?;
     f.write_all(bytemuck::cast_slice(data))
         .map_err(io_err(path, "write"))?;
-    f.commit()
+    Ok(f)
 }
 
 /// A memory-mapped float32 `.npy` matrix.

@@ -75,15 +75,16 @@ pub struct Written {
     pub lines: u64,
 }
 
-/// Encodes `data` (a normalized corpus) with `index` into `path`,
-/// atomically. Chunks are encoded in parallel on `pool` and written in
-/// order, a wave at a time.
+/// Encodes `data` (a normalized corpus) with `index` into a temp file
+/// beside `path`, renamed into place by the caller's
+/// [`crate::manifest::Finished::commit`]. Chunks are encoded in parallel on
+/// `pool` and written in order, a wave at a time.
 pub fn write(
     data: &[u8],
     index: &FxHashMap<&[u8], TokenId>,
     path: &Path,
     pool: &rayon::ThreadPool,
-) -> Result<Written> {
+) -> Result<(Written, crate::manifest::Finished)> {
     let mut f = AtomicFile::create(path)?;
     let bounds = chunk_bounds(data, ENCODE_CHUNK_BYTES);
     let wave = pool.current_num_threads().max(1) * 2;
@@ -109,8 +110,7 @@ pub fn write(
             f.write_all(&bytes).map_err(io_err(path, "write"))?;
         }
     }
-    f.commit()?;
-    Ok(done)
+    Ok((done, f.finish()?))
 }
 
 /// A verified, memory-mapped `corpus.ids`.

@@ -529,11 +529,23 @@ impl Manifest {
     /// Writes the manifest to `path` atomically, then removes a legacy
     /// `manifest.json` beside it that described the same output.
     pub fn write_to(&mut self, path: &Path) -> Result<()> {
+        self.prepare(path)?.commit()
+    }
+
+    /// Writes the manifest for `path` under a temp name, to be renamed into
+    /// place by [`PendingManifest::commit`] (see [`commit_with_manifest`]).
+    pub fn prepare(&mut self, path: &Path) -> Result<PendingManifest> {
         let text = serde_json::to_string_pretty(self).map_err(json_err(path, "encode manifest"))?;
-        write_atomic(path, text.as_bytes())?;
+        let mut f = AtomicFile::create(path)?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io_err(path, "write"))?;
+        let file = f.finish()?;
         self.source = path.to_path_buf();
-        remove_legacy(parent_dir(path), &self.stage, &self.outputs);
-        Ok(())
+        Ok(PendingManifest {
+            file,
+            path: path.to_path_buf(),
+            stage: self.stage.clone(),
+            outputs: self.outputs.clone(),
+        })
     }
 
     /// Reads `stage`'s manifest in `dir` (the legacy `manifest.json` when
@@ -603,6 +615,43 @@ impl Manifest {
         }
         Ok(got)
     }
+}
+
+/// A manifest written under a temp name, not yet in place ([`Manifest::prepare`]).
+pub struct PendingManifest {
+    file: Finished,
+    path: PathBuf,
+    stage: String,
+    outputs: Vec<Fingerprint>,
+}
+
+impl PendingManifest {
+    /// Renames it into place, then removes a legacy `manifest.json` beside
+    /// it that described the same output.
+    pub fn commit(self) -> Result<()> {
+        self.file.commit()?;
+        remove_legacy(parent_dir(&self.path), &self.stage, &self.outputs);
+        Ok(())
+    }
+}
+
+/// The last step of a stage that replaces several files: each is already
+/// written and synced under a temp name (where a full disk or a kill
+/// strikes, leaving the old outputs as they were). Removes the old
+/// manifest, renames the files into place, then the new manifest. Only
+/// renames, so the window is short; a directory caught inside it has no
+/// manifest and is refused, never read as a mix of old and new files.
+pub fn commit_with_manifest(files: Vec<Finished>, manifest: PendingManifest) -> Result<()> {
+    match std::fs::remove_file(&manifest.path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err(&manifest.path, "remove the old manifest")(e))
+        }
+        _ => {}
+    }
+    for f in files {
+        f.commit()?;
+    }
+    manifest.commit()
 }
 
 /// Removes `dir/manifest.json` when it is a legacy manifest of `stage`
@@ -764,7 +813,14 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames into place.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.finish()?.commit()
+    }
+
+    /// Flushes and syncs, but does not rename yet: a stage that replaces
+    /// several files writes them all first (where a full disk or a kill
+    /// strikes) and renames them together at the end ([`Finished::commit`]).
+    pub fn finish(mut self) -> Result<Finished> {
         if let Some(s) = self.syncer.take() {
             drop(s.ask);
             let _ = s.thread.join();
@@ -782,7 +838,40 @@ impl AtomicFile {
                 .map_err(io_err(&self.path, "set permissions on"))?;
         }
         file.sync_all().map_err(io_err(&self.path, "sync"))?;
-        let tmp = self.tmp.take().expect("AtomicFile used after commit");
+        Ok(Finished {
+            tmp: self.tmp.take(),
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// An [`AtomicFile`] written and synced under its temp name, waiting for
+/// its rename ([`Finished::commit`]); dropped without it, the temp file is
+/// removed.
+pub struct Finished {
+    tmp: Option<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+impl Finished {
+    /// The temp file holding the content (to fingerprint it before the rename).
+    pub fn temp_path(&self) -> &Path {
+        self.tmp
+            .as_ref()
+            .map(|t| t.path())
+            .expect("Finished used after commit")
+    }
+
+    /// The fingerprint of the content, under the final path.
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        let mut fp = fingerprint(self.temp_path())?;
+        fp.path = self.path.display().to_string();
+        Ok(fp)
+    }
+
+    /// Renames the temp file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let tmp = self.tmp.take().expect("Finished used after commit");
         let tmp_path = tmp.path().to_path_buf();
         let done = tmp
             .persist(&self.path)
@@ -790,6 +879,14 @@ impl AtomicFile {
             .map_err(io_err(&self.path, "rename into place"));
         unregister_temp(&tmp_path);
         done.map(|_| ())
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if let Some(t) = &self.tmp {
+            unregister_temp(t.path());
+        }
     }
 }
 
@@ -829,6 +926,17 @@ impl Sink {
         matches!(self, Sink::Stdout(_))
     }
 
+    /// [`AtomicFile::finish`] for a file (its rename is the caller's), or
+    /// flushes stdout.
+    pub fn finish(self) -> Result<Option<Finished>> {
+        match self {
+            Sink::File(f) => f.finish().map(Some),
+            Sink::Stdout(mut o) => std::io::Write::flush(&mut o)
+                .map_err(io_err("<stdout>", "write to"))
+                .map(|()| None),
+        }
+    }
+
     /// Commits the file, or flushes stdout.
     pub fn commit(self) -> Result<()> {
         match self {
@@ -855,8 +963,35 @@ impl std::io::Write for Sink {
     }
 }
 
+/// Test hook: once the process has written this many bytes through
+/// [`AtomicFile`]s, every further write fails with `ENOSPC` ("No space left
+/// on device"), as on a full disk. Read once; not for users.
+pub const FAULT_ENOSPC_AFTER_BYTES: &str = "W2V_FAULT_ENOSPC_AFTER_BYTES";
+
+/// How many of `n` bytes the [`FAULT_ENOSPC_AFTER_BYTES`] hook lets through
+/// (all of them when it is not set), or its `ENOSPC` error when none.
+fn fault_allowance(n: usize) -> std::io::Result<usize> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var(FAULT_ENOSPC_AFTER_BYTES)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    });
+    let Some(limit) = *limit else {
+        return Ok(n);
+    };
+    let before = WRITTEN.fetch_add(n as u64, Ordering::Relaxed);
+    match limit.saturating_sub(before) {
+        0 if n > 0 => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+        left => Ok(n.min(left as usize)),
+    }
+}
+
 impl std::io::Write for AtomicFile {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let data = &data[..fault_allowance(data.len())?];
         let n = self
             .buf
             .as_mut()

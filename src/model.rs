@@ -24,9 +24,12 @@
 //!   (before the manifest exists), and no query reads it. `import` removes a
 //!   stale one, which would describe other vectors.
 //!
-//! Every file goes through a temp file and a rename. The old manifest is
-//! removed first, so a directory caught half-rewritten has no manifest and is
-//! refused rather than read as a mix of two models.
+//! Every file goes through a temp file and a rename. All the new files are
+//! written and synced under temp names first, so a full disk or a kill while
+//! writing leaves the old model as it was; then the old manifest is removed,
+//! the files are renamed into place and the new manifest lands last, so a
+//! directory caught in those renames has no manifest and is refused rather
+//! than read as a mix of two models.
 //!
 //! [`ModelDir::open`] trusts nothing it reads: the manifest must come from
 //! `train` or `import` and carry a known format version; `input.npy` rows,
@@ -55,9 +58,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::embeddings::{row_norms, write_npy, NpyMatrix};
+use crate::embeddings::{npy_file, row_norms, NpyMatrix};
 use crate::error::{invalid, io_err, json_err, Error, Result};
-use crate::manifest::{fingerprint, fingerprint_bytes, write_atomic, Fingerprint, Manifest};
+use crate::manifest::{fingerprint_bytes, AtomicFile, Fingerprint, Manifest};
 use crate::normalize::{NormalizeConfig, NormalizeSource};
 use crate::subword::SubwordConfig;
 
@@ -386,54 +389,47 @@ impl ModelDir {
         let (v, dim) = (parts.words.len(), parts.dim);
         crate::manifest::claim_dir(dir, crate::manifest::Owner::Model)?;
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create model directory"))?;
-        // From here until the new manifest lands, the directory is incomplete.
-        remove_if_present(&dir.join(MANIFEST_FILE), "remove the old manifest")?;
-        if Self::existing(dir).is_some() {
-            // A legacy model manifest: replaced by the new name below.
-            remove_if_present(
-                &dir.join(crate::manifest::LEGACY_FILE_NAME),
-                "remove the old manifest",
-            )?;
-        }
-
-        write_npy(&dir.join(INPUT), parts.input, &[v, dim])?;
-        match parts.output {
-            Some(output) => write_npy(&dir.join(OUTPUT), output, &[v, dim])?,
-            // An output.npy from an earlier run would not match this model.
-            None => remove_if_present(&dir.join(OUTPUT), "remove the stale")?,
-        }
-        match subwords {
-            Some(sw) => write_npy(
-                &dir.join(NGRAMS),
-                sw.ngrams,
-                &[sw.config.buckets as usize, dim],
-            )?,
-            None => remove_if_present(&dir.join(NGRAMS), "remove the stale")?,
-        }
-        write_npy(&dir.join(NORMS), &row_norms(parts.input, dim), &[v])?;
-        if parts.producer == Producer::Import {
-            // A log of an earlier training would not describe these vectors.
-            remove_if_present(&dir.join(TRAIN_LOG), "remove the stale training log")?;
+        // Every new file is written and synced under a temp name first, so a
+        // full disk or a kill while writing leaves the old model as it was.
+        let mut staged = vec![(
+            INPUT,
+            npy_file(&dir.join(INPUT), parts.input, &[v, dim])?.finish()?,
+        )];
+        staged.push((
+            NORMS,
+            npy_file(&dir.join(NORMS), &row_norms(parts.input, dim), &[v])?.finish()?,
+        ));
+        if let Some(sw) = subwords {
+            staged.push((
+                NGRAMS,
+                npy_file(
+                    &dir.join(NGRAMS),
+                    sw.ngrams,
+                    &[sw.config.buckets as usize, dim],
+                )?
+                .finish()?,
+            ));
         }
         let mut text = String::with_capacity(v * 10);
         for w in parts.words {
             text.push_str(w);
             text.push('\n');
         }
-        write_atomic(&dir.join(WORDS), text.as_bytes())?;
-
-        let mut files = vec![INPUT, NORMS, WORDS];
-        if parts.output.is_some() {
-            files.push(OUTPUT);
-        }
-        if subwords.is_some() {
-            files.push(NGRAMS);
+        let wpath = dir.join(WORDS);
+        let mut wf = AtomicFile::create(&wpath)?;
+        std::io::Write::write_all(&mut wf, text.as_bytes()).map_err(io_err(&wpath, "write"))?;
+        staged.push((WORDS, wf.finish()?));
+        if let Some(output) = parts.output {
+            staged.push((
+                OUTPUT,
+                npy_file(&dir.join(OUTPUT), output, &[v, dim])?.finish()?,
+            ));
         }
         let mut m = Manifest::new(parts.producer.as_str(), parts.seed, &parts.config);
         m.inputs = parts.inputs.clone();
-        m.outputs = files
+        m.outputs = staged
             .iter()
-            .map(|f| fingerprint(&dir.join(f)))
+            .map(|(_, f)| f.fingerprint())
             .collect::<Result<_>>()?;
         m.summary = parts.summary.clone();
         let mm = ModelManifest {
@@ -447,7 +443,35 @@ impl ModelDir {
         };
         let path = dir.join(MANIFEST_FILE);
         let json = serde_json::to_string_pretty(&mm).map_err(json_err(&path, "encode manifest"))?;
-        write_atomic(&path, json.as_bytes())?;
+        let mut mf = AtomicFile::create(&path)?;
+        std::io::Write::write_all(&mut mf, json.as_bytes()).map_err(io_err(&path, "write"))?;
+        let manifest_file = mf.finish()?;
+
+        // Only renames from here. Until the new manifest lands the directory
+        // has none, so a reader refuses it rather than mixing two models.
+        remove_if_present(&dir.join(MANIFEST_FILE), "remove the old manifest")?;
+        if Self::existing(dir).is_some() {
+            // A legacy model manifest: replaced by the new name below.
+            remove_if_present(
+                &dir.join(crate::manifest::LEGACY_FILE_NAME),
+                "remove the old manifest",
+            )?;
+        }
+        for (_, f) in staged {
+            f.commit()?;
+        }
+        if parts.output.is_none() {
+            // An output.npy from an earlier run would not match this model.
+            remove_if_present(&dir.join(OUTPUT), "remove the stale")?;
+        }
+        if subwords.is_none() {
+            remove_if_present(&dir.join(NGRAMS), "remove the stale")?;
+        }
+        if parts.producer == Producer::Import {
+            // A log of an earlier training would not describe these vectors.
+            remove_if_present(&dir.join(TRAIN_LOG), "remove the stale training log")?;
+        }
+        manifest_file.commit()?;
         Ok(mm)
     }
 
@@ -803,6 +827,7 @@ impl ModelDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embeddings::write_npy;
     use crate::normalize::{HyphenMode, YoMode};
 
     fn words(ws: &[&str]) -> Vec<String> {

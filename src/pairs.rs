@@ -599,15 +599,21 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
             message,
         });
     }
-    let (_, vsum) = crate::vocab::commit(&cfg.vocab, built)?;
-    summary.vocab_fingerprint = vsum.vocab_fingerprint.clone();
-    swap_in(sdir, staging.path())?;
-    drop(staging);
+    // Everything is written under temp names before anything is replaced,
+    // so a full disk or a kill up to here leaves the old vocabulary and
+    // shards as they were. Then only renames: the old shards manifest goes
+    // first (in `swap_in`), so a directory caught in between is refused.
+    let vocab = crate::vocab::prepare(&cfg.vocab, built)?;
+    summary.vocab_fingerprint = vocab.summary().vocab_fingerprint.clone();
     summary.elapsed_s = start.elapsed().as_secs_f64();
     let mut m = Manifest::new("pairs", cfg.seed, cfg);
     m.inputs = vec![corpus];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(sdir)?;
+    let manifest = m.prepare(&crate::manifest::manifest_path(sdir, "pairs"))?;
+    swap_in(sdir, staging.path())?;
+    drop(staging);
+    vocab.commit()?;
+    manifest.commit()?;
     Ok(summary)
 }
 

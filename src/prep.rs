@@ -301,7 +301,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             ),
         });
     }
-    out.commit()?;
+    let out = out.finish()?;
 
     if read_stats.bad_records > 0 {
         progress.warn(&format!(
@@ -334,7 +334,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         xxh3: format!("{:016x}", out_hash.digest()),
     }];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write_to(&crate::manifest::prep_manifest_path(&cfg.output))?;
+    // The corpus and its manifest are replaced together, only by renames.
+    let manifest = m.prepare(&crate::manifest::prep_manifest_path(&cfg.output))?;
+    crate::manifest::commit_with_manifest(out.into_iter().collect(), manifest)?;
     Ok(summary)
 }
 

@@ -130,6 +130,11 @@ impl AliasTable {
 
     /// Writes the table atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
+        self.file(path)?.commit()
+    }
+
+    /// The table written into an [`AtomicFile`] not yet committed.
+    pub fn file(&self, path: &Path) -> Result<AtomicFile> {
         let mut f = AtomicFile::create(path)?;
         for e in &self.entries {
             f.write_all(&e.threshold.to_le_bytes())
@@ -137,7 +142,7 @@ impl AliasTable {
             f.write_all(&e.alias.to_le_bytes())
                 .map_err(io_err(path, "write"))?;
         }
-        f.commit()
+        Ok(f)
     }
 
     /// Reads a table written by [`AliasTable::write`].

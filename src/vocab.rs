@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
-use crate::manifest::{fingerprint, AtomicFile, Manifest};
+use crate::manifest::{commit_with_manifest, AtomicFile, Finished, Manifest, PendingManifest};
 use crate::normalize::{NormalizeConfig, NormalizeSource};
 use crate::parallel::{chunk_bounds, map_corpus, pool};
 use crate::progress::Progress;
@@ -398,16 +398,17 @@ pub fn count(
     (vocab, summary)
 }
 
-/// Writes `words.txt`, `counts.u64` and `vocab.json` into `dir`; returns the
-/// vocab fingerprint (xxh3 over words and counts).
-pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
+/// Writes `words.txt`, `counts.u64` and `vocab.json` for `dir` under temp
+/// names (renamed by the caller, see [`commit_with_manifest`]); returns them
+/// and the vocab fingerprint (xxh3 over words and counts).
+pub fn write(vocab: &Vocab, dir: &Path) -> Result<(Vec<Finished>, String)> {
     std::fs::create_dir_all(dir).map_err(io_err(dir, "create vocab directory"))?;
     let wpath = dir.join("words.txt");
     let mut w = AtomicFile::create(&wpath)?;
     for word in &vocab.words {
         writeln!(w, "{word}").map_err(io_err(&wpath, "write"))?;
     }
-    w.commit()?;
+    let mut files = vec![w.finish()?];
 
     let cpath = dir.join("counts.u64");
     let mut c = AtomicFile::create(&cpath)?;
@@ -415,7 +416,7 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
         c.write_all(&n.to_le_bytes())
             .map_err(io_err(&cpath, "write"))?;
     }
-    c.commit()?;
+    files.push(c.finish()?);
 
     let jpath = dir.join("vocab.json");
     let mut j = AtomicFile::create(&jpath)?;
@@ -426,7 +427,7 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
         write!(j, "{sep}\n  {key}: {i}").map_err(io_err(&jpath, "write"))?;
     }
     j.write_all(b"\n}\n").map_err(io_err(&jpath, "write"))?;
-    j.commit()?;
+    files.push(j.finish()?);
 
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (w, n) in vocab.words.iter().zip(&vocab.counts) {
@@ -434,7 +435,7 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<String> {
         h.update(b"\n");
         h.update(&n.to_le_bytes());
     }
-    Ok(format!("{:016x}", h.digest()))
+    Ok((files, format!("{:016x}", h.digest())))
 }
 
 /// Checks that `corpus` is what its prep manifest recorded, and returns
@@ -550,33 +551,59 @@ pub fn build(cfg: &VocabConfig, progress: &Progress) -> Result<Built> {
 /// Writes a built vocabulary, its unigram table and its manifest into
 /// `cfg.vocab_dir` (the caller holds the directory's lock).
 pub fn commit(cfg: &VocabConfig, built: Built) -> Result<(Vocab, VocabSummary)> {
+    prepare(cfg, built)?.commit()
+}
+
+/// A vocabulary whose files and manifest are written and synced under temp
+/// names ([`prepare`]), replacing the old ones only at [`Prepared::commit`].
+pub struct Prepared {
+    vocab: Vocab,
+    summary: VocabSummary,
+    files: Vec<Finished>,
+    manifest: PendingManifest,
+}
+
+impl Prepared {
+    /// Its figures (with `vocab_fingerprint`).
+    pub fn summary(&self) -> &VocabSummary {
+        &self.summary
+    }
+
+    /// Renames the files into place, the manifest last.
+    pub fn commit(self) -> Result<(Vocab, VocabSummary)> {
+        commit_with_manifest(self.files, self.manifest)?;
+        Ok((self.vocab, self.summary))
+    }
+}
+
+/// Writes everything [`commit`] writes, under temp names: a full disk or a
+/// kill before [`Prepared::commit`] leaves the old vocabulary as it was.
+pub fn prepare(cfg: &VocabConfig, built: Built) -> Result<Prepared> {
     let Built {
         vocab,
         mut summary,
         corpus,
         start,
     } = built;
-    summary.vocab_fingerprint = write(&vocab, &cfg.vocab_dir)?;
-    crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
-        .write(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?;
-    let mut files = vec![
-        "words.txt",
-        "counts.u64",
-        "vocab.json",
-        crate::unigram::FILE_NAME,
-    ];
+    let (mut files, fp) = write(&vocab, &cfg.vocab_dir)?;
+    summary.vocab_fingerprint = fp;
+    files.push(
+        crate::unigram::AliasTable::new(&vocab.counts, cfg.ns_exponent)
+            .file(&cfg.vocab_dir.join(crate::unigram::FILE_NAME))?
+            .finish()?,
+    );
     let ids_path = cfg.vocab_dir.join(crate::ids::FILE_NAME);
     if cfg.corpus_ids {
         let t0 = std::time::Instant::now();
         let map = map_corpus(&cfg.corpus)?;
-        crate::ids::write(
+        let (_, ids) = crate::ids::write(
             map.as_deref().unwrap_or(&[]),
             &vocab.index(),
             &ids_path,
             &pool(cfg.threads)?,
         )?;
         summary.corpus_ids_s = t0.elapsed().as_secs_f64();
-        files.push(crate::ids::FILE_NAME);
+        files.push(ids);
     } else if ids_path.exists() {
         // An old one would no longer match this vocabulary.
         std::fs::remove_file(&ids_path).map_err(io_err(&ids_path, "remove the old"))?;
@@ -586,11 +613,16 @@ pub fn commit(cfg: &VocabConfig, built: Built) -> Result<(Vocab, VocabSummary)> 
     m.inputs = vec![corpus];
     m.outputs = files
         .iter()
-        .map(|f| fingerprint(&cfg.vocab_dir.join(f)))
+        .map(Finished::fingerprint)
         .collect::<Result<_>>()?;
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
-    m.write(&cfg.vocab_dir)?;
-    Ok((vocab, summary))
+    let manifest = m.prepare(&crate::manifest::manifest_path(&cfg.vocab_dir, "vocab"))?;
+    Ok(Prepared {
+        vocab,
+        summary,
+        files,
+        manifest,
+    })
 }
 
 /// Runs the vocabulary stage: claim and lock the directory, count, filter,

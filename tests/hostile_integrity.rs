@@ -515,3 +515,23 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
         "holds no question to evaluate",
     );
 }
+
+/// Found by fuzzing (`reader_parquet`, TESTING.md): a parquet file whose
+/// metadata gives a column chunk a negative offset made the parquet crate
+/// panic inside `prep`. It is refused with one line naming the file.
+#[test]
+fn fuzz_found_parquet_with_a_negative_column_offset_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/regressions/reader_parquet-negative-column-offset.parquet"),
+    );
+    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let err = fails(
+        d.path(),
+        &["prep", "x.parquet", "-o", "corpus.txt"],
+        1,
+        "corrupt parquet metadata",
+    );
+    assert!(err.contains("x.parquet"), "{err}");
+}

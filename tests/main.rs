@@ -2,7 +2,9 @@
 
 mod hostile;
 mod hostile_encodings;
+mod hostile_diskfull;
 mod hostile_integrity;
+mod hostile_kill;
 mod model_dir;
 mod report;
 mod serve;

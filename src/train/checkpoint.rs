@@ -66,16 +66,33 @@ pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result
     let root = checkpoint_dir(out);
     let name = format!("ckpt-{:015}", state.cursor.pairs_done);
     let dir = root.join(&name);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
-    write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&weights.input))?;
-    write_atomic(
-        &dir.join("output.f32"),
-        bytemuck::cast_slice(&weights.output),
-    )?;
-    state.dir = name.clone();
     let ptr = root.join("checkpoint.json");
-    let text = serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
-    write_atomic(&ptr, text.as_bytes())?;
+    let in_force = |name: &str| {
+        std::fs::read_to_string(&ptr)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["dir"] == name)
+    };
+    state.dir = name.clone();
+    let written = (|| {
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
+        write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&weights.input))?;
+        write_atomic(
+            &dir.join("output.f32"),
+            bytemuck::cast_slice(&weights.output),
+        )?;
+        let text =
+            serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
+        write_atomic(&ptr, text.as_bytes())
+    })();
+    if let Err(e) = written {
+        // A failed write (a full disk) leaves no half checkpoint behind;
+        // the one in force stays.
+        if !in_force(&name) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return Err(e);
+    }
     // Older checkpoints are no longer needed.
     if let Ok(rd) = std::fs::read_dir(&root) {
         for e in rd.flatten() {
