@@ -275,7 +275,9 @@ fn out_of_vocabulary(e: &Error) -> bool {
 /// Scores one pair file against `model`.
 pub fn eval_pairs(model: &Model, path: &Path) -> Result<PairScore> {
     let file = read_pairs(path)?;
-    score_pairs(path, &file, model.is_subword(), |a, b| model.similarity_of(a, b))
+    score_pairs(path, &file, model.is_subword(), |a, b| {
+        model.similarity_of(a, b)
+    })
 }
 
 /// Refuses a pair file with no usable pair (before any scoring).

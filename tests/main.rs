@@ -1,15 +1,15 @@
 //! Integration tests: the real `w2v` binary in a fresh temp dir per test.
 
 mod hostile;
-mod hostile_encodings;
 mod hostile_diskfull;
+mod hostile_encodings;
 mod hostile_integrity;
 mod hostile_kill;
 mod model_dir;
 mod report;
 mod serve;
-mod subword;
 mod stream;
+mod subword;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
