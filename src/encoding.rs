@@ -245,12 +245,12 @@ pub fn too_invalid(invalid: u64, bytes: u64) -> bool {
     invalid >= MIN_INVALID_TO_REFUSE && invalid as f64 > MAX_INVALID_SHARE * bytes.max(1) as f64
 }
 
+/// A reader with its first bytes put back in front ([`peek`]).
+pub type Peeked<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+
 /// Reads up to `n` bytes from the front of `r` and gives them back with a
 /// reader that still yields every byte, those first.
-pub fn peek<R: BufRead>(
-    mut r: R,
-    n: usize,
-) -> std::io::Result<(Vec<u8>, std::io::Chain<std::io::Cursor<Vec<u8>>, R>)> {
+pub fn peek<R: BufRead>(mut r: R, n: usize) -> std::io::Result<(Vec<u8>, Peeked<R>)> {
     let mut head = Vec::with_capacity(n.min(SAMPLE_BYTES));
     (&mut r).take(n as u64).read_to_end(&mut head)?;
     Ok((head.clone(), std::io::Cursor::new(head).chain(r)))

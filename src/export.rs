@@ -55,9 +55,15 @@ pub fn export(model: &Model, format: ExportFormat, path: &Path) -> Result<()> {
     model.model_dir().verify()?;
     let (v, d) = (model.len(), model.vectors().cols());
     let stdout = path.as_os_str() == "-";
-    if !stdout {
+    // The lock also removes the temp files a killed export left beside `path`.
+    let _lock = if stdout {
+        None
+    } else {
         crate::manifest::check_output_path(path, "export")?;
-    }
+        Some(crate::manifest::lock_dir(crate::manifest::parent_dir(
+            path,
+        ))?)
+    };
     if format == ExportFormat::Npy {
         if stdout {
             return Err(Error::InvalidConfig(

@@ -33,7 +33,8 @@ fn state(root: &Path, dirs: &[&str]) -> BTreeMap<String, u64> {
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == "checkpoints" {
+            // The training log records timings, which no two runs share.
+            if name.starts_with('.') || name == "checkpoints" || name == "train.jsonl" {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {
@@ -48,6 +49,10 @@ fn state(root: &Path, dirs: &[&str]) -> BTreeMap<String, u64> {
                 let o = v.as_object_mut().unwrap();
                 o.remove("created_unix");
                 o.remove("summary");
+                // Provenance: whether this run was resumed.
+                if let Some(c) = o.get_mut("config").and_then(|c| c.as_object_mut()) {
+                    c.remove("resume");
+                }
                 xxhash_rust::xxh3::xxh3_64(v.to_string().as_bytes())
             } else {
                 xxhash_rust::xxh3::xxh3_64(&bytes)
