@@ -23,6 +23,13 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 start=$(date +%s)
+# The fuzz crate has its own lock (it is outside the workspace); it must list
+# w2v's dependencies as the root lock does.
+if ! cargo metadata --locked --format-version 1 --manifest-path "$fuzz/Cargo.toml" > /dev/null 2>&1; then
+  echo "fuzz.sh: tests/fuzz/Cargo.lock is out of date with w2v's dependencies; refresh it with:" >&2
+  echo "  cp Cargo.lock tests/fuzz/Cargo.lock && cargo metadata --format-version 1 --manifest-path tests/fuzz/Cargo.toml > /dev/null" >&2
+  exit 1
+fi
 cargo build --release --locked --manifest-path "$fuzz/Cargo.toml" --target "$host" --bins
 echo "fuzz: built in $(( $(date +%s) - start )) s"
 bin=$CARGO_TARGET_DIR/$host/release
