@@ -162,7 +162,12 @@ def main():
         assert len(drv.find_elements(By.CSS_SELECTOR, "#map g.pt.center")) == 1
         target = next(p for p in pts if p.get_attribute("data-word") != word)
         new = target.get_attribute("data-word")
-        target.find_element(By.TAG_NAME, "circle").click()
+        # Another point's label can lie over this circle (the labels are
+        # clickable too), so the click is sent to the circle itself.
+        drv.execute_script(
+            "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+            target.find_element(By.TAG_NAME, "circle"),
+        )
         wait.until(lambda br: br.find_element(By.ID, "map").get_attribute("data-center") == new)
         wait.until(lambda br: br.find_element(By.ID, "nb-title").get_attribute("data-word") == new)
         center = drv.find_element(By.CSS_SELECTOR, "#map g.pt.center").get_attribute("data-word")
