@@ -45,8 +45,7 @@ use crate::query::{Hit, Model};
 /// The page, compiled into the binary.
 pub const PAGE: &str = include_str!("serve_page.html");
 
-/// The file `w2v train` logs its curves to, inside the model directory.
-pub const TRAIN_LOG: &str = "train.jsonl";
+use crate::model::TRAIN_LOG;
 
 /// Bounds on what one request may ask for.
 #[derive(Clone, Debug)]
