@@ -12,7 +12,7 @@
 # eval-*.json and results.jsonl under $OUT, and prints a table last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-G=.gpu
+G=${G:-.gpu}
 WHAT=${1:-run}
 
 if [[ $WHAT == pack ]]; then
@@ -44,8 +44,8 @@ export LD_LIBRARY_PATH=$TL
 B=$G/w2v
 RES=$OUT/results.jsonl
 log() { echo "$1" | tee -a "$RES"; }
-evaljson() { $B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))'; }
-summary() { python3 -c "import json;m=json.load(open('$1/model.manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
+evaljson() { local j; if j=$($B eval --model "$1" --pairs $G/ru_simlex965.tsv $G/hj.csv --json --progress silent 2>"$OUT/eval-err.txt"); then python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' <<<"$j"; else echo null; fi; }
+summary() { python3 -c "import json;m=json.load(open('$1/model.manifest.json'))['summary'];print(json.dumps({k:m.get(k) for k in ['engine','vocab_size','total_pairs','seconds','pairs_per_s','input_wait_s','final_loss','corpus_tokens']}|{'epoch_pairs_per_s':[round(e['pairs_per_s']) for e in m['epochs']]}))"; }
 
 train() { # name shards epochs extra...
   local name=$1 sh=$2 ep=$3; shift 3
@@ -99,6 +99,59 @@ for name, r in runs.items():
     print(f"{name:<28}{s.get('pairs_per_s') or 0:>12,.0f}{s.get('seconds') or 0:>9.1f}"
           f"{ev.get('ru_simlex965.tsv', float('nan')):>9.4f}{ev.get('hj.csv', float('nan')):>9.4f}")
 PY
+  WHAT=bundle
+fi
+
+# Issue 17: the shard path (fused kernel) against the stream path (the stream
+# kernel draws subsampling, windows and negatives on the device from
+# vocab/corpus.ids), end to end (whole process, start to model written), in
+# one call; FULL-W2V (.gpu/fullw2v/run.sh, built by the lead's helper on the
+# build machine) on the same corpus and settings when it is there.
+#   STREAM_SEEDS="1 2 3"  quality runs (gensim's settings: min_count 5, 5 epochs)
+#   LONG=20               epochs of the throughput runs (min_count 3)
+if [[ $WHAT == stream ]]; then
+  [[ ${TESTS:-1} == 1 ]] && $G/w2v-torch-tests --test-threads 1 2>&1 | grep -E "^test |test result" | tee "$OUT/tests.txt" | tail -16
+  $B prep $G/ru_lit.txt.zst -o $W/data/corpus.txt --progress silent
+  for mc in 3 5; do
+    $B pairs --corpus $W/data/corpus.txt --vocab-dir $W/vocab$mc --shards-dir $W/shards$mc --min-count $mc --force --progress silent
+  done
+  log "{\"run\": \"disk\", \"shards5_bytes\": $(du -sb $W/shards5 | cut -f1), \"corpus_ids_bytes\": $(stat -c %s $W/vocab5/corpus.ids), \"tokens\": $(python3 -c "import json;print(json.load(open('$W/vocab5/vocab.manifest.json'))['summary'].get('n_tokens',0))")}"
+  e2e() { # name input-flag input epochs extra...
+    local name=$1 flag=$2 in=$3 ep=$4; shift 4
+    local t0; t0=$(date +%s.%N)
+    $B train $flag $in -o $W/model-$name --engine torch --device cuda --epochs "$ep" --progress json --checkpoint-every-secs 0 --force "$@" 2>"$OUT/train-$name.jsonl" >/dev/null
+    local rc=$? wall; wall=$(python3 -c "print(round($(date +%s.%N)-$t0,3))")
+    if [[ $rc != 0 ]]; then tail -3 "$OUT/train-$name.jsonl"; log "{\"run\": \"$name\", \"rc\": $rc}"; return; fi
+    log "{\"run\": \"$name\", \"wall_s\": $wall, \"epochs\": $ep, \"summary\": $(summary $W/model-$name), \"loss_pairs\": $(python3 -c "import json;print(sum(e['loss_pairs'] for e in json.load(open('$W/model-$name/model.manifest.json'))['summary']['epochs']))")}"
+  }
+  # Throughput: LONG epochs on the 130k-word vocabulary, each path twice, interleaved.
+  for r in 1 2; do
+    e2e shards-mc3-r$r --shards $W/shards3 ${LONG:-20}
+    e2e stream-mc3-r$r --corpus $W/vocab3/corpus.ids ${LONG:-20}
+  done
+  # Quality and end to end at gensim's settings, three seeds each.
+  for seed in ${STREAM_SEEDS:-1 2 3}; do
+    e2e q-shards-s$seed --shards $W/shards5 5 --seed $seed
+    log "{\"run\": \"q-shards-s$seed\", \"eval\": $(evaljson $W/model-q-shards-s$seed)}"
+    e2e q-stream-s$seed --corpus $W/vocab5/corpus.ids 5 --seed $seed
+    log "{\"run\": \"q-stream-s$seed\", \"eval\": $(evaljson $W/model-q-stream-s$seed)}"
+  done
+  if [[ -x $G/fullw2v/run.sh ]]; then
+    for seed in ${FULL_SEEDS:-1}; do
+      t0=$(date +%s.%N)
+      bash $G/fullw2v/run.sh $W/data/corpus.txt $W/full-s$seed.txt 128 5 5 1e-3 5 5 0.025 16 >"$OUT/fullw2v-s$seed.txt" 2>&1
+      rc=$?; wall=$(python3 -c "print(round($(date +%s.%N)-$t0,3))")
+      tail -5 "$OUT/fullw2v-s$seed.txt"
+      if [[ $rc == 0 ]] && $B import $W/full-s$seed.txt -o $W/model-full-s$seed --force --progress silent; then
+        log "{\"run\": \"fullw2v-s$seed\", \"wall_s\": $wall, \"eval\": $(evaljson $W/model-full-s$seed)}"
+      else
+        log "{\"run\": \"fullw2v-s$seed\", \"rc\": $rc, \"wall_s\": $wall}"
+      fi
+    done
+  else
+    log '{"run": "fullw2v", "skipped": ".gpu/fullw2v/run.sh not packed"}'
+  fi
+  python3 benches/stream_gpu_table.py "$RES" | tee "$OUT/table.txt"
   WHAT=bundle
 fi
 

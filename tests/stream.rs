@@ -3,7 +3,10 @@
 
 use std::process::{Command, Stdio};
 
-use super::{corpus_only, fails, ok, prepared, read, resume_is_bitwise, w2v, BIN};
+use super::{
+    corpus_only, fails, ok, prepared, read, resume_is_bitwise, topic_precision, torch_available,
+    w2v, BIN,
+};
 
 const IDS: &str = "vocab/corpus.ids";
 
@@ -187,4 +190,65 @@ fn sigint_checkpoints_a_stream_run_and_it_resumes() {
         after["cursor"]["pairs_done"].as_u64().unwrap() > done,
         "{after}"
     );
+}
+
+/// On a GPU: `train --corpus` with the fused CUDA step hands the chunks of
+/// `corpus.ids` to the stream kernel, which draws the pairs on the device;
+/// the model finds the planted topics, the pairs it drew are the planned
+/// ones within sampling error, and a stopped run resumes.
+#[test]
+fn cuda_stream_kernel_trains_from_corpus_ids() {
+    let d = prepared(1_500_000, 3);
+    let p = d.path();
+    if !torch_available(p) {
+        return;
+    }
+    let facts = Command::new(std::path::Path::new(BIN).with_file_name("w2v-torch"))
+        .arg("facts")
+        .output()
+        .unwrap();
+    let facts: serde_json::Value = serde_json::from_slice(&facts.stdout).unwrap();
+    if facts["cuda_available"] != serde_json::Value::Bool(true) {
+        eprintln!("no CUDA device: the CUDA stream path is checked on the GPU machine only");
+        return;
+    }
+    let args = [
+        "train", "--corpus", IDS, "--engine", "torch", "--device", "cuda", "--dim", "48",
+        "--epochs", "3", "-o", "model",
+    ];
+    ok(p, &args);
+    let prec = topic_precision(p, "model");
+    assert!(prec >= 0.8, "precision@10 {prec}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&read(p.join("model/model.manifest.json"))).unwrap();
+    let s = &m["summary"];
+    assert!(s["engine"].as_str().unwrap().contains("fused"), "{s}");
+    for e in s["epochs"].as_array().unwrap() {
+        let (planned, drawn) = (
+            e["pairs"].as_f64().unwrap(),
+            e["loss_pairs"].as_f64().unwrap(),
+        );
+        assert!(
+            (drawn / planned - 1.0).abs() < 0.02,
+            "drawn {drawn} vs planned {planned}"
+        );
+    }
+    // Stopped after the first chunk (as Ctrl-C stops it), then resumed.
+    let mut cut: Vec<&str> = args.to_vec();
+    let last = cut.len() - 1;
+    cut[last] = "m2";
+    let mut stop = cut.clone();
+    stop.extend(["--stop-after-pairs", "1"]);
+    let o = w2v(p, &stop);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(p.join("m2/checkpoints/checkpoint.json").exists());
+    cut.push("--resume");
+    ok(p, &cut);
+    let prec = topic_precision(p, "m2");
+    assert!(prec >= 0.8, "resumed: precision@10 {prec}");
 }

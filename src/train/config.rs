@@ -380,6 +380,12 @@ fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json
 }
 
 impl TrainConfig {
+    /// Whether the engine draws the stream's pairs itself (the fused CUDA
+    /// step's stream kernel), so the host never draws them.
+    pub fn draws_on_device(&self) -> bool {
+        matches!(&self.engine, EngineConfig::Torch(t) if t.effective_step() != CudaStep::Ops)
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidConfig(m.into()));

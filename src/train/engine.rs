@@ -44,6 +44,30 @@ pub struct Block<'a> {
     pub seed: u64,
 }
 
+/// One chunk of the token stream, for an engine that draws its pairs
+/// itself ([`Engine::draws_pairs`]; the CUDA stream kernel). The rules are
+/// `w2v pairs`' ([`crate::pairs::Sampler`]): subsampling with `keep`,
+/// windows of `1..=window` (or `window`), not crossing a line end.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBlock<'a> {
+    /// Vocabulary ids, -1 at each line end; the chunk ends at a line end.
+    /// Not checked: the engine checks every id before it indexes anything.
+    pub ids: &'a [TokenId],
+    /// The keep probability of each word (subsampling).
+    pub keep: &'a [f32],
+    /// Most words on each side of a centre.
+    pub window: usize,
+    /// Draw each centre's window from `1..=window`.
+    pub dynamic_window: bool,
+    /// The learning rate at the chunk's first and last token (linear between).
+    pub lr_start: f32,
+    pub lr_end: f32,
+    /// Seed of the chunk's draws (subsampling, windows, negatives).
+    pub seed: u64,
+    /// The file the ids come from (for errors).
+    pub source: &'a std::path::Path,
+}
+
 /// A sum of sampled per-pair losses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossSum {
@@ -141,6 +165,21 @@ pub trait Engine {
     /// Notes on settings known to cost quality, shown once at the start.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether this engine draws the pairs of a token stream itself
+    /// ([`Engine::tokens`]); the stream path then hands it chunks of ids.
+    fn draws_pairs(&self) -> bool {
+        false
+    }
+    /// Draws and trains the pairs of one chunk of tokens. May return before
+    /// the work is done; [`Engine::drain_loss`] then reports the pairs it
+    /// trained (its `count`) and any id it found outside the vocabulary.
+    fn tokens(&mut self, block: TokenBlock<'_>) -> Result<()> {
+        let _ = block;
+        Err(crate::Error::InvalidConfig(format!(
+            "{} trains on pairs; it cannot draw them from tokens",
+            self.describe()
+        )))
     }
 }
 

@@ -66,7 +66,7 @@ pub use config::{
     CudaStep, Device, EngineConfig, NativeConfig, NativeUpdate, StreamConfig, TorchConfig,
     TrainConfig, OPS_BATCH_TESTED, ROW_CAP,
 };
-pub use engine::{Block, Engine, EngineBuilder, LossSum, NativeBuilder, Weights};
+pub use engine::{Block, Engine, EngineBuilder, LossSum, NativeBuilder, TokenBlock, Weights};
 
 use checkpoint::{CheckpointState, Schedule};
 use readers::{Chunk, Readers, Source};
@@ -412,6 +412,8 @@ struct Driver<'a> {
     buf: (Vec<TokenId>, Vec<TokenId>),
     /// `train.jsonl`.
     log: log::RunLog,
+    /// The token stream, when the engine draws its own pairs from it.
+    stream: Option<Arc<stream::Stream>>,
 }
 
 impl Driver<'_> {
@@ -439,6 +441,11 @@ impl Driver<'_> {
                     chunk.epoch, chunk.shard, self.cursor.epoch, self.cursor.shard
                 ),
             });
+        }
+        if let Some(r) = chunk.tokens {
+            self.token_block(r)?;
+            self.end_shard()?;
+            return self.stop_or_checkpoint();
         }
         let (mut t, mut c) = std::mem::take(&mut self.buf);
         if t.is_empty() {
@@ -506,6 +513,52 @@ impl Driver<'_> {
             self.cursor.shard,
             self.ema,
             lr
+        ));
+        Ok(())
+    }
+
+    /// One chunk of tokens for an engine that draws its own pairs: the
+    /// learning rate falls over the chunk's planned pairs, and the cursor
+    /// moves by them (the pairs trained come back with the loss).
+    fn token_block(&mut self, r: std::ops::Range<usize>) -> Result<()> {
+        let st = self.stream.clone().ok_or_else(|| Error::Mismatch {
+            path: self.cfg.shards_dir.clone(),
+            message: "a token chunk came without a stream (a bug)".into(),
+        })?;
+        let planned = self.plan.shards[self.plan.index(&self.cursor)].info.pairs;
+        // A checkpoint of the host-drawn path may stop inside a chunk: the
+        // whole chunk is drawn again, and the cursor moves by what is left.
+        let n = planned.saturating_sub(self.cursor.shard_pairs);
+        let total = self.plan.total_pairs;
+        let lr_start = lr_at(self.cfg, self.cursor.pairs_done, total);
+        let lr_end = lr_at(self.cfg, self.cursor.pairs_done + n, total);
+        let (window, dynamic_window) = st.window();
+        self.engine.tokens(TokenBlock {
+            ids: st.chunk_ids(self.cursor.shard),
+            keep: st.keep(),
+            window,
+            dynamic_window,
+            lr_start,
+            lr_end,
+            seed: block_seed(self.cfg.seed, &self.cursor),
+            source: st.path(),
+        })?;
+        debug_assert_eq!(r, st.chunks()[self.cursor.shard]);
+        self.cursor.block += 1;
+        self.cursor.shard_pairs += n;
+        self.cursor.pairs_done += n;
+        self.epoch.pairs += n;
+        self.stage.inc(n);
+        if self.last_drain.elapsed() >= DRAIN_EVERY {
+            self.drain()?;
+        }
+        self.stage.message(format!(
+            "epoch {}/{} chunk {} loss {:.4} lr {:.5}",
+            self.cursor.epoch + 1,
+            self.cfg.epochs,
+            self.cursor.shard,
+            self.ema,
+            lr_start
         ));
         Ok(())
     }
@@ -721,8 +774,14 @@ pub fn run(
     let stage = progress.stage("train", plan.total_pairs, "pairs");
     stage.inc(cursor.pairs_done);
     let todo = &plan.shards[plan.index(&cursor)..];
-    let mut readers: Box<dyn Source> = match stream {
-        Some(st) => Box::new(stream::Producer::spawn(st, todo, cursor.shard_pairs)),
+    let draws = engine.draws_pairs();
+    let mut readers: Box<dyn Source> = match &stream {
+        Some(st) if draws => Box::new(stream::TokenChunks::new(st.clone(), todo)),
+        Some(st) => Box::new(stream::Producer::spawn(
+            st.clone(),
+            todo,
+            cursor.shard_pairs,
+        )),
         None => Box::new(Readers::spawn(&cfg.shards_dir, todo, cursor.shard_pairs)?),
     };
     let mut d = Driver {
@@ -750,6 +809,7 @@ pub fn run(
         checkpoints: (0, 0.0),
         buf: (Vec::new(), Vec::new()),
         log: run_log,
+        stream: stream.filter(|_| draws),
     };
     let result = d.run(&mut *readers);
     if result.is_err() {

@@ -27,6 +27,9 @@ pub struct Chunk {
     pub contexts: Vec<TokenId>,
     /// The last chunk of its shard.
     pub end_of_shard: bool,
+    /// On the stream path for an engine that draws its own pairs: the
+    /// plan entry's token range of `corpus.ids` (the pair columns are empty).
+    pub tokens: Option<std::ops::Range<usize>>,
 }
 
 /// Where the driver takes its pairs from, in plan order: the shard
@@ -211,6 +214,7 @@ fn read_unit(u: &Unit) -> Result<Chunk> {
         centres: t,
         contexts: c,
         end_of_shard: u.last_of_shard,
+        tokens: None,
     })
 }
 

@@ -87,6 +87,26 @@ impl Stream {
         &self.chunks
     }
 
+    /// The ids of chunk `k` (not checked against the vocabulary).
+    pub fn chunk_ids(&self, k: usize) -> &[crate::TokenId] {
+        &self.ids.ids()[self.chunks[k].clone()]
+    }
+
+    /// The `corpus.ids` file.
+    pub fn path(&self) -> &std::path::Path {
+        self.ids.path()
+    }
+
+    /// The keep probability of each word.
+    pub fn keep(&self) -> &[f32] {
+        &self.keep
+    }
+
+    /// The window and whether it is drawn per centre.
+    pub fn window(&self) -> (usize, bool) {
+        (self.window, self.dynamic_window)
+    }
+
     /// Draws the pairs of chunk `k` in epoch `epoch` line by line into
     /// `out`, calling `emit(out, last)` whenever it holds at least `piece`
     /// pairs and once at the end (`last` = true); `emit` leaves `out`
@@ -120,21 +140,28 @@ impl Stream {
 
     /// The plan: every chunk of every epoch with its pair count, drawn and
     /// counted in parallel, as a pairs summary whose draw `e` is epoch `e`.
+    ///
+    /// With `first_only` (an engine that draws its pairs on the device),
+    /// only epoch 0 is drawn and its counts stand for every epoch: the
+    /// counts then set the learning rate's decay and the progress only, and
+    /// the pairs trained come back from the engine.
     pub fn plan(
         &self,
         epochs: u32,
+        first_only: bool,
         vocab_fingerprint: &str,
         progress: &Progress,
     ) -> Result<PairsSummary> {
         let start = Instant::now();
         let n = self.chunks.len();
-        let stage = progress.stage("plan", epochs as u64 * n as u64, "chunks");
+        let drawn = if first_only { epochs.min(1) } else { epochs };
+        let stage = progress.stage("plan", drawn as u64 * n as u64, "chunks");
         let pool = crate::parallel::pool(0)?;
         let tasks: Vec<(u32, usize)> = (0..epochs)
             .flat_map(|e| (0..n).map(move |k| (e, k)))
             .collect();
-        let counts: Vec<u64> = pool.install(|| {
-            tasks
+        let mut counts: Vec<u64> = pool.install(|| {
+            tasks[..drawn as usize * n]
                 .par_iter()
                 .map(|&(e, k)| {
                     let mut out = Pairs::with_capacity(4096);
@@ -151,6 +178,10 @@ impl Stream {
                 .collect::<Result<_>>()
         })?;
         stage.finish();
+        for e in drawn as usize..epochs as usize {
+            counts.extend_from_within(..n);
+            debug_assert_eq!(counts.len(), (e + 1) * n);
+        }
         let name = self.ids.path().display().to_string();
         let shards: Vec<ShardInfo> = tasks
             .iter()
@@ -211,7 +242,7 @@ pub fn load_inputs(
     let manifest = crate::manifest::manifest_path(&vocab_dir, "vocab");
     let shards_fingerprint = format!("ids:{}:{}", ids.fingerprint(), CHUNK_TOKENS);
     let stream = Stream::new(ids, &vocab, s, cfg.seed);
-    let mut pairs = stream.plan(cfg.epochs, &fp, progress)?;
+    let mut pairs = stream.plan(cfg.epochs, cfg.draws_on_device(), &fp, progress)?;
     pairs.corpus_tokens = vocab.n_tokens;
     Ok((
         TrainInputs {
@@ -265,6 +296,7 @@ impl Producer {
                             centres: piece.targets,
                             contexts: piece.contexts,
                             end_of_shard: last,
+                            tokens: None,
                         }))
                         .is_ok();
                     sent
@@ -285,6 +317,40 @@ impl Producer {
             corpus,
         }
     }
+}
+
+/// The plan's chunks as token ranges, for an engine that draws its pairs
+/// itself ([`super::Engine::draws_pairs`]): nothing is drawn on the host.
+pub struct TokenChunks {
+    todo: std::vec::IntoIter<(u32, usize)>,
+    stream: Arc<Stream>,
+}
+
+impl TokenChunks {
+    /// The chunks of `todo` (the plan from the cursor on).
+    pub fn new(stream: Arc<Stream>, todo: &[PlannedShard]) -> TokenChunks {
+        let todo: Vec<(u32, usize)> = todo.iter().map(|p| (p.epoch, p.shard)).collect();
+        TokenChunks {
+            todo: todo.into_iter(),
+            stream,
+        }
+    }
+}
+
+impl Source for TokenChunks {
+    fn recv(&mut self) -> Option<Result<Chunk>> {
+        let (epoch, shard) = self.todo.next()?;
+        Some(Ok(Chunk {
+            epoch,
+            shard,
+            centres: Vec::new(),
+            contexts: Vec::new(),
+            end_of_shard: true,
+            tokens: Some(self.stream.chunks[shard].clone()),
+        }))
+    }
+
+    fn stop(self: Box<Self>) {}
 }
 
 impl Source for Producer {
@@ -322,6 +388,124 @@ impl Source for Producer {
         drop(self.rx.take());
         if let Some(h) = self.handle.take() {
             let _ = h.join();
+        }
+    }
+}
+
+/// The CUDA stream kernel's draw rules (`sgns_stream` in
+/// `torch/src/sgns.cu`), on the host, bit for bit: the tests check the
+/// kernel against them on a GPU, and their statistics against `w2v pairs`'
+/// without one.
+///
+/// Every draw is a hash of the chunk's seed and a token position, so any
+/// thread can tell whether a neighbour survived subsampling without a
+/// compaction pass: token `j` is kept when `u(seed ^ KEEP, j) < keep[id]`;
+/// centre `i` sees the nearest `b` kept tokens on each side within its line,
+/// `b = 1 + (hash(seed ^ WIN, i) mod window)` (or `window`), left side
+/// nearest first, then right side nearest first; its K negatives are drawn
+/// once for the window from `hash(seed ^ NEG, i)`.
+pub mod device_rules {
+    use crate::pairs::Pairs;
+    use crate::unigram::{sample, Entry};
+    use crate::TokenId;
+
+    /// Salts of the three draws (must match the kernel's).
+    pub const SALT_KEEP: u64 = 0x243f_6a88_85a3_08d3;
+    pub const SALT_WIN: u64 = 0x1319_8a2e_0370_7344;
+    pub const SALT_NEG: u64 = 0xa409_3822_299f_31d0;
+    const GOLD: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    /// The kernel's hash: splitmix64's finaliser.
+    pub fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn at(seed: u64, salt: u64, pos: usize) -> u64 {
+        mix((seed ^ salt) ^ (pos as u64).wrapping_mul(GOLD))
+    }
+
+    /// Whether the token at `pos` (keep probability `p`) survives.
+    pub fn kept(seed: u64, pos: usize, p: f32) -> bool {
+        p >= 1.0 || ((at(seed, SALT_KEEP, pos) >> 40) as f32 * (1.0 / 16_777_216.0)) < p
+    }
+
+    /// The window of the centre at `pos`.
+    pub fn window_at(seed: u64, pos: usize, window: usize, dynamic: bool) -> usize {
+        if dynamic {
+            1 + (at(seed, SALT_WIN, pos) % window as u64) as usize
+        } else {
+            window
+        }
+    }
+
+    /// The positions of the contexts of centre `i` (kept, and not a line
+    /// end), in the kernel's order; empty when `i` itself is dropped.
+    pub fn contexts(
+        ids: &[TokenId],
+        keep: &[f32],
+        window: usize,
+        dynamic: bool,
+        seed: u64,
+        i: usize,
+    ) -> Vec<usize> {
+        let ok = |j: usize| kept(seed, j, keep[ids[j] as usize]);
+        if ids[i] < 0 || !ok(i) {
+            return Vec::new();
+        }
+        let b = window_at(seed, i, window, dynamic);
+        let mut out = Vec::new();
+        let left = (0..i).rev();
+        let right = i + 1..ids.len();
+        for side in [left.collect::<Vec<_>>(), right.collect()] {
+            let mut found = 0;
+            for j in side {
+                if ids[j] < 0 || found == b {
+                    break;
+                }
+                if ok(j) {
+                    out.push(j);
+                    found += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The K negatives of the window at `pos` (`None` where one equals the
+    /// centre and is skipped).
+    pub fn negatives(
+        entries: &[Entry],
+        seed: u64,
+        pos: usize,
+        k: usize,
+        centre: usize,
+    ) -> Vec<Option<usize>> {
+        let base = at(seed, SALT_NEG, pos);
+        (1..=k as u64)
+            .map(|j| {
+                let w = sample(entries, mix(base.wrapping_add(j))) as usize;
+                (w != centre).then_some(w)
+            })
+            .collect()
+    }
+
+    /// Every pair of a chunk (ids below the vocabulary, -1 at line ends),
+    /// centres grouped, in position order.
+    pub fn draw(
+        ids: &[TokenId],
+        keep: &[f32],
+        window: usize,
+        dynamic: bool,
+        seed: u64,
+        out: &mut Pairs,
+    ) {
+        for i in 0..ids.len() {
+            for j in contexts(ids, keep, window, dynamic, seed, i) {
+                out.targets.push(ids[i]);
+                out.contexts.push(ids[j]);
+            }
         }
     }
 }
@@ -378,12 +562,28 @@ mod tests {
             inputs.pairs.pairs_per_draw[1]
         );
         // Skipping into the first chunk drops exactly those pairs.
-        let mut p = Producer::spawn(stream, &plan.shards[..1], 1000);
+        let mut p = Producer::spawn(stream.clone(), &plan.shards[..1], 1000);
         let mut got = 0;
         while let Some(c) = Source::recv(&mut p) {
             got += c.unwrap().centres.len() as u64;
         }
         assert_eq!(got, want[0] - 1000);
+        // For an engine that draws on the device, epoch 0's counts stand
+        // for every epoch.
+        let first = stream.plan(3, true, "fp", &Progress::silent()).unwrap();
+        let n = stream.chunks().len();
+        assert_eq!(first.shards.len(), 3 * n);
+        for e in 0..3 {
+            let got: Vec<u64> = first.shards[e * n..(e + 1) * n]
+                .iter()
+                .map(|s| s.pairs)
+                .collect();
+            assert_eq!(got, want[..n], "epoch {e}");
+            assert!(first.shards[e * n..(e + 1) * n]
+                .iter()
+                .all(|s| s.draw == e as u32));
+        }
+        assert_eq!(first.total_pairs, 3 * want[..n].iter().sum::<u64>());
     }
 
     #[test]
@@ -477,6 +677,24 @@ mod tests {
         d
     }
 
+    /// Epoch 0 drawn by the CUDA kernel's rules ([`device_rules`]), each
+    /// chunk with its own seed as the driver hands them out.
+    fn device_draw(inputs_cfg: &TrainConfig, s: StreamConfig) -> Draw {
+        let mut cfg = inputs_cfg.clone();
+        cfg.epochs = 1;
+        cfg.stream = Some(s);
+        let (_, st) = load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let mut d = Draw::default();
+        let (window, dynamic) = st.window();
+        for k in 0..st.chunks().len() {
+            let mut out = Pairs::default();
+            let seed = crate::rng::mix64(cfg.seed ^ k as u64);
+            device_rules::draw(st.chunk_ids(k), st.keep(), window, dynamic, seed, &mut out);
+            d.add(&out.targets);
+        }
+        d
+    }
+
     #[test]
     fn the_stream_draws_the_statistics_of_pairs() {
         let dir = tempfile::tempdir().unwrap();
@@ -498,23 +716,10 @@ mod tests {
         shards.add(&t);
         let base = cfg.stream.clone().unwrap();
         let same = stream_draw(&cfg, base.clone());
-        let (stat, df) = chi_square(&shards, &same);
-        let crit = critical_001(df);
-        eprintln!(
-            "same rules: chi2 {stat:.1} on {df} df (critical {crit:.1}); runs {} vs {}",
-            shards.runs, same.runs
-        );
-        assert!(df >= 20, "{df}");
-        assert!(stat < crit, "chi2 {stat:.1} >= {crit:.1} on {df} df");
-        // Pairs per token within sampling error: each draw's pair total
-        // varies by about sqrt(runs·E[len²]) (window sizes and subsampling).
-        let sd = (shards.len_sq).sqrt() * 2f64.sqrt();
-        let diff = shards.pairs as f64 - same.pairs as f64;
-        eprintln!(
-            "pairs {} vs {} (diff {diff}, sd {sd:.0})",
-            shards.pairs, same.pairs
-        );
-        assert!(diff.abs() < 4.0 * sd, "{diff} vs sd {sd}");
+        check_same(&shards, &same, "the host stream");
+        // The CUDA stream kernel's rules draw the same statistics.
+        let dev = device_draw(&cfg, base.clone());
+        check_same(&shards, &dev, "the CUDA kernel's rules");
         // The test can fail: a window one wider, or no subsampling, is rejected.
         for (what, wrong) in [
             (
@@ -532,16 +737,45 @@ mod tests {
                 },
             ),
         ] {
-            let d = stream_draw(&cfg, wrong);
-            let (stat, df) = chi_square(&shards, &d);
-            eprintln!(
-                "{what}: chi2 {stat:.1} on {df} df (critical {:.1})",
-                critical_001(df)
-            );
-            assert!(
-                stat > critical_001(df),
-                "{what} was not rejected: {stat:.1}"
-            );
+            for d in [
+                stream_draw(&cfg, wrong.clone()),
+                device_draw(&cfg, wrong.clone()),
+            ] {
+                let (stat, df) = chi_square(&shards, &d);
+                eprintln!(
+                    "{what}: chi2 {stat:.1} on {df} df (critical {:.1})",
+                    critical_001(df)
+                );
+                assert!(
+                    stat > critical_001(df),
+                    "{what} was not rejected: {stat:.1}"
+                );
+            }
         }
+    }
+
+    /// Asserts that `same` draws `shards`' statistics: the run table by
+    /// chi-square, and the pairs within sampling error.
+    fn check_same(shards: &Draw, same: &Draw, what: &str) {
+        let (stat, df) = chi_square(shards, same);
+        let crit = critical_001(df);
+        eprintln!(
+            "{what}: chi2 {stat:.1} on {df} df (critical {crit:.1}); runs {} vs {}",
+            shards.runs, same.runs
+        );
+        assert!(df >= 20, "{what}: {df}");
+        assert!(
+            stat < crit,
+            "{what}: chi2 {stat:.1} >= {crit:.1} on {df} df"
+        );
+        // Pairs per token within sampling error: each draw's pair total
+        // varies by about sqrt(runs·E[len²]) (window sizes and subsampling).
+        let sd = (shards.len_sq).sqrt() * 2f64.sqrt();
+        let diff = shards.pairs as f64 - same.pairs as f64;
+        eprintln!(
+            "pairs {} vs {} (diff {diff}, sd {sd:.0})",
+            shards.pairs, same.pairs
+        );
+        assert!(diff.abs() < 4.0 * sd, "{what}: {diff} vs sd {sd}");
     }
 }

@@ -139,6 +139,8 @@ pub struct Fused {
     _ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     func: CudaFunction,
+    /// The stream kernel (`sgns_stream`): pairs drawn from token ids.
+    stream_func: CudaFunction,
     blocks: u32,
     /// "sm_90 atomic vec4", for the run description.
     pub describe: String,
@@ -159,6 +161,33 @@ pub struct Step {
     pub lr: f32,
     pub seed: u64,
     pub loss: u64,
+}
+
+/// Device pointers and scalars of one stream launch (`sgns_stream`).
+pub struct StreamStep {
+    pub input: u64,
+    pub output: u64,
+    /// The chunk's token ids (-1 at line ends).
+    pub ids: u64,
+    pub n: i64,
+    /// Centres trained: positions `lo..hi`.
+    pub lo: i64,
+    pub hi: i64,
+    /// Keep probability per word (f32).
+    pub keep: u64,
+    pub window: i32,
+    pub dynamic: bool,
+    pub thresholds: u64,
+    pub aliases: u64,
+    pub vocab: u32,
+    pub lr0: f32,
+    pub lr1: f32,
+    pub seed: u64,
+    pub loss: u64,
+    /// One u64: pairs trained.
+    pub pairs: u64,
+    /// One i32: set to 1 when an id is outside the vocabulary.
+    pub bad: u64,
 }
 
 fn drv(e: cudarc::driver::DriverError) -> Error {
@@ -187,6 +216,7 @@ impl Fused {
             .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
             .map_err(drv)?;
         let func = module.load_function("sgns_step").map_err(drv)?;
+        let stream_func = module.load_function("sgns_stream").map_err(drv)?;
         let stream = ctx.default_stream();
         let vec = if dim.is_multiple_of(128) {
             "vec4"
@@ -197,6 +227,7 @@ impl Fused {
             _ctx: ctx,
             stream,
             func,
+            stream_func,
             // Enough resident warps to keep many row loads in flight.
             blocks: sms.max(1) as u32 * 16,
             describe: format!(
@@ -296,6 +327,51 @@ impl Fused {
     }
 }
 
+impl Fused {
+    /// Launches the stream kernel over centres `s.lo..s.hi` (asynchronous).
+    ///
+    /// # Safety
+    /// Every pointer must be a live device buffer of the right size and type:
+    /// `input`/`output` V×dim f32, `ids` n i32, `keep` V f32,
+    /// `thresholds`/`aliases` V u32/i32, `loss` one f64, `pairs` one u64,
+    /// `bad` one i32; `0 ≤ lo ≤ hi ≤ n`.
+    pub unsafe fn launch_stream(&self, s: &StreamStep) -> Result<()> {
+        if s.hi <= s.lo {
+            return Ok(());
+        }
+        let dynamic = s.dynamic as i32;
+        let mut b = self.stream.launch_builder(&self.stream_func);
+        b.arg(&s.input)
+            .arg(&s.output)
+            .arg(&s.ids)
+            .arg(&s.n)
+            .arg(&s.lo)
+            .arg(&s.hi)
+            .arg(&s.keep)
+            .arg(&s.window)
+            .arg(&dynamic)
+            .arg(&s.thresholds)
+            .arg(&s.aliases)
+            .arg(&s.vocab)
+            .arg(&s.lr0)
+            .arg(&s.lr1)
+            .arg(&s.seed)
+            .arg(&s.loss)
+            .arg(&s.pairs)
+            .arg(&s.bad);
+        let warps_needed = ((s.hi - s.lo) as u64).div_ceil((BLOCK_THREADS / 32) as u64);
+        let cfg = LaunchConfig {
+            grid_dim: ((self.blocks as u64).min(warps_needed) as u32, 1, 1),
+            block_dim: (BLOCK_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the caller guarantees the buffers; the argument list matches
+        // `sgns_stream`'s signature in src/sgns.cu.
+        unsafe { b.launch(cfg) }.map_err(drv)?;
+        Ok(())
+    }
+}
+
 /// The kernel's hash (splitmix64's finaliser), for checking its negatives.
 #[cfg(test)]
 pub fn kernel_mix(mut z: u64) -> u64 {
@@ -340,12 +416,27 @@ mod tests {
         ] {
             let ptx = compile(dim, neg, update, arch).unwrap();
             assert!(ptx.contains(".entry sgns_step"), "{dim} {neg} {arch}");
+            assert!(ptx.contains(".entry sgns_stream"), "{dim} {neg} {arch}");
             let wide = ptx.contains("ld.global.v4.f32") || ptx.contains("ld.global.nc.v4.f32");
             assert_eq!(wide, dim.is_multiple_of(128), "16-byte loads for dim {dim}");
             // Table updates are f32 atomics exactly when asked for (the loss
             // sum is an f64 atomic in both).
-            let f32_atomics = ptx.contains("global.add.f32") || ptx.contains("global.add.v4.f32");
-            assert_eq!(f32_atomics, update == Update::Atomic, "{dim} {update:?}");
+            // The stream kernel adds its output rows' window sums with
+            // atomics in both modes.
+            let section = |name: &str| {
+                let at = ptx.find(&format!(".entry {name}")).unwrap();
+                let rest = &ptx[at + 1..];
+                rest[..rest.find(".entry").unwrap_or(rest.len())].to_string()
+            };
+            let f32_atomics =
+                |p: &str| p.contains("global.add.f32") || p.contains("global.add.v4.f32");
+            let step = section("sgns_step");
+            assert_eq!(
+                f32_atomics(&step),
+                update == Update::Atomic,
+                "{dim} {update:?}"
+            );
+            assert!(f32_atomics(&section("sgns_stream")), "{dim} {update:?}");
         }
         assert!(supports(128, 5) && supports(512, 7) && !supports(1024, 5));
     }
@@ -461,5 +552,212 @@ mod tests {
                 "loss {got_loss} vs {want_loss}"
             );
         }
+    }
+
+    /// The stream kernel's buffers for one chunk on the GPU.
+    struct StreamRig {
+        fused: Fused,
+        input: Tensor,
+        output: Tensor,
+        ids: Tensor,
+        keep: Tensor,
+        thr: Tensor,
+        al: Tensor,
+        loss: Tensor,
+        pairs: Tensor,
+        bad: Tensor,
+        n: usize,
+        v: usize,
+    }
+
+    impl StreamRig {
+        fn new(
+            dim: usize,
+            k: usize,
+            update: Update,
+            ids: &[i32],
+            keep: &[f32],
+            table: &AliasTable,
+            w: &w2v::train::Weights,
+        ) -> StreamRig {
+            let dev = Device::Cuda(0);
+            let thr: Vec<i32> = table.entries.iter().map(|e| e.threshold as i32).collect();
+            let al: Vec<i32> = table.entries.iter().map(|e| e.alias).collect();
+            StreamRig {
+                fused: Fused::new(0, dim, k, update).unwrap(),
+                input: Tensor::from_slice(&w.input).to_device(dev),
+                output: Tensor::from_slice(&w.output).to_device(dev),
+                ids: Tensor::from_slice(ids).to_device(dev),
+                keep: Tensor::from_slice(keep).to_device(dev),
+                thr: Tensor::from_slice(&thr).to_device(dev),
+                al: Tensor::from_slice(&al).to_device(dev),
+                loss: Tensor::zeros([1], (Kind::Double, dev)),
+                pairs: Tensor::zeros([1], (Kind::Int64, dev)),
+                bad: Tensor::zeros([1], (Kind::Int, dev)),
+                n: ids.len(),
+                v: keep.len(),
+            }
+        }
+
+        /// Trains centres `lo..hi` (window `window`, dynamic or not).
+        fn launch(&self, lo: usize, hi: usize, window: usize, dynamic: bool, lr: f32, seed: u64) {
+            let s = StreamStep {
+                input: self.input.data_ptr() as u64,
+                output: self.output.data_ptr() as u64,
+                ids: self.ids.data_ptr() as u64,
+                n: self.n as i64,
+                lo: lo as i64,
+                hi: hi as i64,
+                keep: self.keep.data_ptr() as u64,
+                window: window as i32,
+                dynamic,
+                thresholds: self.thr.data_ptr() as u64,
+                aliases: self.al.data_ptr() as u64,
+                vocab: self.v as u32,
+                lr0: lr,
+                lr1: lr,
+                seed,
+                loss: self.loss.data_ptr() as u64,
+                pairs: self.pairs.data_ptr() as u64,
+                bad: self.bad.data_ptr() as u64,
+            };
+            // SAFETY: every pointer is a live tensor on this device of the
+            // size `launch_stream` documents, and lo ≤ hi ≤ n.
+            unsafe { self.fused.launch_stream(&s).unwrap() };
+        }
+
+        fn weights(&self) -> w2v::train::Weights {
+            w2v::train::Weights {
+                input: Vec::<f32>::try_from(&self.input.to_device(Device::Cpu)).unwrap(),
+                output: Vec::<f32>::try_from(&self.output.to_device(Device::Cpu)).unwrap(),
+            }
+        }
+    }
+
+    /// On a GPU: the stream kernel launched one centre at a time must be
+    /// the sequence of window updates the f64 oracle applies (the native
+    /// `window` update), for the contexts and negatives the host rules
+    /// (`w2v::train::stream::device_rules`) draw, a context met twice in one
+    /// window and negatives equal to the centre included.
+    #[test]
+    fn stream_kernel_matches_the_oracle_on_cuda() {
+        use w2v::train::stream::device_rules as rules;
+        if !tch::Cuda::is_available() {
+            eprintln!("no CUDA device: the stream kernel is checked on the GPU machine only");
+            return;
+        }
+        for (dim, update) in [
+            (128usize, Update::Atomic),
+            (128, Update::Hogwild),
+            (100, Update::Atomic),
+        ] {
+            let (v, k) = (40usize, 5usize);
+            let counts: Vec<u64> = (0..v as u64).map(|i| 1000 / (i + 1) + 1).collect();
+            let table = AliasTable::new(&counts, 0.75);
+            // Three lines; word 3 repeats inside one window.
+            let ids: Vec<i32> = vec![3, 7, 3, 9, 1, 0, -1, 5, 2, 8, 11, 2, 4, 0, 6, -1, 30, 1, -1];
+            // Some words dropped by subsampling now and then.
+            let keep: Vec<f32> = (0..v).map(|i| if i % 3 == 0 { 0.6 } else { 1.0 }).collect();
+            let w0 = w2v::train::oracle::test_weights(v, dim, 7);
+            let mut want = w2v::train::oracle::Tables::from_weights(&w0, dim);
+            let rig = StreamRig::new(dim, k, update, &ids, &keep, &table, &w0);
+            let (lr, window) = (0.05f32, 3usize);
+            let (mut want_loss, mut want_pairs, mut collisions, mut repeats) = (0f64, 0u64, 0, 0);
+            for seed in [11u64, 12, 13] {
+                for i in 0..ids.len() {
+                    let ctx = rules::contexts(&ids, &keep, window, true, seed, i);
+                    if ctx.is_empty() {
+                        continue;
+                    }
+                    let centre = ids[i] as usize;
+                    let negs: Vec<usize> = rules::negatives(&table.entries, seed, i, k, centre)
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    collisions += k - negs.len();
+                    let c: Vec<usize> = ctx.iter().map(|&j| ids[j] as usize).collect();
+                    let mut d = c.clone();
+                    d.sort();
+                    d.dedup();
+                    repeats += c.len() - d.len();
+                    want_loss += want.window(centre, &c, &negs, lr as f64);
+                    want_pairs += c.len() as u64;
+                    rig.launch(i, i + 1, window, true, lr, seed);
+                }
+            }
+            assert!(collisions > 0, "the test must exercise the collision rule");
+            assert!(
+                repeats > 0,
+                "the test must meet a context twice in a window"
+            );
+            let got = rig.weights();
+            let diff = want.max_diff(&got);
+            assert!(diff < 1e-4, "dim {dim} {update:?}: {diff}");
+            let md = crate::engine::max_abs_diff;
+            assert!(
+                md(&got.input, &w0.input) > 1e-3,
+                "the kernel changed nothing"
+            );
+            assert_eq!(rig.pairs.int64_value(&[0]) as u64, want_pairs);
+            let got_loss = rig.loss.double_value(&[0]);
+            assert!(
+                (got_loss - want_loss).abs() < 1e-3 * want_loss,
+                "loss {got_loss} vs {want_loss}"
+            );
+            assert_eq!(rig.bad.int64_value(&[0]), 0);
+        }
+    }
+
+    /// On a GPU: a whole chunk in one launch draws exactly the pairs the host
+    /// rules draw (subsampling and dynamic windows on), and an id outside the
+    /// vocabulary is flagged, not used.
+    #[test]
+    fn stream_kernel_draws_the_host_rules_on_cuda() {
+        use w2v::train::stream::device_rules as rules;
+        if !tch::Cuda::is_available() {
+            eprintln!("no CUDA device: the stream kernel is checked on the GPU machine only");
+            return;
+        }
+        let (v, dim, k) = (500usize, 128usize, 5usize);
+        let counts: Vec<u64> = (0..v as u64).map(|i| 100_000 / (i + 1) + 1).collect();
+        let table = AliasTable::new(&counts, 0.75);
+        let keep = w2v::pairs::keep_probs(&counts, 1e-3);
+        assert!(keep.iter().any(|&p| p < 0.5), "subsampling must drop words");
+        let mut ids = Vec::new();
+        let mut x = 1u64;
+        for _ in 0..2000 {
+            let len = 1 + (rules::mix(x) % 30) as usize;
+            for _ in 0..len {
+                x += 1;
+                // Zipf-ish: small ids often.
+                let r = rules::mix(x) % 1_000_000;
+                ids.push(((r * r / 1_000_000) * v as u64 / 1_000_000) as i32);
+            }
+            ids.push(-1);
+        }
+        let w0 = w2v::train::oracle::test_weights(v, dim, 3);
+        let rig = StreamRig::new(dim, k, Update::Atomic, &ids, &keep, &table, &w0);
+        let seed = 77;
+        rig.launch(0, ids.len(), 5, true, 0.025, seed);
+        let mut want = w2v::pairs::Pairs::default();
+        rules::draw(&ids, &keep, 5, true, seed, &mut want);
+        let got = rig.pairs.int64_value(&[0]) as usize;
+        assert!(want.len() > 10_000, "{}", want.len());
+        assert_eq!(
+            got,
+            want.len(),
+            "pairs drawn on the device vs the host rules"
+        );
+        assert_eq!(rig.bad.int64_value(&[0]), 0);
+        // A corrupt id: flagged, and nothing indexes with it.
+        let mut bad_ids = ids[..200].to_vec();
+        bad_ids[17] = v as i32 + 5;
+        let rig = StreamRig::new(dim, k, Update::Atomic, &bad_ids, &keep, &table, &w0);
+        rig.launch(0, bad_ids.len(), 5, true, 0.025, seed);
+        assert_eq!(
+            rig.bad.int64_value(&[0]),
+            1,
+            "an id outside V must be flagged"
+        );
     }
 }

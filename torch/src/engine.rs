@@ -32,10 +32,11 @@
 
 use tch::{Device, Kind, TchError, Tensor};
 
-use crate::cuda_fused::{Fused, Step, Update};
+use crate::cuda_fused::{Fused, Step, StreamStep, Update};
 use w2v::error::{Error, Result};
 use w2v::train::{
-    Block, CudaStep, Engine, LossSum, TorchConfig, TrainConfig, Weights, OPS_BATCH_TESTED,
+    Block, CudaStep, Engine, LossSum, TokenBlock, TorchConfig, TrainConfig, Weights,
+    OPS_BATCH_TESTED,
 };
 use w2v::unigram::AliasTable;
 use w2v::TokenId;
@@ -114,6 +115,24 @@ struct FusedState {
     pending_pairs: u64,
     slots: Vec<Slot>,
     next: usize,
+    /// The stream path ([`Engine::tokens`]): chunks of ids in flight.
+    tokens: Vec<TokenSlot>,
+    next_tokens: usize,
+    /// Keep probabilities on the device (uploaded with the first chunk).
+    keep: Option<Tensor>,
+    /// Pairs the stream kernel trained since the last drain (one u64), and
+    /// its flag for an id outside the vocabulary (one i32).
+    pairs_dev: Tensor,
+    bad_dev: Tensor,
+    /// The file the token chunks come from (for errors).
+    source: std::path::PathBuf,
+}
+
+/// One chunk of token ids in the stream pipeline (grown to the largest chunk).
+struct TokenSlot {
+    host: cudarc::driver::PinnedHostSlice<TokenId>,
+    dev: Tensor,
+    done: cudarc::driver::CudaEvent,
 }
 
 fn drv(e: cudarc::driver::DriverError) -> Error {
@@ -139,10 +158,90 @@ impl FusedState {
             alias: tt(tt(Tensor::f_from_slice(&al))?.f_to_device(device))?,
             loss_dev: tt(Tensor::f_zeros([1], (Kind::Double, device)))?,
             pending_pairs: 0,
+            pairs_dev: tt(Tensor::f_zeros([1], (Kind::Int64, device)))?,
+            bad_dev: tt(Tensor::f_zeros([1], (Kind::Int, device)))?,
             kernel,
             slots,
             next: 0,
+            tokens: Vec::new(),
+            next_tokens: 0,
+            keep: None,
+            source: std::path::PathBuf::new(),
         })
+    }
+
+    /// Queues one chunk of tokens: the stream kernel draws and trains its
+    /// pairs on the device.
+    fn tokens(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        b: &TokenBlock<'_>,
+        device: Device,
+    ) -> Result<()> {
+        let v = self.thr.size()[0] as usize;
+        if b.keep.len() != v {
+            return Err(Error::InvalidConfig(format!(
+                "the stream's keep table has {} words, the vocabulary {v} (a bug)",
+                b.keep.len()
+            )));
+        }
+        if self.keep.is_none() {
+            self.source = b.source.to_path_buf();
+            self.keep = Some(tt(tt(Tensor::f_from_slice(b.keep))?.f_to_device(device))?);
+        }
+        let n = b.ids.len();
+        if self.tokens.len() < RING {
+            self.tokens.push(TokenSlot {
+                host: self.kernel.pinned(n)?,
+                dev: tt(Tensor::f_zeros([n.max(1) as i64], (Kind::Int, device)))?,
+                done: self.kernel.event()?,
+            });
+        }
+        let k = self.next_tokens % RING;
+        self.next_tokens += 1;
+        let slot = &mut self.tokens[k];
+        // The slot's previous chunk must be done before its buffers are reused.
+        slot.done.synchronize().map_err(drv)?;
+        if slot.host.len() < n {
+            slot.host = self.kernel.pinned(n)?;
+            slot.dev = tt(Tensor::f_zeros([n as i64], (Kind::Int, device)))?;
+        }
+        slot.host.as_mut_slice().map_err(drv)?[..n].copy_from_slice(b.ids);
+        let f = &self.kernel;
+        let dev = slot.dev.data_ptr() as u64;
+        let keep = self.keep.as_ref().map_or(0, |t| t.data_ptr() as u64);
+        // SAFETY: `dev` holds ≥ n i32 and the pinned host buffer ≥ n ids,
+        // next written only after `done` (recorded below) has completed; the
+        // tables are live V×dim f32 tensors on this device, `keep` V f32,
+        // `thr`/`alias` V entries, `loss_dev` one f64, `pairs_dev` one i64
+        // and `bad_dev` one i32, all living as long as `self`; lo..hi = 0..n.
+        // The kernel checks every id below V before it indexes anything.
+        unsafe {
+            f.h2d(dev, &slot.host.as_slice().map_err(drv)?[..n])?;
+            f.launch_stream(&StreamStep {
+                input: input.data_ptr() as u64,
+                output: output.data_ptr() as u64,
+                ids: dev,
+                n: n as i64,
+                lo: 0,
+                hi: n as i64,
+                keep,
+                window: b.window as i32,
+                dynamic: b.dynamic_window,
+                thresholds: self.thr.data_ptr() as u64,
+                aliases: self.alias.data_ptr() as u64,
+                vocab: v as u32,
+                lr0: b.lr_start,
+                lr1: b.lr_end,
+                seed: b.seed,
+                loss: self.loss_dev.data_ptr() as u64,
+                pairs: self.pairs_dev.data_ptr() as u64,
+                bad: self.bad_dev.data_ptr() as u64,
+            })?;
+        }
+        f.record(&slot.done)?;
+        Ok(())
     }
 
     /// Queues one block (the ids already checked against the vocabulary by
@@ -195,9 +294,20 @@ impl FusedState {
         for s in &self.slots {
             s.done.synchronize().map_err(drv)?;
         }
+        for s in &self.tokens {
+            s.done.synchronize().map_err(drv)?;
+        }
+        if tt(self.bad_dev.f_int64_value(&[0]))? != 0 {
+            return Err(Error::InvalidInput {
+                path: self.source.clone(),
+                message: "holds an id outside the vocabulary (found by the CUDA stream kernel); the file is corrupt, re-run `w2v vocab`".into(),
+            });
+        }
         let sum = tt(self.loss_dev.f_double_value(&[0]))?;
         let _ = tt(self.loss_dev.f_zero_())?;
-        let count = std::mem::take(&mut self.pending_pairs);
+        let drawn = tt(self.pairs_dev.f_int64_value(&[0]))? as u64;
+        let _ = tt(self.pairs_dev.f_zero_())?;
+        let count = std::mem::take(&mut self.pending_pairs) + drawn;
         Ok(LossSum { sum, count })
     }
 }
@@ -459,6 +569,21 @@ impl Engine for TorchEngine {
             input: get(&self.input)?,
             output: get(&self.output)?,
         })
+    }
+
+    fn draws_pairs(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    fn tokens(&mut self, b: TokenBlock<'_>) -> Result<()> {
+        let _g = tch::no_grad_guard();
+        let device = self.device;
+        match &mut self.fused {
+            Some(f) => f.tokens(&self.input, &self.output, &b, device),
+            None => Err(Error::InvalidConfig(
+                "only the fused CUDA kernel draws pairs from tokens".into(),
+            )),
+        }
     }
 
     fn warnings(&self) -> Vec<String> {
