@@ -422,6 +422,18 @@ impl Model {
         k: usize,
         restrict: Option<usize>,
     ) -> Result<Vec<Hit>> {
+        let (q, ex) = self.query_vector(positive, negative)?;
+        Ok(self.nearest_many(&[q], k, &[ex], restrict)?.remove(0))
+    }
+
+    /// The unit query vector of [`Model::most_similar`] (the sum of the
+    /// positive words' unit vectors minus the negative ones'), and the ids
+    /// its answer leaves out (the query words in the vocabulary).
+    pub fn query_vector(
+        &self,
+        positive: &[String],
+        negative: &[String],
+    ) -> Result<(Vec<f32>, Vec<usize>)> {
         let mut q = vec![0f32; self.dir.dim()];
         let mut ex = Vec::new();
         for (words, sign) in [(positive, 1.0f32), (negative, -1.0)] {
@@ -433,7 +445,7 @@ impl Model {
         }
         let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         q.iter_mut().for_each(|x| *x /= n);
-        Ok(self.nearest_many(&[q], k, &[ex], restrict)?.remove(0))
+        Ok((q, ex))
     }
 
     /// A is to B as C is to ?: 3CosAdd (`b − a + c`) or 3CosMul (Levy &

@@ -97,18 +97,139 @@ pub fn check_addr(addr: SocketAddr, public: bool) -> Result<()> {
 
 /// What every request shares.
 pub struct App {
-    model: Model,
+    model: Arc<Model>,
     limits: Limits,
     log: PathBuf,
+    batcher: Batcher,
 }
 
 impl App {
     /// Wraps an opened model; builds its word index (a sort of the
-    /// vocabulary: about a second for 2.6M words).
+    /// vocabulary: about a second for 2.6M words) and starts the thread
+    /// that answers neighbour queries in batches.
     pub fn new(model: Model, limits: Limits) -> App {
         model.index_words();
         let log = model.model_dir().path().join(TRAIN_LOG);
-        App { model, limits, log }
+        let model = Arc::new(model);
+        let batcher = Batcher::spawn(Arc::clone(&model));
+        App {
+            model,
+            limits,
+            log,
+            batcher,
+        }
+    }
+}
+
+/// Most neighbour queries answered by one scan.
+pub const MAX_BATCH: usize = 64;
+
+/// One neighbour query waiting for a scan.
+struct Job {
+    query: Vec<f32>,
+    exclude: Vec<usize>,
+    k: usize,
+    rows: usize,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Hit>>>,
+}
+
+/// Answers neighbour queries in batches: a neighbour query is a scan of
+/// the (restricted) matrix, bound by memory reads, so the queries that
+/// arrive while one scan runs are answered together by the next
+/// ([`Model::nearest_many`]: each row is read once for all of them). A
+/// lone query is answered at once, as before.
+struct Batcher {
+    tx: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl Batcher {
+    fn spawn(model: Arc<Model>) -> Batcher {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        // Ends when the app (the only sender) is dropped.
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                Batcher::answer(&model, jobs);
+            }
+        });
+        Batcher {
+            tx: std::sync::Mutex::new(tx),
+        }
+    }
+
+    /// One scan per distinct `rows` among `jobs`.
+    fn answer(model: &Model, mut jobs: Vec<Job>) {
+        jobs.sort_by_key(|j| j.rows);
+        while !jobs.is_empty() {
+            let rows = jobs[0].rows;
+            let n = jobs.iter().take_while(|j| j.rows == rows).count();
+            let group: Vec<Job> = jobs.drain(..n).collect();
+            let k = group.iter().map(|j| j.k).max().unwrap_or(1);
+            let queries: Vec<Vec<f32>> = group.iter().map(|j| j.query.clone()).collect();
+            let exclude: Vec<Vec<usize>> = group.iter().map(|j| j.exclude.clone()).collect();
+            match model.nearest_many(&queries, k, &exclude, Some(rows)) {
+                Ok(hits) => {
+                    for (j, mut h) in group.into_iter().zip(hits) {
+                        h.truncate(j.k);
+                        let _ = j.reply.send(Ok(h));
+                    }
+                }
+                // The model is corrupt (a non-finite score): each query
+                // gets the error on its own.
+                Err(_) => {
+                    for j in group {
+                        let r = model
+                            .nearest_many(&[j.query], j.k, &[j.exclude], Some(rows))
+                            .map(|mut h| h.remove(0));
+                        let _ = j.reply.send(r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a query and waits for its answer.
+    async fn nearest(
+        &self,
+        query: Vec<f32>,
+        exclude: Vec<usize>,
+        k: usize,
+        rows: usize,
+    ) -> std::result::Result<Vec<Hit>, ApiError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            query,
+            exclude,
+            k,
+            rows,
+            reply,
+        };
+        let sent = self
+            .tx
+            .lock()
+            .map_err(|_| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the query queue failed")
+            })?
+            .send(job);
+        if sent.is_err() {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the query thread has stopped",
+            ));
+        }
+        match rx.await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the query thread dropped the query",
+            )),
+        }
     }
 }
 
@@ -362,7 +483,9 @@ struct NeighborsQ {
 }
 
 async fn neighbors(State(app): State<Arc<App>>, Params(q): Params<NeighborsQ>) -> ApiResult {
-    blocking(&app, move |app| {
+    // The query vector on the blocking pool (an unknown word's suggestions
+    // scan the vocabulary), the scan in the batcher's next batch.
+    let (query, exclude, k, rows, body) = blocking(&app, move |app| {
         let max = app.limits.max_list;
         let mut positive = q.positive.into_vec("positive", max)?;
         let negative = q.negative.into_vec("negative", max)?;
@@ -379,18 +502,20 @@ async fn neighbors(State(app): State<Arc<App>>, Params(q): Params<NeighborsQ>) -
         }
         let k = check_k(q.k.unwrap_or(10), app.limits.max_k)?;
         let rows = restrict(app, q.restrict)?;
-        let hits = app
-            .model
-            .most_similar(&positive, &negative, k, Some(rows))?;
-        Ok(Json(json!({
+        let (query, exclude) = app.model.query_vector(&positive, &negative)?;
+        let body = json!({
             "positive": normalized(&app.model, &positive)?,
             "negative": normalized(&app.model, &negative)?,
             "k": k,
             "restrict": rows,
-            "neighbors": hits,
-        })))
+        });
+        Ok((query, exclude, k, rows, body))
     })
-    .await
+    .await?;
+    let hits = app.batcher.nearest(query, exclude, k, rows).await?;
+    let mut body = body;
+    body["neighbors"] = json!(hits);
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

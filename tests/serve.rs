@@ -330,3 +330,68 @@ fn serve_api_answers_like_the_cli_and_refuses_bad_requests() {
         "--public",
     );
 }
+
+/// Neighbour queries that arrive together are answered by shared scans
+/// (the server's batcher): each must get exactly the answer it gets alone,
+/// whatever its `k`, `restrict` and exclusions.
+#[test]
+fn concurrent_neighbour_queries_get_the_answers_they_get_alone() {
+    let d = prepared(400_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let vocab = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let vocab: Vec<String> = vocab.lines().take(60).map(str::to_string).collect();
+    let s = std::sync::Arc::new(Served::start(p));
+    // (word, second positive word or "", k, restrict)
+    let queries: Vec<(String, String, String, String)> = vocab
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            (
+                w.clone(),
+                if i % 3 == 0 {
+                    vocab[(i + 7) % vocab.len()].clone()
+                } else {
+                    String::new()
+                },
+                ["3", "10", "25"][i % 3].to_string(),
+                ["30", "1000000"][i % 2].to_string(),
+            )
+        })
+        .collect();
+    let ask = |s: &Served, (w, pos, k, r): &(String, String, String, String)| -> Value {
+        let mut params = vec![
+            ("word", w.as_str()),
+            ("k", k.as_str()),
+            ("restrict", r.as_str()),
+        ];
+        if !pos.is_empty() {
+            params.push(("positive", pos.as_str()));
+        }
+        let (st, v) = s.get("/api/neighbors", &params);
+        assert_eq!(st, 200, "{v}");
+        v["neighbors"].clone()
+    };
+    let alone: Vec<Value> = queries.iter().map(|q| ask(&s, q)).collect();
+    assert!(alone.iter().all(|v| !v.as_array().unwrap().is_empty()));
+    let handles: Vec<_> = (0..3)
+        .flat_map(|_| queries.clone().into_iter().enumerate())
+        .map(|(i, q)| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || (i, ask(&s, &q)))
+        })
+        .collect();
+    for h in handles {
+        let (i, got) = h.join().unwrap();
+        assert_eq!(
+            got, alone[i],
+            "query {:?} answered differently together",
+            queries[i]
+        );
+    }
+}
