@@ -351,8 +351,15 @@ impl PairsEstimate {
             // The manifest: one entry per shard.
             + draws * shards_per_draw * 200 + 4096;
         let word_bytes: u64 = vocab.words.iter().map(|w| w.len() as u64).sum();
-        // words.txt, counts.u64, vocab.json, unigram.alias, manifest.
-        let vocab_bytes = (word_bytes + v) + 8 * v + (word_bytes + 16 * v) + 8 * v + 4096;
+        // words.txt, counts.u64, vocab.json, unigram.alias, manifest, and
+        // corpus.ids (4 bytes per token at most, and one per line end).
+        let ids_bytes = if cfg.vocab.corpus_ids {
+            4 * (vocab.n_tokens + lines.n_lines())
+        } else {
+            0
+        };
+        let vocab_bytes =
+            (word_bytes + v) + 8 * v + (word_bytes + 16 * v) + 8 * v + 4096 + ids_bytes;
 
         // Memory. The vocabulary: words (String + bytes), counts, keep
         // probabilities, and the word → id index.

@@ -561,6 +561,9 @@ pub struct Prepared {
     summary: VocabSummary,
     files: Vec<Finished>,
     manifest: PendingManifest,
+    /// An old `corpus.ids` that no longer matches (`--no-corpus-ids`),
+    /// removed once the new vocabulary is in place.
+    stale_ids: Option<PathBuf>,
 }
 
 impl Prepared {
@@ -572,6 +575,9 @@ impl Prepared {
     /// Renames the files into place, the manifest last.
     pub fn commit(self) -> Result<(Vocab, VocabSummary)> {
         commit_with_manifest(self.files, self.manifest)?;
+        if let Some(p) = &self.stale_ids {
+            std::fs::remove_file(p).map_err(io_err(p, "remove the old"))?;
+        }
         Ok((self.vocab, self.summary))
     }
 }
@@ -593,7 +599,25 @@ pub fn prepare(cfg: &VocabConfig, built: Built) -> Result<Prepared> {
             .finish()?,
     );
     let ids_path = cfg.vocab_dir.join(crate::ids::FILE_NAME);
+    let mut stale_ids = None;
     if cfg.corpus_ids {
+        // 4 bytes per token at most (out-of-vocabulary ones are dropped),
+        // and one line end per line: 20 GB for Taiga's 5B tokens. The old
+        // file is replaced, so its bytes count as free.
+        let need = 4 * (summary.n_tokens + summary.n_lines);
+        let old = std::fs::metadata(&ids_path).map_or(0, |m| m.len());
+        crate::preflight::check_disk(
+            "vocab",
+            &cfg.vocab_dir,
+            need,
+            &format!(
+                "corpus.ids: {} tokens and {} line ends × 4 bytes",
+                crate::preflight::count(summary.n_tokens as f64),
+                crate::preflight::count(summary.n_lines as f64)
+            ),
+            old,
+            "pass --no-corpus-ids (then train from `w2v pairs` shards), or another --vocab-dir",
+        )?;
         let t0 = std::time::Instant::now();
         let map = map_corpus(&cfg.corpus)?;
         let (_, ids) = crate::ids::write(
@@ -605,8 +629,9 @@ pub fn prepare(cfg: &VocabConfig, built: Built) -> Result<Prepared> {
         summary.corpus_ids_s = t0.elapsed().as_secs_f64();
         files.push(ids);
     } else if ids_path.exists() {
-        // An old one would no longer match this vocabulary.
-        std::fs::remove_file(&ids_path).map_err(io_err(&ids_path, "remove the old"))?;
+        // An old one would no longer match this vocabulary: it goes once
+        // the new vocabulary is committed, not before.
+        stale_ids = Some(ids_path);
     }
     summary.elapsed_s += start.elapsed().as_secs_f64();
     let mut m = Manifest::new("vocab", cfg.seed, cfg);
@@ -622,6 +647,7 @@ pub fn prepare(cfg: &VocabConfig, built: Built) -> Result<Prepared> {
         summary,
         files,
         manifest,
+        stale_ids,
     })
 }
 

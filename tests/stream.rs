@@ -3,9 +3,10 @@
 
 use std::process::{Command, Stdio};
 
+use super::hostile_diskfull::snapshot;
 use super::{
-    corpus_only, fails, ok, prepared, read, resume_is_bitwise, topic_precision, torch_available,
-    w2v, BIN,
+    corpus_only, fails, fails_env, ok, prepared, read, resume_is_bitwise, topic_precision,
+    torch_available, w2v, w2v_env, BIN,
 };
 
 const IDS: &str = "vocab/corpus.ids";
@@ -251,4 +252,55 @@ fn cuda_stream_kernel_trains_from_corpus_ids() {
     ok(p, &cut);
     let prec = topic_precision(p, "m2");
     assert!(prec >= 0.8, "resumed: precision@10 {prec}");
+}
+
+/// `vocab` checks that `corpus.ids` fits before writing it. An old
+/// `corpus.ids` that `--no-corpus-ids` leaves stale goes only once the new
+/// vocabulary is in place: a run failed by a full disk anywhere, the
+/// manifest included, leaves the old vocabulary and its ids as they were.
+#[test]
+fn vocab_checks_room_for_corpus_ids_and_keeps_the_old_one_until_it_commits() {
+    let d = corpus_only(300_000);
+    let p = d.path();
+    ok(p, &["vocab"]);
+    let before = snapshot(p, &["vocab"]);
+    assert!(
+        before.keys().any(|k| k.ends_with("corpus.ids")),
+        "{before:?}"
+    );
+    // 1 MB free: corpus.ids and the 64 MB margin do not fit.
+    let err = fails_env(
+        p,
+        &["vocab", "--min-count", "3"],
+        &[("W2V_FAKE_FREE_BYTES", "1000000")],
+        1,
+        "not enough disk space: vocab would write about",
+    );
+    assert!(
+        err.contains("corpus.ids") && err.contains("--no-corpus-ids"),
+        "{err}"
+    );
+    assert_eq!(snapshot(p, &["vocab"]), before);
+    // How many bytes the new vocabulary's files take before its manifest.
+    let args = ["vocab", "--min-count", "3", "--no-corpus-ids"];
+    let mut probe = args.to_vec();
+    probe.extend(["--vocab-dir", "probe"]);
+    ok(p, &probe);
+    let files: u64 = snapshot(p, &["probe"])
+        .iter()
+        .filter(|(k, _)| !k.to_string_lossy().ends_with("manifest.json"))
+        .map(|(_, (len, _))| len)
+        .sum();
+    // Full disk at the start, in the middle, and inside the manifest.
+    for n in [0, files / 2, files + 10] {
+        let o = w2v_env(
+            p,
+            &args,
+            &[("W2V_FAULT_ENOSPC_AFTER_BYTES", &n.to_string())],
+        );
+        assert_eq!(o.status.code(), Some(1), "full disk after {n} bytes");
+        assert_eq!(snapshot(p, &["vocab"]), before, "full disk after {n} bytes");
+    }
+    ok(p, &args);
+    assert!(!p.join("vocab/corpus.ids").exists());
 }
