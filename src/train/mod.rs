@@ -497,7 +497,12 @@ impl Driver<'_> {
             lr,
             seed: block_seed(self.cfg.seed, &self.cursor),
         })?;
-        let n = t.len() as u64;
+        self.advance(t.len() as u64, "shard", lr)
+    }
+
+    /// Moves the cursor past a block of `n` pairs handed to the engine,
+    /// drains the loss when due, and updates the progress line.
+    fn advance(&mut self, n: u64, unit: &str, lr: f32) -> Result<()> {
         self.cursor.block += 1;
         self.cursor.shard_pairs += n;
         self.cursor.pairs_done += n;
@@ -507,7 +512,7 @@ impl Driver<'_> {
             self.drain()?;
         }
         self.stage.message(format!(
-            "epoch {}/{} shard {} loss {:.4} lr {:.5}",
+            "epoch {}/{} {unit} {} loss {:.4} lr {:.5}",
             self.cursor.epoch + 1,
             self.cfg.epochs,
             self.cursor.shard,
@@ -544,23 +549,7 @@ impl Driver<'_> {
             source: st.path(),
         })?;
         debug_assert_eq!(r, st.chunks()[self.cursor.shard]);
-        self.cursor.block += 1;
-        self.cursor.shard_pairs += n;
-        self.cursor.pairs_done += n;
-        self.epoch.pairs += n;
-        self.stage.inc(n);
-        if self.last_drain.elapsed() >= DRAIN_EVERY {
-            self.drain()?;
-        }
-        self.stage.message(format!(
-            "epoch {}/{} chunk {} loss {:.4} lr {:.5}",
-            self.cursor.epoch + 1,
-            self.cfg.epochs,
-            self.cursor.shard,
-            self.ema,
-            lr_start
-        ));
-        Ok(())
+        self.advance(n, "chunk", lr_start)
     }
 
     /// Reads the engine's loss back into the epoch's figures; a non-finite
