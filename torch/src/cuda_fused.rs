@@ -372,14 +372,6 @@ impl Fused {
     }
 }
 
-/// The kernel's hash (splitmix64's finaliser), for checking its negatives.
-#[cfg(test)]
-pub fn kernel_mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    z ^ (z >> 31)
-}
-
 /// The negatives the kernel draws for pair `p` of a launch with `seed`
 /// (`None` where one equals the centre and is skipped).
 #[cfg(test)]
@@ -390,10 +382,13 @@ pub fn kernel_negatives(
     k: usize,
     centre: usize,
 ) -> Vec<Option<usize>> {
-    let base = kernel_mix(seed ^ p.wrapping_mul(0x9e3779b97f4a7c15));
+    let base = w2v::train::stream::device_rules::mix(seed ^ p.wrapping_mul(0x9e3779b97f4a7c15));
     (1..=k as u64)
         .map(|j| {
-            let w = w2v::unigram::sample(entries, kernel_mix(base.wrapping_add(j))) as usize;
+            let w = w2v::unigram::sample(
+                entries,
+                w2v::train::stream::device_rules::mix(base.wrapping_add(j)),
+            ) as usize;
             (w != centre).then_some(w)
         })
         .collect()
