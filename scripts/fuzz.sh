@@ -37,6 +37,15 @@ bin=$CARGO_TARGET_DIR/$host/release
 for t in "${targets[@]}"; do
     W2V_FUZZ_WRITE_SEEDS="$fuzz/corpus/seeds" "$bin/$t" -runs=1 >/dev/null 2>&1
 done
+# Every input that once crashed or stalled a target runs again as a seed.
+for t in "${targets[@]}"; do
+    for f in "$fuzz"/regressions/"$t"-*; do
+        if [ -f "$f" ]; then
+            mkdir -p "$fuzz/corpus/seeds/$t"
+            cp "$f" "$fuzz/corpus/seeds/$t/regression-$(basename "$f")"
+        fi
+    done
+done
 mkdir -p "$fuzz/logs"
 run_one() {
     local t=$1

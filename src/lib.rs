@@ -20,6 +20,7 @@ pub mod model;
 pub mod normalize;
 pub mod pairs;
 pub mod parallel;
+mod parquet_guard;
 pub mod preflight;
 pub mod prep;
 pub mod progress;

@@ -372,6 +372,7 @@ impl Shard {
     ) -> Result<u64> {
         let path = &self.path;
         let file = File::open(path).map_err(crate::error::io_err(path, "open shard"))?;
+        crate::parquet_guard::check_row_group(path, &file, self.meta.metadata(), rg, &[0, 1])?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
             .with_row_groups(vec![rg])
             .with_batch_size(batch.max(1))

@@ -531,7 +531,78 @@ fn fuzz_found_parquet_with_a_negative_column_offset_is_refused() {
         d.path(),
         &["prep", "x.parquet", "-o", "corpus.txt"],
         1,
-        "corrupt parquet metadata",
+        "corrupt parquet file: a column chunk at offset -89",
     );
     assert!(err.contains("x.parquet"), "{err}");
+}
+
+/// Found by fuzzing (`reader_parquet`, TESTING.md): a dictionary page that
+/// declares 0 values but holds bytes made the parquet crate divide by zero
+/// (`ByteArrayDecoderPlain::read`) inside `prep`.
+#[test]
+fn fuzz_found_parquet_with_an_empty_dictionary_page_holding_bytes_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/regressions/reader_parquet-empty-dictionary-page.parquet"),
+    );
+    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let err = fails(
+        d.path(),
+        &["prep", "x.parquet", "-o", "corpus.txt"],
+        1,
+        "corrupt parquet file: row group 1, column 1, page 0 at byte 323: 0 values in a page of",
+    );
+    assert!(err.contains("x.parquet"), "{err}");
+    assert!(!d.path().join("corpus.txt").exists());
+}
+
+/// Found by fuzzing (`reader_parquet`, TESTING.md): a 1.5 kB parquet file
+/// whose page header announces a Thrift collection of 255 million elements
+/// stalled the parquet crate's skip loop for minutes. `prep` now walks the
+/// page headers first (`src/parquet_guard.rs`) and refuses the file at once.
+#[test]
+fn fuzz_found_parquet_page_header_that_stalled_the_reader_is_refused_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/regressions/reader_parquet-timeout-2e49e2ce"),
+    );
+    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "prep",
+            "x.parquet",
+            "-o",
+            "corpus.txt",
+            "--progress",
+            "silent",
+        ])
+        .current_dir(d.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Before the fix it ran for minutes; a refusal takes milliseconds, so
+    // 60 s leaves room for a loaded CI box.
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("prep of the stalling parquet file still ran after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("x.parquet: corrupt parquet file: row group 0, column 1, page 0"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!d.path().join("corpus.txt").exists());
 }

@@ -164,6 +164,37 @@ def test_fasttext_and_gensim_load_the_subword_export(d):
     assert oov >= 5, "the probes must include out-of-vocabulary words"
 
 
+def test_prep_reads_parquet_in_every_layout_pyarrow_writes(d):
+    """HF datasets such as 0x7o/taiga are written by pyarrow (the C++
+    writer): prep must read every page layout it makes, through the page
+    header checks that guard the parquet crate (src/parquet_guard.rs)."""
+    import pyarrow as pa
+
+    # Long rows (page statistics hold long min/max values), many small pages.
+    names = ["один", "два", "три", "четыре", "пять", "шесть", "семь"]
+    rows = [f"Строка {names[i % 7]} " + "слово " * (i % 50) for i in range(3000)]
+    rows[7] = "длинная " * 500
+    want = [" ".join(r.lower().split()) for r in rows]
+    table = pa.table({"id": list(range(len(rows))), "text": rows})
+    layouts = [
+        dict(),
+        dict(compression="none", use_dictionary=False),
+        dict(compression="zstd", data_page_version="2.0"),
+        dict(compression="gzip", write_page_checksum=True),
+        dict(compression="lz4", write_page_index=True, data_page_size=512, write_batch_size=16),
+        dict(compression="snappy", data_page_size=256, row_group_size=700, write_batch_size=16,
+             write_statistics=True, use_dictionary=["text"]),
+    ]
+    out = os.path.join(d, "pq")
+    os.makedirs(out, exist_ok=True)
+    for i, kw in enumerate(layouts):
+        f = os.path.join(out, f"l{i}.parquet")
+        pq.write_table(table, f, **kw)
+        w2v(d, "prep", f, "-o", os.path.join(out, f"c{i}", "corpus.txt"))
+        got = open(os.path.join(out, f"c{i}", "corpus.txt"), encoding="utf-8").read().splitlines()
+        assert got == want, (kw, len(got), len(want), got[:2], want[:2])
+
+
 def main():
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
     passed = failed = 0
