@@ -209,11 +209,7 @@ impl Sampler<'_> {
         }
         let n = kept.len();
         for i in 0..n {
-            let b = if self.dynamic_window {
-                1 + below(rng, self.window as u64) as usize
-            } else {
-                self.window
-            };
+            let b = self.reach(rng);
             let lo = i.saturating_sub(b);
             let hi = (i + b + 1).min(n);
             for j in lo..hi {
@@ -222,6 +218,35 @@ impl Sampler<'_> {
                     out.contexts.push(kept[j]);
                 }
             }
+        }
+    }
+
+    /// How many pairs [`Sampler::line`] would append for `ids`, drawing the
+    /// same random numbers (so `rng` ends where `line` leaves it) without
+    /// writing a pair.
+    pub fn count_line(&self, ids: &[TokenId], rng: &mut Rng) -> u64 {
+        let mut n = 0usize;
+        for &id in ids {
+            let p = self.keep[id as usize];
+            if p >= 1.0 || unit_f32(rng) < p {
+                n += 1;
+            }
+        }
+        let mut pairs = 0u64;
+        for i in 0..n {
+            let b = self.reach(rng);
+            pairs += (i.min(b) + (n - 1 - i).min(b)) as u64;
+        }
+        pairs
+    }
+
+    /// The window of one centre: drawn in `1..=window`, or `window`.
+    #[inline]
+    fn reach(&self, rng: &mut Rng) -> usize {
+        if self.dynamic_window {
+            1 + below(rng, self.window as u64) as usize
+        } else {
+            self.window
         }
     }
 }
@@ -660,6 +685,26 @@ mod tests {
         let (mut out, mut k) = (Pairs::default(), Vec::new());
         s.line(ids, &mut rng, &mut k, &mut out);
         out.targets.into_iter().zip(out.contexts).collect()
+    }
+
+    #[test]
+    fn count_line_counts_what_line_draws_and_leaves_the_rng_alike() {
+        let keep: Vec<f32> = (0..50).map(|i| 0.2 + i as f32 / 60.0).collect();
+        for (dynamic, window) in [(true, 5), (false, 3), (true, 1)] {
+            let s = Sampler {
+                keep: &keep,
+                window,
+                dynamic_window: dynamic,
+            };
+            for len in [0usize, 1, 2, 7, 40, 300] {
+                let ids: Vec<TokenId> = (0..len).map(|i| ((i * 7) % 50) as TokenId).collect();
+                let (mut a, mut b) = (stream(9, &[len as u64]), stream(9, &[len as u64]));
+                let (mut out, mut k) = (Pairs::default(), Vec::new());
+                s.line(&ids, &mut a, &mut k, &mut out);
+                assert_eq!(s.count_line(&ids, &mut b), out.len() as u64, "{len}");
+                assert_eq!(below(&mut a, 1 << 40), below(&mut b, 1 << 40), "{len}");
+            }
+        }
     }
 
     /// synth → prep in `dir`; returns the corpus path.

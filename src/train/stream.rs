@@ -138,6 +138,22 @@ impl Stream {
         Ok(())
     }
 
+    /// The number of pairs [`Stream::draw`] draws from chunk `k` in epoch
+    /// `epoch`, counted without writing them.
+    pub fn count(&self, epoch: u32, k: usize) -> Result<u64> {
+        let r = &self.chunks[k];
+        self.ids.check_chunk(r, self.n_words)?;
+        let sampler = Sampler {
+            keep: &self.keep,
+            window: self.window,
+            dynamic_window: self.dynamic_window,
+        };
+        let mut rng = stream(self.seed, &[purpose::STREAM, epoch as u64, k as u64]);
+        Ok(lines(&self.ids.ids()[r.clone()])
+            .map(|line| sampler.count_line(line, &mut rng))
+            .sum())
+    }
+
     /// The plan: every chunk of every epoch with its pair count, drawn and
     /// counted in parallel, as a pairs summary whose draw `e` is epoch `e`.
     ///
@@ -164,14 +180,7 @@ impl Stream {
             tasks[..drawn as usize * n]
                 .par_iter()
                 .map(|&(e, k)| {
-                    let mut out = Pairs::with_capacity(4096);
-                    let mut total = 0u64;
-                    self.draw(e, k, 1, &mut out, |p, _| {
-                        total += p.len() as u64;
-                        p.targets.clear();
-                        p.contexts.clear();
-                        true
-                    })?;
+                    let total = self.count(e, k)?;
                     stage.inc(1);
                     Ok(total)
                 })
