@@ -199,9 +199,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
         if p.is_dir() {
             walk(&p, out)?;
-        } else {
+        } else if p.is_file() {
             out.push(p);
         }
+        // Anything else found by the walk (a FIFO, a socket, a device, a
+        // dangling link) is not a corpus file: reading a FIFO would block
+        // forever. Named on the command line, a FIFO is read (`<(zcat …)`).
     }
     Ok(())
 }
@@ -654,10 +657,24 @@ impl<'a> Reader<'a> {
         let col = (0..schema.num_columns())
             .find(|&i| schema.column(i).path().string() == self.cfg.text_column)
             .ok_or_else(|| {
-                invalid(
-                    path,
-                    format!("no column '{}' (use --text-column)", self.cfg.text_column),
-                )
+                // A nested column (a list or struct) named so has leaves
+                // `text.list.element`, `text.a`: say what it is.
+                let nested = (0..schema.num_columns())
+                    .map(|i| schema.column(i).path().string())
+                    .find(|p| p.split('.').next() == Some(self.cfg.text_column.as_str()));
+                match nested {
+                    Some(leaf) => invalid(
+                        path,
+                        format!(
+                            "column '{}' is nested (a list or struct, leaf '{leaf}'), not a string column",
+                            self.cfg.text_column
+                        ),
+                    ),
+                    None => invalid(
+                        path,
+                        format!("no column '{}' (use --text-column)", self.cfg.text_column),
+                    ),
+                }
             })?;
         // The parquet crate panics on some corrupt column chunk offsets and
         // can stall on some page headers: check the text column's chunks
@@ -688,7 +705,22 @@ impl<'a> Reader<'a> {
                     action: "decode parquet batch from",
                     source: e,
                 })?;
-                let array = batch.column(0);
+                let mut array = batch.column(0).clone();
+                // A dictionary-encoded string column (pandas categoricals,
+                // `dictionary_encode()`) is read as its strings.
+                if let DataType::Dictionary(_, value) = array.data_type() {
+                    if matches!(
+                        **value,
+                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                    ) {
+                        let to = (**value).clone();
+                        array = arrow::compute::cast(&array, &to).map_err(|e| Error::Arrow {
+                            path: path.to_path_buf(),
+                            action: "decode the dictionary-encoded text column of",
+                            source: e,
+                        })?;
+                    }
+                }
                 let mut each = |s: Option<&str>| -> Result<()> {
                     if let Some(s) = s {
                         for line in s.lines() {

@@ -100,6 +100,9 @@ pub enum Error {
     /// The user asked to stop (Ctrl-C); a checkpoint was written.
     #[error("interrupted; checkpoint written to {}", path.display())]
     Interrupted { path: PathBuf },
+    /// The user asked to stop before anything was written.
+    #[error("interrupted while {0}; nothing written")]
+    InterruptedEarly(&'static str),
 }
 
 fn fmt_suggestions(s: &[String]) -> String {
@@ -179,7 +182,7 @@ impl Error {
     /// The process exit code: 130 when interrupted, 2 for usage errors, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Interrupted { .. } => 130,
+            Error::Interrupted { .. } | Error::InterruptedEarly(_) => 130,
             e if e.is_usage() => 2,
             _ => 1,
         }

@@ -474,8 +474,14 @@ pub struct BandScore {
 /// Scores planted groups (`w2v synth`'s `FILE.groups.json`): each member in
 /// the vocabulary is a query, and a neighbour counts when it belongs to the
 /// member's topic (its group's members and context words). One pass over
-/// the matrix answers every query. Bands come out in file order.
-pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Result<Vec<BandScore>> {
+/// the matrix answers every query. Bands come out in file order. A file
+/// (`path`) none of whose members the model knows is an error.
+pub fn eval_groups(
+    model: &Model,
+    groups: &Groups,
+    path: &std::path::Path,
+    k: usize,
+) -> Result<Vec<BandScore>> {
     let mut queries = Vec::new();
     let mut meta: Vec<(usize, Vec<usize>)> = Vec::new(); // (band index, topic ids)
     let mut bands: Vec<BandScore> = Vec::new();
@@ -503,6 +509,13 @@ pub fn eval_groups(model: &Model, groups: &Groups, k: usize) -> Result<Vec<BandS
                 None => bands[bi].missing += 1,
             }
         }
+    }
+    if queries.is_empty() {
+        let members: usize = bands.iter().map(|b| b.missing).sum();
+        return Err(crate::error::invalid(
+            path,
+            format!("none of its {members} group members is in the model's vocabulary: nothing to evaluate"),
+        ));
     }
     let vectors: Vec<Vec<f32>> = queries
         .iter()

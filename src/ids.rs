@@ -141,7 +141,11 @@ impl IdsCorpus {
         }
         };
         if !path.is_file() {
-            return Err(not_ids("no such file"));
+            return Err(not_ids(if path.exists() {
+                "not a regular file"
+            } else {
+                "no such file"
+            }));
         }
         let m = Manifest::read(&vocab_dir, "vocab")
             .map_err(|_| not_ids("no vocab manifest beside it"))?;
@@ -155,6 +159,12 @@ impl IdsCorpus {
         let fp = m.check_output(&vocab_dir, path)?;
         let map = map_corpus(path)?;
         let bytes = map.as_deref().unwrap_or(&[]);
+        if bytes.is_empty() {
+            return Err(Error::Mismatch {
+                path: path.to_path_buf(),
+                message: "holds no ids; re-run `w2v vocab`".into(),
+            });
+        }
         if bytes.len() % 4 != 0 {
             return Err(Error::Mismatch {
                 path: path.to_path_buf(),
@@ -193,7 +203,9 @@ impl IdsCorpus {
 
     /// Every value: ids, each line ended by [`LINE_END`].
     pub fn ids(&self) -> &[TokenId] {
-        let bytes = self.map.as_deref().unwrap_or(&[]);
+        let Some(bytes) = self.map.as_deref() else {
+            return &[];
+        };
         // A mapping is page-aligned and its length a multiple of 4 (checked
         // in `open`), so the cast cannot fail.
         bytemuck::cast_slice(bytes)
@@ -251,6 +263,33 @@ pub fn chunk_ranges(ids: &[TokenId], size: usize) -> Vec<Range<usize>> {
 /// The lines of a chunk (sentinels removed).
 pub fn lines(ids: &[TokenId]) -> impl Iterator<Item = &[TokenId]> {
     ids.split(|&x| x == LINE_END).filter(|l| !l.is_empty())
+}
+
+/// [`lines`] with the offset of each line's first id in `ids`.
+pub fn lines_at(ids: &[TokenId]) -> impl Iterator<Item = (usize, &[TokenId])> {
+    let mut start = 0;
+    ids.split(|&x| x == LINE_END).filter_map(move |l| {
+        let at = start;
+        start += l.len() + 1;
+        (!l.is_empty()).then_some((at, l))
+    })
+}
+
+/// Cuts `ids` into `parts` ranges (some possibly empty) that start and end
+/// at line ends, of about equal length: the work of one thread each.
+pub fn split_at_lines(ids: &[TokenId], parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.max(1);
+    let mut cuts = vec![0];
+    for p in 1..parts {
+        let at = (ids.len() * p / parts).max(*cuts.last().unwrap());
+        let end = ids[at..]
+            .iter()
+            .position(|&x| x == LINE_END)
+            .map_or(ids.len(), |i| at + i + 1);
+        cuts.push(end);
+    }
+    cuts.push(ids.len());
+    cuts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
 #[cfg(test)]

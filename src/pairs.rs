@@ -200,6 +200,31 @@ impl Sampler<'_> {
     /// Appends the pairs of one line of ids (already OOV-free) to `out`;
     /// `kept` is scratch and ends holding the ids that survived subsampling.
     pub fn line(&self, ids: &[TokenId], rng: &mut Rng, kept: &mut Vec<TokenId>, out: &mut Pairs) {
+        self.windows(ids, rng, kept, |kept, i, b| {
+            let lo = i.saturating_sub(b);
+            let hi = (i + b + 1).min(kept.len());
+            for j in lo..hi {
+                if j != i {
+                    out.targets.push(kept[i]);
+                    out.contexts.push(kept[j]);
+                }
+            }
+        });
+    }
+
+    /// The windows of one line of ids, in order: subsamples `ids` into
+    /// `kept`, then calls `f(kept, i, b)` for each kept centre `i` with its
+    /// window `b` (its contexts are `kept[i-b..=i+b]` without `i`, clipped
+    /// to the line). [`Sampler::line`] writes these as pairs; the native
+    /// engine trains them directly (`train --corpus`).
+    #[inline]
+    pub fn windows(
+        &self,
+        ids: &[TokenId],
+        rng: &mut Rng,
+        kept: &mut Vec<TokenId>,
+        mut f: impl FnMut(&[TokenId], usize, usize),
+    ) {
         kept.clear();
         for &id in ids {
             let p = self.keep[id as usize];
@@ -207,17 +232,9 @@ impl Sampler<'_> {
                 kept.push(id);
             }
         }
-        let n = kept.len();
-        for i in 0..n {
+        for i in 0..kept.len() {
             let b = self.reach(rng);
-            let lo = i.saturating_sub(b);
-            let hi = (i + b + 1).min(n);
-            for j in lo..hi {
-                if j != i {
-                    out.targets.push(kept[i]);
-                    out.contexts.push(kept[j]);
-                }
-            }
+            f(kept, i, b);
         }
     }
 

@@ -281,7 +281,7 @@ pub fn load(model: &Path) -> Result<ReportData> {
             Err(why) => data.notes.push(format!("no rank/frequency plot: {why}")),
         }
     }
-    let lpath = crate::train::log::path_in(model);
+    let lpath = crate::train::log::log_of(model);
     match crate::train::log::read_log(&lpath) {
         Ok(log) if !log.records.is_empty() => {
             log_facts(&log, &mut data.facts);

@@ -19,11 +19,16 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// A generator for one `(seed, parts...)` stream.
 pub fn stream(seed: u64, parts: &[u64]) -> Rng {
+    Rng::seed_from_u64(hash(seed, parts))
+}
+
+/// The 64-bit seed [`stream`] starts `(seed, parts...)` from.
+pub fn hash(seed: u64, parts: &[u64]) -> u64 {
     let mut h = mix64(seed);
     for &p in parts {
         h = mix64(h ^ p);
     }
-    Rng::seed_from_u64(h)
+    h
 }
 
 /// Uniform integer in `0..n` (Lemire's multiply-shift; bias < n/2^64).

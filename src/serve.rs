@@ -45,8 +45,6 @@ use crate::query::{Hit, Model};
 /// The page, compiled into the binary.
 pub const PAGE: &str = include_str!("serve_page.html");
 
-use crate::model::TRAIN_LOG;
-
 /// Bounds on what one request may ask for.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -109,7 +107,7 @@ impl App {
     /// that answers neighbour queries in batches.
     pub fn new(model: Model, limits: Limits) -> App {
         model.index_words();
-        let log = model.model_dir().path().join(TRAIN_LOG);
+        let log = crate::train::log::log_of(model.model_dir().path());
         let model = Arc::new(model);
         let batcher = Batcher::spawn(Arc::clone(&model));
         App {
@@ -871,7 +869,7 @@ mod tests {
     #[test]
     fn log_lines_pass_through_and_bad_ones_are_counted() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join(TRAIN_LOG);
+        let p = d.path().join(crate::model::TRAIN_LOG);
         assert_eq!(
             read_log(&p, 1 << 20).unwrap_err().status,
             StatusCode::NOT_FOUND

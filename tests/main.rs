@@ -3,6 +3,7 @@
 mod hostile;
 mod hostile_diskfull;
 mod hostile_encodings;
+mod hostile_inputs;
 mod hostile_integrity;
 mod hostile_kill;
 mod model_dir;

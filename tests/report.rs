@@ -145,7 +145,8 @@ fn the_log_is_readable_while_training_and_a_resume_continues_it() {
         .current_dir(p)
         .spawn()
         .unwrap();
-    let log = p.join("m/train.jsonl");
+    // An unfinished run's log lives beside its checkpoints.
+    let log = p.join("m/checkpoints/train.jsonl");
     let mut seen_running = false;
     for _ in 0..6000 {
         if let Ok(l) = read_log(&log) {
@@ -160,7 +161,7 @@ fn the_log_is_readable_while_training_and_a_resume_continues_it() {
     // SAFETY: kill(2) on our own child, not yet waited for.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(child.wait().unwrap().code(), Some(130));
-    let r = records(&p.join("m"));
+    let r = records(&p.join("m/checkpoints"));
     let stop = match r.last() {
         Some(LogRecord::End(e)) if e.outcome == Outcome::Interrupted => e.pairs_seen,
         other => panic!("{other:?}"),
@@ -179,7 +180,7 @@ fn the_log_is_readable_while_training_and_a_resume_continues_it() {
     let next = (stop + 300_000).to_string();
     resume.push(&next);
     assert_eq!(w2v(p, &resume).status.code(), Some(130));
-    let r = records(&p.join("m"));
+    let r = records(&p.join("m/checkpoints"));
     assert_monotonic(&r);
     assert!(
         !r.iter().any(|x| x.pairs_seen() == stop + 12345),

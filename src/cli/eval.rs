@@ -55,7 +55,7 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
     let groups = match &a.groups {
         Some(f) => Some((
             f.clone(),
-            w2v::eval::eval_groups(&m, &w2v::synth::Groups::read(f)?, 10)?,
+            w2v::eval::eval_groups(&m, &w2v::synth::Groups::read(f)?, f, 10)?,
         )),
         None => None,
     };

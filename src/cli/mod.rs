@@ -180,10 +180,20 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
     }
 }
 
+/// The command line, with negative numbers taken as values in every
+/// subcommand (`--lr -1` reaches the range check, not "unexpected argument").
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = Cli::command()
+        .mut_subcommands(|s| s.allow_negative_numbers(true))
+        .get_matches();
+    Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+}
+
 /// Entry point: parse, run, print `w2v: error: …` and set the exit code
 /// (1 runtime, 2 usage, 130 interrupted; a closed pipe is a quiet success).
 pub fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match run(parse()) {
         Ok(Some(code)) => code,
         Ok(None) | Err(Fail::Pipe) => ExitCode::SUCCESS,
         // `w2v prep data -o - | head`: the reader left; not an error.

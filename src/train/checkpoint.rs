@@ -147,18 +147,19 @@ pub fn load(
     };
     if state.vocab_fingerprint != vocab_fp {
         return Err(refuse(
-            "was made with another vocabulary; start afresh without --resume".into(),
+            "was made with another vocabulary; start afresh with --force instead of --resume"
+                .into(),
         ));
     }
     if state.shards_fingerprint != shards_fp {
         return Err(refuse(
-            "was made with other shards; start afresh without --resume".into(),
+            "was made with other shards; start afresh with --force instead of --resume".into(),
         ));
     }
     let conflicts = cfg.resume_conflicts(&state.config);
     if !conflicts.is_empty() {
         return Err(refuse(format!(
-            "cannot resume with changed settings that alter the result ({}); resume with the checkpoint's settings, or start afresh without --resume",
+            "cannot resume with changed settings that alter the result ({}); resume with the checkpoint's settings, or start afresh with --force instead of --resume",
             conflicts.join("; ")
         )));
     }
@@ -184,7 +185,7 @@ pub fn load(
     };
     if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
         return Err(refuse(format!(
-            "{table} weight {i} is {x}; the checkpoint is unusable, start afresh without --resume"
+            "{table} weight {i} is {x}; the checkpoint is unusable, start afresh with --force instead of --resume"
         )));
     }
     Ok((state, weights))

@@ -379,6 +379,10 @@ fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json
     }
 }
 
+/// Most epochs of one run: the plan holds an entry per chunk (or shard) of
+/// each epoch (Taiga: about 5,000 chunks).
+pub const MAX_EPOCHS: u32 = 1000;
+
 impl TrainConfig {
     /// Whether the engine draws the stream's pairs itself (the fused CUDA
     /// step's stream kernel), so the host never draws them.
@@ -401,8 +405,8 @@ impl TrainConfig {
         if !(self.min_lr_frac >= 0.0 && self.min_lr_frac <= 1.0) {
             return bad("the final learning-rate fraction must be within [0, 1]");
         }
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1");
+        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
+            return bad(&format!("--epochs must be within 1..={MAX_EPOCHS}"));
         }
         if let Some(sw) = &self.subwords {
             sw.validate()?;

@@ -64,6 +64,10 @@ pub struct TokenBlock<'a> {
     pub lr_end: f32,
     /// Seed of the chunk's draws (subsampling, windows, negatives).
     pub seed: u64,
+    /// Seed of the chunk's subsampling and windows by the host's rules
+    /// ([`super::stream::windows`], which the native engine follows, so it
+    /// trains exactly the pairs the plan counted).
+    pub draw_seed: u64,
     /// The file the ids come from (for errors).
     pub source: &'a std::path::Path,
 }

@@ -26,6 +26,14 @@
 //! resumptions (the time between runs left out). Readers ignore unknown
 //! fields and skip unknown kinds.
 //!
+//! **Where it is.** A run writes its log beside its checkpoints,
+//! `model/checkpoints/train.jsonl` ([`running_path_in`]), and moves it to
+//! `model/train.jsonl` only once the model it describes is written: an
+//! interrupted or failed run into a directory that holds a finished model
+//! leaves that model's log as it was (its vectors and its curves stay
+//! together). `w2v report` and `w2v serve` read `model/train.jsonl`, and the
+//! unfinished run's log when there is no other.
+//!
 //! **Fresh runs and resumptions.** A run without `--resume` starts the log
 //! afresh (the old one described another training). A resumed run restarts
 //! from its checkpoint, made after `pairs_done` pairs: it first cuts the log
@@ -74,6 +82,24 @@ pub const FILE_NAME: &str = crate::model::TRAIN_LOG;
 /// The log of the model in `dir`.
 pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
+}
+
+/// The log to read for the model directory `dir`: the finished run's, else
+/// an unfinished run's (a first run still going, or interrupted).
+pub fn log_of(dir: &Path) -> PathBuf {
+    let done = path_in(dir);
+    let running = running_path_in(dir);
+    if !done.exists() && running.exists() {
+        running
+    } else {
+        done
+    }
+}
+
+/// The log of a run into `dir` that has not finished (running, interrupted
+/// or failed): `dir/checkpoints/train.jsonl`, beside its checkpoint.
+pub fn running_path_in(dir: &Path) -> PathBuf {
+    super::checkpoint::checkpoint_dir(dir).join(FILE_NAME)
 }
 
 /// A run began.
@@ -440,16 +466,24 @@ impl RunLog {
         engine: &str,
         evals: Evals,
     ) -> Result<RunLog> {
-        let path = path_in(&cfg.output);
+        let path = running_path_in(&cfg.output);
+        let dir = super::checkpoint::checkpoint_dir(&cfg.output);
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
+        // Before session 9 the unfinished run's log was written in place.
+        let old = if cfg.resume && !path.exists() {
+            path_in(&cfg.output)
+        } else {
+            path.clone()
+        };
         let (mut text, offset_s) = if cfg.resume {
-            match std::fs::read(&path) {
+            match std::fs::read(&old) {
                 Ok(bytes) => {
                     let old = String::from_utf8_lossy(&bytes);
                     let (kept, elapsed) = cut_at(&old, pairs_done);
                     (kept.to_string(), elapsed)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), 0.0),
-                Err(e) => return Err(io_err(&path, "read training log")(e)),
+                Err(e) => return Err(io_err(&old, "read training log")(e)),
             }
         } else {
             (String::new(), 0.0)
@@ -554,6 +588,13 @@ impl RunLog {
         // The evaluation's time is not training throughput.
         self.last.0 = self.elapsed_s();
         Ok(())
+    }
+
+    /// Puts the log of a finished run in place of the model's
+    /// (`model/train.jsonl`), once the model it describes is written.
+    pub fn commit(&self, out: &Path) -> Result<()> {
+        let to = path_in(out);
+        std::fs::rename(&self.path, &to).map_err(io_err(&to, "write training log"))
     }
 
     /// Closes the run after `pairs_seen` pairs with how `result` ended it.
@@ -697,8 +738,10 @@ mod tests {
         let loss = LossSum { sum: 5.0, count: 2 };
         log.drained(0, 300, loss).unwrap();
         log.drained(0, 600, loss).unwrap();
-        // Visible to a reader before the run ends.
-        let seen = read(&path_in(dir.path())).unwrap();
+        // Visible to a reader before the run ends, beside the checkpoints.
+        let seen = read(&running_path_in(dir.path())).unwrap();
+        assert_eq!(log_of(dir.path()), running_path_in(dir.path()));
+        assert!(!path_in(dir.path()).exists());
         assert_eq!(seen.len(), 3);
         match &seen[2] {
             LogRecord::Block(b) => {
@@ -720,14 +763,19 @@ mod tests {
             RunLog::open(&cfg, 300, 1000, "test", Evals::load(&cfg, &vocab).unwrap()).unwrap();
         log.drained(0, 700, loss).unwrap();
         log.end(700, &Ok(())).unwrap();
+        // Once the model is written, the log takes its place in it.
+        log.commit(dir.path()).unwrap();
+        assert!(!running_path_in(dir.path()).exists());
         let seen = read(&path_in(dir.path())).unwrap();
         let pairs: Vec<u64> = seen.iter().map(LogRecord::pairs_seen).collect();
         assert_eq!(pairs, [0, 300, 300, 700, 700]);
         assert!(matches!(&seen[2], LogRecord::Start(s) if s.resumed && s.pairs_seen == 300));
         assert!(matches!(&seen[4], LogRecord::End(e) if e.outcome == Outcome::Done));
-        // A fresh run starts the log afresh.
+        // A fresh run starts its log afresh; the finished one stays.
         cfg.resume = false;
         drop(RunLog::open(&cfg, 0, 1000, "test", Evals::load(&cfg, &vocab).unwrap()).unwrap());
-        assert_eq!(read(&path_in(dir.path())).unwrap().len(), 1);
+        assert_eq!(read(&running_path_in(dir.path())).unwrap().len(), 1);
+        assert_eq!(read(&path_in(dir.path())).unwrap().len(), 5);
+        assert_eq!(log_of(dir.path()), path_in(dir.path()));
     }
 }

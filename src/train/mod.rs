@@ -367,7 +367,7 @@ fn check_cursor(plan: &Plan, c: &Cursor, output: &Path) -> Result<()> {
     Err(Error::Mismatch {
         path: checkpoint::checkpoint_dir(output).join("checkpoint.json"),
         message: format!(
-            "its cursor (epoch {}, shard {}, {} pairs into the shard, {} in all) is not a point of this run's {} shards; start afresh without --resume",
+            "its cursor (epoch {}, shard {}, {} pairs into the shard, {} in all) is not a point of this run's {} shards; start afresh with --force instead of --resume",
             c.epoch,
             c.shard,
             c.shard_pairs,
@@ -546,6 +546,7 @@ impl Driver<'_> {
             lr_start,
             lr_end,
             seed: block_seed(self.cfg.seed, &self.cursor),
+            draw_seed: st.chunk_seed(self.cursor.epoch, self.cursor.shard),
             source: st.path(),
         })?;
         debug_assert_eq!(r, st.chunks()[self.cursor.shard]);
@@ -689,7 +690,7 @@ pub fn run(
     }
     let (inputs, stream) = match &cfg.stream {
         Some(s) => {
-            let (i, st) = stream::load_inputs(cfg, s, progress)?;
+            let (i, st) = stream::load_inputs(cfg, s, progress, stop.as_deref())?;
             (i, Some(st))
         }
         None => (load_inputs(cfg)?, None),
@@ -837,6 +838,7 @@ pub fn run(
     };
     write_model(cfg, &inputs, &weights, &summary)?;
     d.log.end(d.cursor.pairs_done, &Ok(()))?;
+    d.log.commit(&cfg.output)?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
 }

@@ -35,6 +35,14 @@
 //! runs the block in order, so the result depends only on the seed.
 //! No allocation happens per pair: scratch rows are allocated once per block.
 //!
+//! **From the token stream** (`train --corpus`, [`NativeEngine::run_tokens`]):
+//! the engine draws a chunk's pairs itself. The chunk is cut at line ends
+//! into one range per thread; each thread subsamples its lines and applies
+//! every centre's window directly ([`super::stream::windows`]: the pairs the
+//! plan counted, drawn per line so the cut does not change them), with the
+//! learning rate falling linearly over the chunk. No pair is written or
+//! read back.
+//!
 //! **Subwords** (`train --subwords`, [`crate::subword`]): the input table has
 //! `V + buckets` rows and fastText's roles are used, the centre `t` being the
 //! input. Per window (one run of equal centres), `h` is the mean of `in[t]`
@@ -49,14 +57,16 @@
 
 use crate::error::{Error, Result};
 use crate::hogwild::SharedMatrix;
+use crate::ids::{split_at_lines, LINE_END};
 use crate::rng::{stream, RngCore};
 use crate::simd::Kernels;
 use crate::subword::NgramTable;
 use crate::unigram::{sample, AliasTable, Entry};
 use crate::TokenId;
+use std::ops::Range;
 
 use super::config::{NativeConfig, NativeUpdate};
-use super::engine::{skips_negative, Block, Engine, LossSum, Weights};
+use super::engine::{skips_negative, Block, Engine, LossSum, TokenBlock, Weights};
 
 /// Pairs per block.
 pub const BLOCK: usize = 1 << 16;
@@ -456,6 +466,92 @@ impl NativeEngine {
         }
     }
 
+    /// Trains the windows of the lines of `b.ids` in `range` as
+    /// [`super::stream::windows`] draws them (the pairs the plan counted),
+    /// each centre's window applied directly with the configured update;
+    /// negatives come from the stream `seed`, the learning rate falls
+    /// linearly over the chunk.
+    pub(crate) fn run_tokens(&self, b: &TokenBlock, range: Range<usize>, seed: u64) -> LossSum {
+        let mut rng = stream(seed, &[]);
+        let k = self.negative.min(MAX_NEGATIVE);
+        let mut ws = WindowScratch::new(self.input.dim(), k);
+        let mut ps = Scratch::new(self.input.dim());
+        let mut negs = [0usize; MAX_NEGATIVE];
+        // The window update's negatives are drawn one window ahead and
+        // their rows prefetched, so their cache misses overlap this
+        // window's arithmetic (as `run_windows` does; same draw order).
+        let mut ahead = [[0usize; MAX_NEGATIVE]; 2];
+        let draw = |rng: &mut crate::rng::Rng, n: &mut [usize; MAX_NEGATIVE]| {
+            for x in n.iter_mut().take(k) {
+                *x = sample(&self.table, rng.next_u64()) as usize;
+            }
+        };
+        if self.update == NativeUpdate::Window {
+            draw(&mut rng, &mut ahead[0]);
+        }
+        let mut ctx: Vec<TokenId> = Vec::with_capacity(2 * b.window);
+        let mut kept = Vec::new();
+        let per_token = (b.lr_end - b.lr_start) / b.ids.len().max(1) as f32;
+        let (mut loss, mut nloss, mut w, mut pieces) = (0f64, 0u64, 0usize, 0usize);
+        super::stream::windows(b, range, &mut kept, |at, kept, i, reach| {
+            let lo = i.saturating_sub(reach);
+            let hi = (i + reach + 1).min(kept.len());
+            if hi - lo < 2 {
+                return;
+            }
+            ctx.clear();
+            ctx.extend_from_slice(&kept[lo..i]);
+            ctx.extend_from_slice(&kept[i + 1..hi]);
+            let t = kept[i] as usize;
+            let lr = b.lr_start + per_token * (at + i) as f32;
+            let want = w % LOSS_EVERY == 0;
+            w += 1;
+            match self.update {
+                NativeUpdate::Window => {
+                    if self.prefetch && i + 1 < kept.len() {
+                        self.output.prefetch(kept[i + 1] as usize);
+                        // The one context the next window may add.
+                        self.input
+                            .prefetch(kept[(i + 1 + b.window).min(kept.len() - 1)] as usize);
+                    }
+                    // As on the shard path, a window of over MAX_WINDOW
+                    // contexts is cut, each piece with its own negatives.
+                    for piece in ctx.chunks(MAX_WINDOW) {
+                        let (cur, next) = (pieces % 2, (pieces + 1) % 2);
+                        pieces += 1;
+                        draw(&mut rng, &mut ahead[next]);
+                        if self.prefetch {
+                            for &n in &ahead[next][..k] {
+                                self.output.prefetch(n);
+                            }
+                        }
+                        let l = self.apply_window(t, piece, &ahead[cur][..k], lr, want, &mut ws);
+                        if want {
+                            loss += l as f64;
+                            nloss += piece.len() as u64;
+                        }
+                    }
+                }
+                NativeUpdate::Pair => {
+                    for (j, &c) in ctx.iter().enumerate() {
+                        for n in negs.iter_mut().take(k) {
+                            *n = sample(&self.table, rng.next_u64()) as usize;
+                        }
+                        let l = self.apply_pair(c as usize, t, &negs[..k], lr, &mut ps);
+                        if want && j == 0 {
+                            loss += l as f64;
+                            nloss += 1;
+                        }
+                    }
+                }
+            }
+        });
+        LossSum {
+            sum: loss,
+            count: nloss,
+        }
+    }
+
     /// Runs this thread's pairs with the configured update.
     fn run(&self, t: &[TokenId], c: &[TokenId], lr: f32, seed: u64) -> LossSum {
         if let Some(g) = &self.subwords {
@@ -495,6 +591,9 @@ impl NativeEngine {
         }
     }
 }
+
+/// Parts a chunk of tokens is cut into (at line ends) for the threads.
+const TOKEN_PARTS: usize = 16;
 
 /// Most negatives per pair (the config allows up to 100).
 pub const MAX_NEGATIVE: usize = 100;
@@ -590,6 +689,61 @@ impl Engine for NativeEngine {
         Ok(std::mem::take(&mut self.pending))
     }
 
+    /// A word model draws the stream's windows itself (a subword model
+    /// trains the pairs the stream's producer draws).
+    fn draws_pairs(&self) -> bool {
+        self.subwords.is_none()
+    }
+
+    fn tokens(&mut self, b: TokenBlock<'_>) -> Result<()> {
+        let v = self.output.rows();
+        if b.keep.len() != v {
+            return Err(Error::InvalidConfig(format!(
+                "the stream's keep table has {} words, the model {v} (a bug)",
+                b.keep.len()
+            )));
+        }
+        if let Some(i) = b
+            .ids
+            .iter()
+            .position(|&x| x != LINE_END && (x < 0 || x as usize >= v))
+        {
+            return Err(Error::Mismatch {
+                path: b.source.to_path_buf(),
+                message: format!(
+                    "holds id {} at value {i} of a chunk, outside the vocabulary of {v} words; it is corrupt, re-run `w2v vocab`",
+                    b.ids[i]
+                ),
+            });
+        }
+        // More parts than threads, taken as threads come free, so no
+        // thread waits long at the chunk's end; a fixed number, so the
+        // negatives (a stream per part) do not depend on the threads.
+        let parts = split_at_lines(b.ids, TOKEN_PARTS);
+        let this = &*self;
+        let part_seed = |k: usize| crate::rng::mix64(b.seed ^ k as u64);
+        let sums: Vec<LossSum> = if self.threads == 1 {
+            parts
+                .iter()
+                .enumerate()
+                .map(|(k, r)| this.run_tokens(&b, r.clone(), part_seed(k)))
+                .collect()
+        } else {
+            this.pool.install(|| {
+                use rayon::prelude::*;
+                parts
+                    .par_iter()
+                    .enumerate()
+                    .map(|(k, r)| this.run_tokens(&b, r.clone(), part_seed(k)))
+                    .collect()
+            })
+        };
+        for l in sums {
+            self.pending += l;
+        }
+        Ok(())
+    }
+
     fn weights(&mut self) -> Result<Weights> {
         Ok(Weights {
             input: self.input.to_vec(),
@@ -606,6 +760,7 @@ impl Engine for NativeEngine {
 mod tests {
     use super::super::oracle::{test_weights, Tables};
     use super::*;
+    use crate::pairs::Pairs;
 
     fn engine(v: usize, dim: usize, negative: usize) -> NativeEngine {
         let cfg = NativeConfig {
@@ -785,6 +940,119 @@ mod tests {
             b.apply_window(t[lo] as usize, &c[lo..hi], &negs, 0.1, false, &mut s);
         }
         assert_eq!(a.weights().unwrap(), b.weights().unwrap());
+    }
+
+    /// A chunk of `n` ids over `v` words in lines of 1 to 30, no id equal
+    /// to the one before it (so the pairs' runs of equal centres are
+    /// exactly the windows), ending at a line end.
+    fn token_chunk(n: usize, v: usize) -> Vec<TokenId> {
+        let mut rng = stream(5, &[]);
+        let mut ids = Vec::new();
+        let mut prev = -1;
+        while ids.len() < n {
+            for _ in 0..1 + crate::rng::below(&mut rng, 30) {
+                let mut x = crate::rng::below(&mut rng, v as u64) as TokenId;
+                if x == prev {
+                    x = (x + 1) % v as TokenId;
+                }
+                ids.push(x);
+                prev = x;
+            }
+            ids.push(LINE_END);
+        }
+        ids
+    }
+
+    fn token_block<'a>(ids: &'a [TokenId], keep: &'a [f32], lr: (f32, f32)) -> TokenBlock<'a> {
+        TokenBlock {
+            ids,
+            keep,
+            window: 3,
+            dynamic_window: true,
+            lr_start: lr.0,
+            lr_end: lr.1,
+            seed: 77,
+            draw_seed: 1234,
+            source: std::path::Path::new("corpus.ids"),
+        }
+    }
+
+    #[test]
+    fn token_windows_train_what_the_pairs_of_the_same_draws_train() {
+        // Without subsampling and at a constant rate, training a chunk's
+        // windows straight from the tokens equals the window update over
+        // the pairs the same draws give (one thread, same negatives).
+        let (v, d) = (60, 8);
+        let ids = token_chunk(3000, v);
+        let keep = vec![1.0f32; v];
+        let b = token_block(&ids, &keep, (0.05, 0.05));
+        let mut pairs = Pairs::default();
+        let mut kept = Vec::new();
+        super::super::stream::windows(&b, 0..ids.len(), &mut kept, |_, k, i, r| {
+            let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(k.len()));
+            for j in (lo..hi).filter(|&j| j != i) {
+                pairs.targets.push(k[i]);
+                pairs.contexts.push(k[j]);
+            }
+        });
+        assert!(pairs.len() > 5000, "{}", pairs.len());
+        let mut a = engine(v, d, 3);
+        a.run_windows(&pairs.targets, &pairs.contexts, 0.05, 77);
+        let mut t = engine(v, d, 3);
+        let l = t.run_tokens(&b, 0..ids.len(), 77);
+        assert!(l.count > 0 && l.mean().is_finite());
+        let (wa, wt) = (a.weights().unwrap(), t.weights().unwrap());
+        assert_ne!(wt, engine(v, d, 3).weights().unwrap());
+        assert_eq!(wa, wt);
+    }
+
+    #[test]
+    fn token_windows_do_not_depend_on_the_threads() {
+        // The draws come from one stream per line: any cut of the chunk
+        // between threads draws the same windows.
+        let v = 60;
+        let ids = token_chunk(5000, v);
+        let keep: Vec<f32> = (0..v).map(|i| 0.3 + i as f32 / 100.0).collect();
+        let b = token_block(&ids, &keep, (0.05, 0.01));
+        let collect = |parts: usize| {
+            let mut out = Vec::new();
+            let mut kept = Vec::new();
+            for r in split_at_lines(&ids, parts) {
+                super::super::stream::windows(&b, r, &mut kept, |at, k, i, w| {
+                    out.push((at, k[i], w, k.len()));
+                });
+            }
+            out
+        };
+        let one = collect(1);
+        assert!(one.len() > 1000);
+        for parts in [2, 3, 7] {
+            let cuts = split_at_lines(&ids, parts);
+            assert_eq!(cuts.len(), parts);
+            assert!(cuts
+                .iter()
+                .all(|r| r.is_empty() || ids[r.end - 1] == LINE_END));
+            assert_eq!(collect(parts), one, "{parts} parts");
+        }
+    }
+
+    #[test]
+    fn tokens_refuse_ids_outside_the_vocabulary() {
+        let v = 60;
+        let mut ids = token_chunk(500, v);
+        ids[17] = v as TokenId;
+        let keep = vec![1.0f32; v];
+        let mut e = engine(v, 8, 3);
+        let err = e
+            .tokens(token_block(&ids, &keep, (0.05, 0.05)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("corpus.ids") && err.contains("holds id 60 at value 17"),
+            "{err}"
+        );
+        ids[17] = -5;
+        assert!(e.tokens(token_block(&ids, &keep, (0.05, 0.05))).is_err());
     }
 
     #[test]

@@ -8,25 +8,35 @@
 //! subsampling and dynamic windows with [`crate::pairs::Sampler`], the
 //! generator `pairs` uses, from the same keep probabilities: no pairs are
 //! written anywhere. The stream is cut into chunks ([`IdsCorpus::chunks`],
-//! about 1M values ending at a line end); chunk `k` of epoch `e` draws from
-//! the random stream `(seed, STREAM, e, k)`, so the pairs depend only on
-//! the seed and the file, never on the thread count. (They are not the
-//! pairs `w2v pairs --seed` writes, which cuts the text differently: the
-//! two agree in distribution, which `the_stream_draws_the_statistics_of_pairs`
-//! checks with a chi-square test.)
+//! about 1M values ending at a line end); the line at offset `a` of chunk
+//! `k` in epoch `e` draws from its own random stream ([`line_rng`] of
+//! `(seed, STREAM, e, k)` and `a`), so the pairs depend only on the seed and
+//! the file, never on the thread count or on how a chunk is cut between
+//! threads. (They are not the pairs `w2v pairs --seed` writes, which cuts
+//! the text differently: the two agree in distribution, which
+//! `the_stream_draws_the_statistics_of_pairs` checks with a chi-square
+//! test.)
 //!
 //! **One driver for both paths.** Each chunk of each epoch is an entry of
 //! the driver's plan, exactly as a shard is ([`super::Plan`]): before
-//! training, every chunk's pairs are drawn once and counted in parallel
-//! ([`Stream::plan`], under 1% of a native epoch's time, BENCHMARKS.md),
-//! so the learning rate decays linearly over the exact planned pairs, and
-//! the cursor, checkpoints, resume, Ctrl-C, the NaN guard and
-//! `--deterministic` are the shard path's, unchanged. A [`Producer`] thread
-//! then draws the pairs again, chunk by chunk in plan order, and hands them
-//! to the driver in pieces of [`PIECE`] pairs (8 MB), as the shard readers
-//! hand over row groups; resuming inside a chunk redraws it and drops the
-//! pairs already trained. Drawing costs the producer about a tenth of one
-//! core at the native engine's rate; nothing is decoded.
+//! training, every chunk's pairs are counted in parallel without writing
+//! them ([`Stream::plan`], [`Stream::count`]), so the learning rate decays
+//! linearly over the exact planned pairs, and the cursor, checkpoints,
+//! resume, Ctrl-C, the NaN guard and `--deterministic` are the shard
+//! path's. Two ways to train a chunk:
+//!
+//! - **The engine draws** ([`super::Engine::draws_pairs`]): the driver hands
+//!   it the chunk's ids ([`TokenChunks`]). The native engine cuts the chunk
+//!   at line ends, one range per thread, and applies each centre's window
+//!   as [`windows`] draws it: the pairs the plan counted, never
+//!   materialised. The fused CUDA step draws on the device by its own rules
+//!   ([`device_rules`]). The cursor moves a chunk at a time.
+//! - **The host draws** (a subword model, the torch ops step): a
+//!   [`Producer`] thread draws the pairs with [`Stream::draw`], chunk by
+//!   chunk in plan order, and hands them to the driver in pieces of
+//!   [`PIECE`] pairs (8 MB), as the shard readers hand over row groups;
+//!   resuming inside a chunk redraws it and drops the pairs already
+//!   trained.
 //!
 //! A resumed run must read the same `corpus.ids` (its fingerprint, and the
 //! chunk size, are the checkpoint's "shards" fingerprint) with the same
@@ -35,6 +45,7 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -43,14 +54,16 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{joined, Error, Result};
-use crate::ids::{lines, IdsCorpus, CHUNK_TOKENS};
+use crate::ids::{lines_at, IdsCorpus, CHUNK_TOKENS};
 use crate::pairs::{keep_probs, Pairs, PairsSummary, Sampler};
 use crate::progress::Progress;
-use crate::rng::{purpose, stream};
+use crate::rng::{hash, mix64, purpose, Rng, SeedableRng};
 use crate::shards::ShardInfo;
 use crate::vocab::Vocab;
+use crate::TokenId;
 
 use super::config::{StreamConfig, TrainConfig};
+use super::engine::TokenBlock;
 use super::readers::{Chunk, Source};
 use super::{PlannedShard, TrainInputs};
 
@@ -126,10 +139,10 @@ impl Stream {
             window: self.window,
             dynamic_window: self.dynamic_window,
         };
-        let mut rng = stream(self.seed, &[purpose::STREAM, epoch as u64, k as u64]);
+        let h = self.chunk_seed(epoch, k);
         let mut kept = Vec::new();
-        for line in lines(&self.ids.ids()[r.clone()]) {
-            sampler.line(line, &mut rng, &mut kept, out);
+        for (at, line) in lines_at(&self.ids.ids()[r.clone()]) {
+            sampler.line(line, &mut line_rng(h, at), &mut kept, out);
             if out.len() >= piece && !emit(out, false) {
                 return Ok(());
             }
@@ -148,10 +161,16 @@ impl Stream {
             window: self.window,
             dynamic_window: self.dynamic_window,
         };
-        let mut rng = stream(self.seed, &[purpose::STREAM, epoch as u64, k as u64]);
-        Ok(lines(&self.ids.ids()[r.clone()])
-            .map(|line| sampler.count_line(line, &mut rng))
+        let h = self.chunk_seed(epoch, k);
+        Ok(lines_at(&self.ids.ids()[r.clone()])
+            .map(|(at, line)| sampler.count_line(line, &mut line_rng(h, at)))
             .sum())
+    }
+
+    /// The seed of chunk `k`'s subsampling and windows in epoch `epoch`
+    /// (each line's draws come from [`line_rng`] of it).
+    pub fn chunk_seed(&self, epoch: u32, k: usize) -> u64 {
+        hash(self.seed, &[purpose::STREAM, epoch as u64, k as u64])
     }
 
     /// The plan: every chunk of every epoch with its pair count, drawn and
@@ -167,6 +186,7 @@ impl Stream {
         first_only: bool,
         vocab_fingerprint: &str,
         progress: &Progress,
+        stop: Option<&AtomicBool>,
     ) -> Result<PairsSummary> {
         let start = Instant::now();
         let n = self.chunks.len();
@@ -180,6 +200,9 @@ impl Stream {
             tasks[..drawn as usize * n]
                 .par_iter()
                 .map(|&(e, k)| {
+                    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        return Err(Error::InterruptedEarly("planning the stream"));
+                    }
                     let total = self.count(e, k)?;
                     stage.inc(1);
                     Ok(total)
@@ -207,7 +230,13 @@ impl Stream {
         let pairs_per_draw: Vec<u64> = (0..epochs as usize)
             .map(|e| counts[e * n..(e + 1) * n].iter().sum())
             .collect();
-        let total_pairs = counts.iter().sum();
+        let total_pairs: u64 = counts.iter().sum();
+        if total_pairs == 0 {
+            return Err(Error::InvalidInput {
+                path: self.ids.path().to_path_buf(),
+                message: "draws no pairs: every line has fewer than two in-vocabulary words, or subsampling removed them (try --sample 0)".into(),
+            });
+        }
         let bytes = 4 * self.ids.ids().len() as u64;
         let elapsed_s = start.elapsed().as_secs_f64();
         Ok(PairsSummary {
@@ -230,6 +259,7 @@ pub fn load_inputs(
     cfg: &TrainConfig,
     s: &StreamConfig,
     progress: &Progress,
+    stop: Option<&AtomicBool>,
 ) -> Result<(TrainInputs, Arc<Stream>)> {
     let ids = IdsCorpus::open(&s.corpus)?;
     let vocab_dir = ids.vocab_dir().to_path_buf();
@@ -251,7 +281,7 @@ pub fn load_inputs(
     let manifest = crate::manifest::manifest_path(&vocab_dir, "vocab");
     let shards_fingerprint = format!("ids:{}:{}", ids.fingerprint(), CHUNK_TOKENS);
     let stream = Stream::new(ids, &vocab, s, cfg.seed);
-    let mut pairs = stream.plan(cfg.epochs, cfg.draws_on_device(), &fp, progress)?;
+    let mut pairs = stream.plan(cfg.epochs, cfg.draws_on_device(), &fp, progress, stop)?;
     pairs.corpus_tokens = vocab.n_tokens;
     Ok((
         TrainInputs {
@@ -264,6 +294,39 @@ pub fn load_inputs(
         },
         Arc::new(stream),
     ))
+}
+
+/// The random stream of the line that starts at offset `at` of a chunk
+/// whose draws are seeded `chunk` ([`Stream::chunk_seed`]). One stream per
+/// line makes the draws independent of how the chunk is cut between
+/// threads.
+#[inline]
+pub fn line_rng(chunk: u64, at: usize) -> Rng {
+    Rng::seed_from_u64(mix64(chunk ^ at as u64))
+}
+
+/// Calls `f(at, kept, i, b)` for every window of the lines of `b.ids` in
+/// `range` (which starts and ends at line ends), drawn exactly as
+/// [`Stream::draw`] draws them: `at` is the line's offset in the chunk,
+/// `kept` the line after subsampling, `i` the centre and `b` its window.
+pub fn windows(
+    b: &TokenBlock,
+    range: Range<usize>,
+    kept: &mut Vec<TokenId>,
+    mut f: impl FnMut(usize, &[TokenId], usize, usize),
+) {
+    let sampler = Sampler {
+        keep: b.keep,
+        window: b.window,
+        dynamic_window: b.dynamic_window,
+    };
+    let start = range.start;
+    for (at, line) in lines_at(&b.ids[range]) {
+        let at = start + at;
+        sampler.windows(line, &mut line_rng(b.draw_seed, at), kept, |k, i, w| {
+            f(at, k, i, w)
+        });
+    }
 }
 
 /// Draws the planned chunks on a thread of its own, in plan order.
@@ -524,6 +587,11 @@ mod tests {
     use super::*;
     use crate::train::{EngineConfig, NativeBuilder, NativeConfig};
 
+    /// The stream inputs of `cfg` (which has a stream config).
+    fn load(cfg: &TrainConfig) -> (TrainInputs, Arc<Stream>) {
+        load_inputs(cfg, cfg.stream.as_ref().unwrap(), &Progress::silent(), None).unwrap()
+    }
+
     /// synth → prep → vocab in `dir`; a deterministic stream config.
     fn stream_cfg(dir: &std::path::Path, bytes: u64, epochs: u32) -> TrainConfig {
         let mut cfg = crate::train::oracle::test_shards(dir, bytes, epochs).unwrap();
@@ -544,8 +612,7 @@ mod tests {
     fn the_plan_counts_what_the_producer_draws() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = stream_cfg(dir.path(), 300_000, 2);
-        let (inputs, stream) =
-            load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let (inputs, stream) = load(&cfg);
         let plan = super::super::Plan::new(&inputs.pairs, cfg.epochs);
         assert_eq!(plan.shards.len(), 2 * stream.chunks().len());
         let mut p = Producer::spawn(stream.clone(), &plan.shards, 0);
@@ -577,9 +644,42 @@ mod tests {
             got += c.unwrap().centres.len() as u64;
         }
         assert_eq!(got, want[0] - 1000);
+        // The windows the native engine trains from the tokens are the
+        // pairs the producer draws, pair for pair.
+        for (i, p) in plan.shards.iter().enumerate().take(3) {
+            let (window, dynamic_window) = stream.window();
+            let b = TokenBlock {
+                ids: stream.chunk_ids(p.shard),
+                keep: stream.keep(),
+                window,
+                dynamic_window,
+                lr_start: 0.0,
+                lr_end: 0.0,
+                seed: 0,
+                draw_seed: stream.chunk_seed(p.epoch, p.shard),
+                source: stream.path(),
+            };
+            let mut got = Pairs::default();
+            let mut kept = Vec::new();
+            windows(&b, 0..b.ids.len(), &mut kept, |_, k, i, r| {
+                let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(k.len()));
+                for j in (lo..hi).filter(|&j| j != i) {
+                    got.targets.push(k[i]);
+                    got.contexts.push(k[j]);
+                }
+            });
+            let mut want = Pairs::default();
+            stream
+                .draw(p.epoch, p.shard, usize::MAX, &mut want, |_, _| true)
+                .unwrap();
+            assert_eq!(got.len() as u64, per[i]);
+            assert!(got.targets == want.targets && got.contexts == want.contexts);
+        }
         // For an engine that draws on the device, epoch 0's counts stand
         // for every epoch.
-        let first = stream.plan(3, true, "fp", &Progress::silent()).unwrap();
+        let first = stream
+            .plan(3, true, "fp", &Progress::silent(), None)
+            .unwrap();
         let n = stream.chunks().len();
         assert_eq!(first.shards.len(), 3 * n);
         for e in 0..3 {
@@ -670,7 +770,7 @@ mod tests {
         let mut cfg = inputs_cfg.clone();
         cfg.epochs = 1;
         cfg.stream = Some(s);
-        let (_, st) = load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let (_, st) = load(&cfg);
         let mut d = Draw::default();
         let mut out = Pairs::default();
         for k in 0..st.chunks().len() {
@@ -692,7 +792,7 @@ mod tests {
         let mut cfg = inputs_cfg.clone();
         cfg.epochs = 1;
         cfg.stream = Some(s);
-        let (_, st) = load_inputs(&cfg, cfg.stream.as_ref().unwrap(), &Progress::silent()).unwrap();
+        let (_, st) = load(&cfg);
         let mut d = Draw::default();
         let (window, dynamic) = st.window();
         for k in 0..st.chunks().len() {

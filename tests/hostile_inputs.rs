@@ -1,0 +1,332 @@
+//! Hostile cases from the careless-user pass of session 9 (issue #16's
+//! classes, on the stream path, `prep`'s parquet reader and `eval`). Each
+//! failed before its fix: a hang, a panic, exit 0 on nothing done, or a
+//! message that sent the user the wrong way.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use super::{corpus_only, fails, ok, w2v, BIN};
+
+const IDS: &str = "vocab/corpus.ids";
+
+/// A synthetic corpus with `vocab/corpus.ids`.
+fn with_ids(bytes: u64) -> tempfile::TempDir {
+    let d = corpus_only(bytes);
+    ok(d.path(), &["vocab", "--top", "0"]);
+    d
+}
+
+#[test]
+fn epochs_are_bounded() {
+    let d = with_ids(200_000);
+    fails(
+        d.path(),
+        &["train", "--corpus", IDS, "--epochs", "1001", "-o", "m"],
+        2,
+        "--epochs must be within 1..=1000",
+    );
+    assert!(!d.path().join("m").exists());
+}
+
+/// Ctrl-C while the stream's plan is being counted (1000 epochs of a 4 MB
+/// corpus: seconds of counting) stops at once, writing nothing. Before,
+/// the plan ignored the signal and counted to the end.
+#[test]
+fn ctrl_c_stops_the_stream_plan() {
+    let d = with_ids(4_000_000);
+    let p = d.path();
+    let child = Command::new(BIN)
+        .args([
+            "train",
+            "--engine",
+            "native",
+            "--corpus",
+            IDS,
+            "--epochs",
+            "1000",
+            "--dim",
+            "8",
+            "-o",
+            "m",
+            "--progress",
+            "silent",
+        ])
+        .current_dir(p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let t = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted while planning the stream; nothing written"),
+        "{err}"
+    );
+    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    assert!(!p.join("m").exists());
+}
+
+/// A `corpus.ids` emptied with its manifest edited to match panicked
+/// (an unaligned cast of the empty mapping).
+#[test]
+fn an_empty_corpus_ids_is_refused() {
+    let d = with_ids(200_000);
+    let p = d.path();
+    std::fs::write(p.join(IDS), b"").unwrap();
+    let mpath = p.join("vocab/vocab.manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    let fp = w2v::manifest::fingerprint(&p.join(IDS)).unwrap();
+    let outputs = m["outputs"].as_array_mut().unwrap();
+    let ids = outputs
+        .iter_mut()
+        .find(|o| {
+            o["path"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("corpus.ids"))
+        })
+        .unwrap();
+    ids["bytes"] = fp.bytes.into();
+    ids["xxh3"] = fp.xxh3.as_str().into();
+    std::fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let err = fails(p, &["train", "--corpus", IDS, "-o", "m"], 1, "holds no ids");
+    assert!(err.contains("corpus.ids"), "{err}");
+}
+
+/// A corpus of one word per line has no pairs: `pairs` refused it, but
+/// `train --corpus` wrote a model of random vectors with exit 0.
+#[test]
+fn a_stream_without_pairs_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let words: String = (0..3000)
+        .map(|i| format!("{}\n", ["кот", "пёс", "дом", "лес"][i % 4]))
+        .collect();
+    std::fs::write(p.join("raw.txt"), words).unwrap();
+    ok(p, &["prep", "raw.txt", "-o", "data/corpus.txt"]);
+    ok(p, &["vocab", "--top", "0", "--min-count", "1"]);
+    let err = fails(
+        p,
+        &["train", "--engine", "native", "--corpus", IDS, "-o", "m"],
+        1,
+        "draws no pairs",
+    );
+    assert!(err.contains("corpus.ids"), "{err}");
+    assert!(!p.join("m").exists());
+}
+
+/// A FIFO inside a directory given to `prep` blocked the walk forever.
+#[test]
+fn prep_skips_a_fifo_inside_a_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir(p.join("in")).unwrap();
+    std::fs::write(p.join("in/a.txt"), "Привет, мир!\n").unwrap();
+    let fifo = std::ffi::CString::new(p.join("in/pipe.txt").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut child = Command::new(BIN)
+        .args(["prep", "in", "-o", "out/corpus.txt", "--progress", "silent"])
+        .current_dir(p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed().as_secs() > 60 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("prep still blocked on the FIFO after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/corpus.txt")).unwrap(),
+        "привет мир\n"
+    );
+}
+
+fn write_parquet(
+    path: &Path,
+    batch: arrow::array::RecordBatch,
+    codec: parquet::basic::Compression,
+) {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(codec)
+        .build();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A dictionary-encoded text column (pandas categoricals) was refused as
+/// "not a string column", a brotli file failed with "Disabled feature at
+/// compile time", and a list column named `text` was reported missing.
+#[test]
+fn prep_reads_dictionary_and_brotli_parquet_and_names_a_nested_column() {
+    use arrow::array::{Array, DictionaryArray, ListArray, RecordBatch, StringArray};
+    use arrow::datatypes::{Field, Int32Type, Schema};
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let rows = ["Первая строка", "Вторая строка", "Первая строка"];
+    let dict: DictionaryArray<Int32Type> = rows.iter().copied().collect();
+    let schema = Schema::new(vec![Field::new("text", dict.data_type().clone(), false)]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dict)]).unwrap();
+    write_parquet(
+        &p.join("dict.parquet"),
+        batch,
+        parquet::basic::Compression::SNAPPY,
+    );
+    ok(p, &["prep", "dict.parquet", "-o", "a/corpus.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("a/corpus.txt")).unwrap(),
+        "первая строка\nвторая строка\nпервая строка\n"
+    );
+
+    let plain = StringArray::from(rows.to_vec());
+    let schema = Schema::new(vec![Field::new("text", plain.data_type().clone(), false)]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(plain)]).unwrap();
+    let brotli = parquet::basic::Compression::BROTLI(Default::default());
+    write_parquet(&p.join("brotli.parquet"), batch, brotli);
+    ok(p, &["prep", "brotli.parquet", "-o", "b/corpus.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("b/corpus.txt")).unwrap(),
+        "первая строка\nвторая строка\nпервая строка\n"
+    );
+
+    let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
+    let schema = Schema::new(vec![Field::new("text", list.data_type().clone(), true)]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(list)]).unwrap();
+    write_parquet(
+        &p.join("list.parquet"),
+        batch,
+        parquet::basic::Compression::SNAPPY,
+    );
+    fails(
+        p,
+        &["prep", "list.parquet", "-o", "c/corpus.txt"],
+        1,
+        "column 'text' is nested (a list or struct",
+    );
+}
+
+/// `eval --groups` with no member in the vocabulary exited 0 with
+/// "precision@10 0.0000 over 0 members".
+#[test]
+fn eval_groups_with_no_known_member_fails() {
+    let d = super::prepared(300_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let groups = serde_json::json!({
+        "seed": 1,
+        "groups": [{"name": "g", "members": ["zzzz", "qqqq"], "contexts": ["xxxx"]}],
+    });
+    std::fs::write(p.join("g.json"), groups.to_string()).unwrap();
+    fails(
+        p,
+        &["eval", "--model", "model", "--groups", "g.json"],
+        1,
+        "none of its 2 group members is in the model's vocabulary",
+    );
+}
+
+/// `--lr -1` got clap's "unexpected argument '-1' found" instead of the
+/// range check; a changed setting on `--resume` said "start afresh without
+/// --resume", which the next run refused for the checkpoint ("pass
+/// --force").
+#[test]
+fn negative_values_reach_the_range_checks_and_resume_hints_name_force() {
+    let d = with_ids(200_000);
+    let p = d.path();
+    fails(
+        p,
+        &["train", "--corpus", IDS, "--lr", "-1", "-o", "m"],
+        2,
+        "--lr must be within (0, 10)",
+    );
+    let o = w2v(
+        p,
+        &[
+            "train",
+            "--engine",
+            "native",
+            "--corpus",
+            IDS,
+            "--dim",
+            "8",
+            "--epochs",
+            "2",
+            "-o",
+            "m",
+            "--stop-after-pairs",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(130), "{o:?}");
+    let err = fails(
+        p,
+        &[
+            "train", "--engine", "native", "--corpus", IDS, "--dim", "8", "--epochs", "2",
+            "--window", "3", "-o", "m", "--resume",
+        ],
+        1,
+        "start afresh with --force instead of --resume",
+    );
+    assert!(!err.contains("without --resume"), "{err}");
+}
+
+/// An interrupted run into a directory holding a finished model rewrote
+/// the model's `train.jsonl`: `report` and `serve` then drew the curves of
+/// a run whose vectors were never written. The unfinished run's log now
+/// stays beside its checkpoints until its model is written.
+#[test]
+fn an_interrupted_run_keeps_the_finished_models_log() {
+    let d = super::prepared(300_000, 1);
+    let p = d.path();
+    fn args(stop: Option<&'static str>) -> Vec<&'static str> {
+        let mut a = vec![
+            "train", "--engine", "native", "--dim", "16", "--epochs", "2", "-o", "model",
+        ];
+        if let Some(s) = stop {
+            a.extend(["--seed", "9", "--stop-after-pairs", s]);
+        }
+        a
+    }
+    ok(p, &args(None));
+    let done = std::fs::read(p.join("model/train.jsonl")).unwrap();
+    let npy = std::fs::read(p.join("model/input.npy")).unwrap();
+    assert!(!p.join("model/checkpoints").exists());
+    let o = w2v(p, &args(Some("1000")));
+    assert_eq!(o.status.code(), Some(130), "{o:?}");
+    assert_eq!(std::fs::read(p.join("model/train.jsonl")).unwrap(), done);
+    assert_eq!(std::fs::read(p.join("model/input.npy")).unwrap(), npy);
+    let running = std::fs::read_to_string(p.join("model/checkpoints/train.jsonl")).unwrap();
+    assert!(running.contains("\"outcome\":\"interrupted\""), "{running}");
+    // Resumed to the end, its log replaces the old one.
+    let mut resume = args(None);
+    resume.extend(["--seed", "9", "--resume"]);
+    ok(p, &resume);
+    let now = std::fs::read_to_string(p.join("model/train.jsonl")).unwrap();
+    assert_ne!(now.as_bytes(), &done[..]);
+    assert!(
+        now.contains("\"resumed\":true") && now.contains("\"outcome\":\"done\""),
+        "{now}"
+    );
+    assert!(!p.join("model/checkpoints").exists());
+}
