@@ -244,6 +244,16 @@ fn eval_groups_with_no_known_member_fails() {
         1,
         "none of its 2 group members is in the model's vocabulary",
     );
+    // `-k 0` printed nothing with exit 0 (the API refuses k = 0).
+    for cmd in [
+        vec!["neighbors", "кот", "-k", "0", "--model", "model"],
+        vec!["analogy", "а", "б", "в", "-k", "0", "--model", "model"],
+    ] {
+        let o = w2v(p, &cmd);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("must be at least 1"), "{err}");
+    }
 }
 
 /// `--lr -1` got clap's "unexpected argument '-1' found" instead of the

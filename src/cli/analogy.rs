@@ -21,7 +21,7 @@ pub struct AnalogyArgs {
     pub a: String,
     pub b: String,
     pub c: String,
-    #[arg(short, default_value_t = 5)]
+    #[arg(short, default_value_t = 5, value_parser = super::positive_count)]
     pub k: usize,
     #[arg(long, value_enum, default_value = "3cosadd")]
     pub method: AnalogyMethod,

@@ -180,6 +180,15 @@ fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
     }
 }
 
+/// A count of at least 1 (`-k`).
+fn positive_count(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The command line, with negative numbers taken as values in every
 /// subcommand (`--lr -1` reaches the range check, not "unexpected argument").
 fn parse() -> Cli {

@@ -14,7 +14,7 @@ use super::{json, print_hits, Fail};
 pub struct NeighborsArgs {
     /// Query words; `-` reads one query per line from stdin.
     pub words: Vec<String>,
-    #[arg(short, default_value_t = 10)]
+    #[arg(short, default_value_t = 10, value_parser = super::positive_count)]
     pub k: usize,
     /// gensim most_similar: words to add.
     #[arg(long, num_args = 1..)]
