@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Native training from shards vs from the token stream (issue 17), side by
 # side in one run on the same corpus, settings and seeds.
-#   CORPUS=path/to/text.zst THREADS=2 SEEDS="1 2 3" bash benches/stream.sh
+#   CORPUS=path/to/text.zst THREADS=2 SEEDS="1 2 3" [DRAW_PER_SEED=1] bash benches/stream.sh
 # Arms, per seed (interleaved): shards = `pairs` (5 draws) + `train --shards`;
 # stream = `vocab` (writes vocab/corpus.ids) + `train --corpus`. Settings are
 # the defaults, gensim's (dim 128, window 5, negative 5, sample 1e-3,
@@ -40,6 +40,12 @@ print(json.dumps({'shards_bytes': s['bytes_on_disk'], 'shards_pairs': s['total_p
 log "{\"bench\": \"stream-inputs\", \"pairs\": $t_pairs, \"vocab_without_ids\": $t_vocab_noids, \"vocab_with_ids\": $t_vocab, \"disk\": $disk}"
 
 for seed in $SEEDS; do
+  # DRAW_PER_SEED=1: the shards are drawn again with each seed, so the
+  # shard arm's seeds vary the draws as the stream's do (by default all of
+  # its seeds train on the one draw made above).
+  if [[ ${DRAW_PER_SEED:-0} == 1 ]]; then
+    $B pairs --corpus "$OUT/data/corpus.txt" --vocab-dir "$OUT/vocab-shards" --shards-dir "$OUT/shards" --no-corpus-ids --force --threads "$THREADS" --seed "$seed" --progress silent
+  fi
   for arm in shards stream; do
     m="$OUT/model-$arm-$seed"
     if [[ $arm == shards ]]; then in=(--shards "$OUT/shards"); else in=(--corpus "$OUT/vocab-stream/corpus.ids"); fi
