@@ -224,10 +224,7 @@ impl IdsCorpus {
     /// Refuses a chunk holding an id outside a vocabulary of `n_words`.
     pub fn check_chunk(&self, r: &Range<usize>, n_words: usize) -> Result<()> {
         let ids = &self.ids()[r.clone()];
-        match ids
-            .iter()
-            .position(|&x| x != LINE_END && (x < 0 || x as usize >= n_words))
-        {
+        match first_outside(ids, n_words) {
             None => Ok(()),
             Some(i) => Err(Error::Mismatch {
                 path: self.path.clone(),
@@ -263,6 +260,13 @@ pub fn chunk_ranges(ids: &[TokenId], size: usize) -> Vec<Range<usize>> {
 /// The lines of a chunk (sentinels removed).
 pub fn lines(ids: &[TokenId]) -> impl Iterator<Item = &[TokenId]> {
     ids.split(|&x| x == LINE_END).filter(|l| !l.is_empty())
+}
+
+/// The position of the first value of `ids` that is neither a line end nor
+/// an id of a vocabulary of `n_words`.
+pub fn first_outside(ids: &[TokenId], n_words: usize) -> Option<usize> {
+    ids.iter()
+        .position(|&x| x != LINE_END && (x < 0 || x as usize >= n_words))
 }
 
 /// [`lines`] with the offset of each line's first id in `ids`.

@@ -57,7 +57,7 @@
 
 use crate::error::{Error, Result};
 use crate::hogwild::SharedMatrix;
-use crate::ids::{split_at_lines, LINE_END};
+use crate::ids::{first_outside, split_at_lines};
 use crate::rng::{stream, RngCore};
 use crate::simd::Kernels;
 use crate::subword::NgramTable;
@@ -534,9 +534,7 @@ impl NativeEngine {
                 }
                 NativeUpdate::Pair => {
                     for (j, &c) in ctx.iter().enumerate() {
-                        for n in negs.iter_mut().take(k) {
-                            *n = sample(&self.table, rng.next_u64()) as usize;
-                        }
+                        draw(&mut rng, &mut negs);
                         let l = self.apply_pair(c as usize, t, &negs[..k], lr, &mut ps);
                         if want && j == 0 {
                             loss += l as f64;
@@ -703,11 +701,7 @@ impl Engine for NativeEngine {
                 b.keep.len()
             )));
         }
-        if let Some(i) = b
-            .ids
-            .iter()
-            .position(|&x| x != LINE_END && (x < 0 || x as usize >= v))
-        {
+        if let Some(i) = first_outside(b.ids, v) {
             return Err(Error::Mismatch {
                 path: b.source.to_path_buf(),
                 message: format!(
@@ -760,6 +754,7 @@ impl Engine for NativeEngine {
 mod tests {
     use super::super::oracle::{test_weights, Tables};
     use super::*;
+    use crate::ids::LINE_END;
     use crate::pairs::Pairs;
 
     fn engine(v: usize, dim: usize, negative: usize) -> NativeEngine {
