@@ -676,21 +676,14 @@ impl<'a> Reader<'a> {
                     ),
                 }
             })?;
-        // The parquet crate panics on some corrupt column chunk offsets and
-        // can stall on some page headers: check the text column's chunks
-        // first (found by fuzzing, tests/fuzz).
         let meta = builder.metadata().clone();
-        let row_groups = builder.metadata().num_row_groups();
-        let rg_bytes: Vec<u64> = builder
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|rg| rg.compressed_size() as u64)
-            .collect();
         let mask = ProjectionMask::leaves(schema, [col]);
         // One row group at a time: never the whole file in memory.
-        for (rg, bytes) in rg_bytes.iter().enumerate().take(row_groups) {
+        for (rg, group) in meta.row_groups().iter().enumerate() {
             let f = File::open(path).map_err(io_err(path, "open"))?;
+            // The parquet crate panics on some corrupt column chunk offsets
+            // and can stall on some page headers: check the text column's
+            // chunks first (found by fuzzing, tests/fuzz).
             crate::parquet_guard::check_row_group(path, &f, &meta, rg, &[col])?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(f)
                 .map_err(pq_err(path, "read parquet"))?
@@ -748,7 +741,7 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            on_read(*bytes);
+            on_read(group.compressed_size() as u64);
         }
         Ok(())
     }

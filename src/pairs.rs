@@ -240,20 +240,12 @@ impl Sampler<'_> {
 
     /// How many pairs [`Sampler::line`] would append for `ids`, drawing the
     /// same random numbers (so `rng` ends where `line` leaves it) without
-    /// writing a pair.
-    pub fn count_line(&self, ids: &[TokenId], rng: &mut Rng) -> u64 {
-        let mut n = 0usize;
-        for &id in ids {
-            let p = self.keep[id as usize];
-            if p >= 1.0 || unit_f32(rng) < p {
-                n += 1;
-            }
-        }
+    /// writing a pair; `kept` is scratch, as for [`Sampler::windows`].
+    pub fn count_line(&self, ids: &[TokenId], rng: &mut Rng, kept: &mut Vec<TokenId>) -> u64 {
         let mut pairs = 0u64;
-        for i in 0..n {
-            let b = self.reach(rng);
-            pairs += (i.min(b) + (n - 1 - i).min(b)) as u64;
-        }
+        self.windows(ids, rng, kept, |kept, i, b| {
+            pairs += (i.min(b) + (kept.len() - 1 - i).min(b)) as u64;
+        });
         pairs
     }
 
@@ -718,7 +710,11 @@ mod tests {
                 let (mut a, mut b) = (stream(9, &[len as u64]), stream(9, &[len as u64]));
                 let (mut out, mut k) = (Pairs::default(), Vec::new());
                 s.line(&ids, &mut a, &mut k, &mut out);
-                assert_eq!(s.count_line(&ids, &mut b), out.len() as u64, "{len}");
+                assert_eq!(
+                    s.count_line(&ids, &mut b, &mut k),
+                    out.len() as u64,
+                    "{len}"
+                );
                 assert_eq!(below(&mut a, 1 << 40), below(&mut b, 1 << 40), "{len}");
             }
         }

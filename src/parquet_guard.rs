@@ -185,17 +185,7 @@ impl<R: Read> Walker<'_, R> {
     fn page_header(&mut self) -> Walk<Page> {
         let (mut size, mut raw, mut values) = (None, None, None);
         let mut last = 0i64;
-        loop {
-            let b = self.byte()?;
-            let ty = b & 0x0f;
-            if ty == 0 {
-                break;
-            }
-            let id = match b >> 4 {
-                0 => self.zigzag()?,
-                delta => last + delta as i64,
-            };
-            last = id;
+        while let Some((id, ty)) = self.field(&mut last)? {
             match (id, ty) {
                 (2, 5) => raw = Some(self.size("uncompressed page size")?),
                 (3, 5) => size = Some(self.size("page size")?),
@@ -223,23 +213,30 @@ impl<R: Read> Walker<'_, R> {
     fn num_values(&mut self) -> Walk<Option<i64>> {
         let mut values = None;
         let mut last = 0i64;
-        loop {
-            let b = self.byte()?;
-            let ty = b & 0x0f;
-            if ty == 0 {
-                return Ok(values);
-            }
-            let id = match b >> 4 {
-                0 => self.zigzag()?,
-                delta => last + delta as i64,
-            };
-            last = id;
+        while let Some((id, ty)) = self.field(&mut last)? {
             if (id, ty) == (1, 5) {
                 values = Some(self.zigzag()?);
             } else {
                 self.value(ty, 2)?;
             }
         }
+        Ok(values)
+    }
+
+    /// The next field header of a struct: its id and compact type, or None
+    /// at the struct's stop byte. `last` is the previous field's id, which
+    /// a short header gives its id as a delta from (and which it updates).
+    fn field(&mut self, last: &mut i64) -> Walk<Option<(i64, u8)>> {
+        let b = self.byte()?;
+        let ty = b & 0x0f;
+        if ty == 0 {
+            return Ok(None);
+        }
+        *last = match b >> 4 {
+            0 => self.zigzag()?,
+            delta => last.wrapping_add(delta as i64),
+        };
+        Ok(Some((*last, ty)))
     }
 
     /// Skips one value of compact type `ty` (a struct field's value; a
@@ -280,17 +277,13 @@ impl<R: Read> Walker<'_, R> {
                 // bytes left bounds the loop below as well.
                 self.elements(kv & 0x0f, 0, depth)
             }
-            12 => loop {
-                let b = self.byte()?;
-                let ty = b & 0x0f;
-                if ty == 0 {
-                    return Ok(());
+            12 => {
+                let mut last = 0i64;
+                while let Some((_, ty)) = self.field(&mut last)? {
+                    self.value(ty, depth + 1)?;
                 }
-                if b >> 4 == 0 {
-                    self.zigzag()?;
-                }
-                self.value(ty, depth + 1)?;
-            },
+                Ok(())
+            }
             13 => self.skip(16),
             t => Err(format!("an unknown Thrift type {t}")),
         }

@@ -137,18 +137,7 @@ fn prep_skips_a_fifo_inside_a_directory() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed().as_secs() > 60 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("prep still blocked on the FIFO after 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = super::wait_at_most(&mut child, 60, "prep blocked on the FIFO");
     assert!(status.success());
     assert_eq!(
         std::fs::read_to_string(p.join("out/corpus.txt")).unwrap(),

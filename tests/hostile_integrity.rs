@@ -521,12 +521,7 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
 /// panic inside `prep`. It is refused with one line naming the file.
 #[test]
 fn fuzz_found_parquet_with_a_negative_column_offset_is_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let bytes = read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/regressions/reader_parquet-negative-column-offset.parquet"),
-    );
-    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let d = super::fuzz_regression_as_parquet("reader_parquet-negative-column-offset.parquet");
     let err = fails(
         d.path(),
         &["prep", "x.parquet", "-o", "corpus.txt"],
@@ -541,12 +536,7 @@ fn fuzz_found_parquet_with_a_negative_column_offset_is_refused() {
 /// (`ByteArrayDecoderPlain::read`) inside `prep`.
 #[test]
 fn fuzz_found_parquet_with_an_empty_dictionary_page_holding_bytes_is_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let bytes = read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/regressions/reader_parquet-empty-dictionary-page.parquet"),
-    );
-    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let d = super::fuzz_regression_as_parquet("reader_parquet-empty-dictionary-page.parquet");
     let err = fails(
         d.path(),
         &["prep", "x.parquet", "-o", "corpus.txt"],
@@ -563,12 +553,7 @@ fn fuzz_found_parquet_with_an_empty_dictionary_page_holding_bytes_is_refused() {
 /// page headers first (`src/parquet_guard.rs`) and refuses the file at once.
 #[test]
 fn fuzz_found_parquet_page_header_that_stalled_the_reader_is_refused_at_once() {
-    let d = tempfile::tempdir().unwrap();
-    let bytes = read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/regressions/reader_parquet-timeout-2e49e2ce"),
-    );
-    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    let d = super::fuzz_regression_as_parquet("reader_parquet-timeout-2e49e2ce");
     let mut child = Command::new(BIN)
         .args([
             "prep",
@@ -584,18 +569,7 @@ fn fuzz_found_parquet_page_header_that_stalled_the_reader_is_refused_at_once() {
         .unwrap();
     // Before the fix it ran for minutes; a refusal takes milliseconds, so
     // 60 s leaves room for a loaded CI box.
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > std::time::Duration::from_secs(60) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("prep of the stalling parquet file still ran after 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = super::wait_at_most(&mut child, 60, "prep of the stalling parquet file");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");

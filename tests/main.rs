@@ -209,6 +209,39 @@ fn torch_cpu_pipeline_recovers_planted_topics() {
     assert!(m.contains("\"libtorch\": \"2.11.0"), "{m}");
 }
 
+/// Waits for `child`, killing it and failing with `what` if it runs past
+/// `secs` seconds (a test of something that used to hang).
+fn wait_at_most(
+    child: &mut std::process::Child,
+    secs: u64,
+    what: &str,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(secs) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{what} still ran after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A temp dir holding the fuzz regression input `name` as `x.parquet`.
+fn fuzz_regression_as_parquet(name: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/regressions")
+            .join(name),
+    );
+    std::fs::write(d.path().join("x.parquet"), bytes).unwrap();
+    d
+}
+
 fn read(p: PathBuf) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

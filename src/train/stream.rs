@@ -132,28 +132,37 @@ impl Stream {
         out: &mut Pairs,
         mut emit: impl FnMut(&mut Pairs, bool) -> bool,
     ) -> Result<()> {
-        let r = &self.chunks[k];
-        self.ids.check_chunk(r, self.n_words)?;
-        let sampler = Sampler {
-            keep: &self.keep,
-            window: self.window,
-            dynamic_window: self.dynamic_window,
-        };
-        let h = self.chunk_seed(epoch, k);
         let mut kept = Vec::new();
-        for (at, line) in lines_at(&self.ids.ids()[r.clone()]) {
-            sampler.line(line, &mut line_rng(h, at), &mut kept, out);
-            if out.len() >= piece && !emit(out, false) {
-                return Ok(());
-            }
+        let done = self.each_line(epoch, k, |sampler, line, rng| {
+            sampler.line(line, rng, &mut kept, out);
+            out.len() < piece || emit(out, false)
+        })?;
+        if done {
+            emit(out, true);
         }
-        emit(out, true);
         Ok(())
     }
 
     /// The number of pairs [`Stream::draw`] draws from chunk `k` in epoch
     /// `epoch`, counted without writing them.
     pub fn count(&self, epoch: u32, k: usize) -> Result<u64> {
+        let (mut kept, mut n) = (Vec::new(), 0u64);
+        self.each_line(epoch, k, |sampler, line, rng| {
+            n += sampler.count_line(line, rng, &mut kept);
+            true
+        })?;
+        Ok(n)
+    }
+
+    /// Calls `f(sampler, line, rng)` for each line of chunk `k` in epoch
+    /// `epoch` with that line's random stream, after bounds-checking the
+    /// chunk's ids, until `f` returns false; Ok(false) when it stopped early.
+    fn each_line(
+        &self,
+        epoch: u32,
+        k: usize,
+        mut f: impl FnMut(&Sampler, &[TokenId], &mut Rng) -> bool,
+    ) -> Result<bool> {
         let r = &self.chunks[k];
         self.ids.check_chunk(r, self.n_words)?;
         let sampler = Sampler {
@@ -162,9 +171,12 @@ impl Stream {
             dynamic_window: self.dynamic_window,
         };
         let h = self.chunk_seed(epoch, k);
-        Ok(lines_at(&self.ids.ids()[r.clone()])
-            .map(|(at, line)| sampler.count_line(line, &mut line_rng(h, at)))
-            .sum())
+        for (at, line) in lines_at(&self.ids.ids()[r.clone()]) {
+            if !f(&sampler, line, &mut line_rng(h, at)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The seed of chunk `k`'s subsampling and windows in epoch `epoch`
