@@ -7,7 +7,8 @@
 //! is exactly Hogwild's semantics, but there is no data race and no aliased
 //! `&mut`: loading, storing and sharing rows is safe Rust. The module's one
 //! `unsafe` block is the x86-64 cache hint in [`SharedMatrix::prefetch`],
-//! which reads and writes nothing. On x86-64 a relaxed 32-bit atomic load or
+//! which reads and writes nothing; [`table`]'s `madvise` hint is the other.
+//! On x86-64 a relaxed 32-bit atomic load or
 //! store is a plain `mov`, so the price is only that the copy loops are not
 //! vectorised; the `kernels` bench measures it.
 
@@ -23,6 +24,8 @@ impl SharedMatrix {
     /// Wraps `values` (row-major, `rows × dim`).
     pub fn from_vec(values: Vec<f32>, dim: usize) -> Self {
         assert!(dim > 0 && values.len().is_multiple_of(dim), "matrix shape");
+        // std collects a vector into one of equal layout in place, so the
+        // matrix keeps `values`' pages (huge ones, from [`table`]).
         SharedMatrix {
             data: values
                 .into_iter()
@@ -95,6 +98,43 @@ impl SharedMatrix {
     }
 }
 
+/// An empty vector with room for `len` values, for a weight table: on Linux
+/// its memory is advised to be backed by transparent huge pages before
+/// anything touches it. Training reads and writes rows of these tables at
+/// random, and with 4 KiB pages nearly every row of a large table costs a TLB
+/// miss; 2 MiB pages spare most of them (BENCHMARKS.md). The environment
+/// variable `W2V_HUGE_PAGES=0` leaves the pages as they come (to measure it).
+pub fn table<T>(len: usize) -> Vec<T> {
+    let v = Vec::with_capacity(len);
+    if std::env::var_os("W2V_HUGE_PAGES").is_none_or(|x| x != "0") {
+        advise_huge_pages(v.as_ptr() as usize, len * std::mem::size_of::<T>());
+    }
+    v
+}
+
+/// Asks Linux to back the whole 2 MiB pages inside `[addr, addr + bytes)`
+/// with transparent huge pages (a hint; where the kernel refuses it, as with
+/// THP off, nothing changes).
+fn advise_huge_pages(addr: usize, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = addr.next_multiple_of(HUGE);
+        let end = (addr + bytes) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: madvise(MADV_HUGEPAGE) neither reads nor writes
+            // memory, nor maps or unmaps it: it only sets how the kernel
+            // backs the pages of [start, end) when they are first touched
+            // (their contents stay as they are). That range lies inside the
+            // allocation of `bytes` bytes at `addr` that the caller owns.
+            // Its result is ignored on purpose: refusing is harmless.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (addr, bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +153,20 @@ mod tests {
         assert_eq!(r, [2.0, 1.0, 2.0]);
         assert_eq!(m.rows(), 4);
         assert_eq!(m.to_vec()[9..], [3.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_table_keeps_its_memory_when_it_becomes_a_matrix() {
+        // The huge-page advice is given to `table`'s allocation; a matrix
+        // that copied the values elsewhere would lose it.
+        let mut t: Vec<f32> = table(5 << 20);
+        assert!(t.capacity() >= 5 << 20);
+        t.extend((0..5 << 20).map(|i| i as f32));
+        let p = t.as_ptr() as usize;
+        let m = SharedMatrix::from_vec(t, 128);
+        assert_eq!(m.data.as_ptr() as usize, p);
+        let mut r = [0f32; 128];
+        m.load(3, &mut r);
+        assert_eq!(r[5], (3 * 128 + 5) as f32);
     }
 }

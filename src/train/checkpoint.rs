@@ -174,10 +174,13 @@ pub fn load(
                 message: format!("holds {} bytes, expected {}", bytes.len(), n * 4),
             });
         }
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        let mut v = crate::hogwild::table(n);
+        v.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok(v)
     };
     let weights = Weights {
         input: read("input.f32", n_in)?,

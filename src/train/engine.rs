@@ -25,6 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::hogwild::table;
 use crate::rng::{purpose, stream, unit_f32};
 use crate::unigram::AliasTable;
 use crate::TokenId;
@@ -111,14 +112,7 @@ pub struct Weights {
 impl Weights {
     /// word2vec.c initialisation: input uniform in ±0.5/dim, output zeros.
     pub fn init(vocab_size: usize, dim: usize, seed: u64) -> Weights {
-        let mut rng = stream(seed, &[purpose::INIT]);
-        let input = (0..vocab_size * dim)
-            .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
-            .collect();
-        Weights {
-            input,
-            output: vec![0.0; vocab_size * dim],
-        }
+        Weights::init_subword(vocab_size, 0, dim, seed)
     }
 
     /// A subword model's start: `V + buckets` input rows, all drawn as
@@ -126,13 +120,13 @@ impl Weights {
     /// `V` output rows of zeros.
     pub fn init_subword(vocab_size: usize, buckets: usize, dim: usize, seed: u64) -> Weights {
         let mut rng = stream(seed, &[purpose::INIT]);
-        let input = (0..(vocab_size + buckets) * dim)
-            .map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32)
-            .collect();
-        Weights {
-            input,
-            output: vec![0.0; vocab_size * dim],
-        }
+        let mut input = table((vocab_size + buckets) * dim);
+        input.extend(
+            (0..(vocab_size + buckets) * dim).map(|_| (unit_f32(&mut rng) - 0.5) / dim as f32),
+        );
+        let mut output = table(vocab_size * dim);
+        output.resize(vocab_size * dim, 0.0);
+        Weights { input, output }
     }
 
     /// The first non-finite value, or one larger than `limit` in magnitude,
