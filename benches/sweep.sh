@@ -45,6 +45,10 @@ declare -A C=(
   [ns1.0]="--ns-exponent 1.0|"
   [mc3]="--min-count 3|"
   [mc10]="--min-count 10|"
+  # Second round: the first round's winners together.
+  [e10win8]="|--epochs 10 --window 8"
+  [e10neg10]="|--epochs 10 --negative 10"
+  [e10lr0.035]="|--epochs 10 --lr 0.035"
   [chosen]="${CHOSEN:-|}"
 )
 CONFIGS=${CONFIGS:-base lr0.05 lr0.075 lr0.1 neg10 neg15 win2 win3 win8 sample1e-4 sample1e-5 epochs10 epochs15 ns0.5 ns1.0 mc3 mc10}
