@@ -390,9 +390,14 @@ impl<'a> Reader<'a> {
             c => c,
         };
         if magic == *b"PK\x03\x04" || magic == *b"PAR1" {
+            let kind = if magic == *b"PAR1" { "parquet" } else { "zip" };
             return Err(invalid(
                 &input.path,
-                "is a zip or parquet file, which cannot be read as a stream; save it to a file with its extension (.zip, .parquet) and pass that",
+                if input.path.as_os_str() == "-" {
+                    format!("is a {kind} file, which cannot be read as a stream; save it to a file named .{kind} and pass that")
+                } else {
+                    format!("is a {kind} file, not text: drop --format, or pass --format {kind}")
+                },
             ));
         }
         Ok(match compression {

@@ -443,7 +443,14 @@ impl Model {
                 (self.kernels.axpy)(&mut q, sign, &v.unit);
             }
         }
-        let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        let n = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        // Unit vectors that cancel (a word both positive and negative)
+        // leave nothing to rank by: every score would be 0.
+        if n < 1e-4 {
+            return Err(Error::InvalidConfig(
+                "the positive and negative words cancel out: the query vector is zero".into(),
+            ));
+        }
         q.iter_mut().for_each(|x| *x /= n);
         Ok((q, ex))
     }
@@ -616,6 +623,11 @@ mod tests {
         // restrict: only the first 4 rows.
         let r = m.most_similar(&["король".into()], &[], 1, Some(4)).unwrap();
         assert_eq!(r[0].word, "мужчина");
+        // A word both positive and negative leaves nothing to rank by.
+        let e = m
+            .most_similar(&["король".into()], &["Король".into()], 3, None)
+            .unwrap_err();
+        assert!(e.to_string().contains("cancel out"), "{e}");
     }
 
     #[test]

@@ -145,7 +145,19 @@ fn class5_compressed_and_tar_streams_are_read_by_content_whatever_their_name() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("<stdin>") || err.contains("-:"), "{err}");
-    assert!(err.contains("zip or parquet"), "{err}");
+    assert!(
+        err.contains("is a zip file, which cannot be read as a stream"),
+        "{err}"
+    );
+    assert!(!p.join("out/zip.txt").exists());
+    // A zip file forced to be read as text is told which --format.
+    std::fs::write(p.join("a.zip"), zip_of(&[("texts/a.txt", TEXT.as_bytes())])).unwrap();
+    fails(
+        p,
+        &["prep", "a.zip", "--format", "text", "-o", "out/zip.txt"],
+        1,
+        "a.zip: is a zip file, not text: drop --format, or pass --format zip",
+    );
     assert!(!p.join("out/zip.txt").exists());
 }
 

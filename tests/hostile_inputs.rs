@@ -329,3 +329,18 @@ fn an_interrupted_run_keeps_the_finished_models_log() {
     );
     assert!(!p.join("model/checkpoints").exists());
 }
+
+/// `train` with neither shards nor `vocab/corpus.ids` said only that the
+/// shards manifest could not be read.
+#[test]
+fn train_with_no_input_names_both_inputs() {
+    let d = tempfile::tempdir().unwrap();
+    let err = fails(
+        d.path(),
+        &["train", "-o", "m"],
+        1,
+        "shards: not found, nor vocab/corpus.ids: run `w2v pairs` (or `w2v vocab`",
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!d.path().join("m").exists());
+}

@@ -170,8 +170,8 @@ impl TrainArgs {
     /// `w2v pairs`, whose sampling settings it holds), else the token
     /// stream `vocab/corpus.ids` when it exists (measured as fast as the
     /// shards natively, with no shards on disk: BENCHMARKS.md), else
-    /// `shards/` (whose absence is then reported).
-    fn input(&self, warnings: &mut Vec<String>) -> (PathBuf, Option<StreamConfig>) {
+    /// `shards/`; with none of them there, an error that names both.
+    fn input(&self, warnings: &mut Vec<String>) -> w2v::Result<(PathBuf, Option<StreamConfig>)> {
         let stream = |corpus: PathBuf| StreamConfig {
             corpus,
             window: self.window,
@@ -186,8 +186,14 @@ impl TrainArgs {
                 let shards = PathBuf::from(DEFAULT_SHARDS);
                 let has_shards = shards.join(w2v::manifest::SHARDS_MANIFEST).is_file()
                     || shards.join(w2v::manifest::LEGACY_FILE_NAME).is_file();
-                if !has_shards && std::path::Path::new(DEFAULT_IDS).is_file() {
+                let has_ids = std::path::Path::new(DEFAULT_IDS).is_file();
+                if !has_shards && has_ids {
                     (shards, Some(stream(PathBuf::from(DEFAULT_IDS))))
+                } else if !has_ids && !shards.exists() {
+                    return Err(w2v::error::invalid(
+                        &shards,
+                        format!("not found, nor {DEFAULT_IDS}: run `w2v pairs` (or `w2v vocab`, to train from the token stream), or pass --shards DIR or --corpus FILE"),
+                    ));
                 } else {
                     (shards, None)
                 }
@@ -198,7 +204,7 @@ impl TrainArgs {
                 "--window, --sample and --no-dynamic-window apply to --corpus only; shards hold the draws `w2v pairs` made".into(),
             );
         }
-        (shards, stream)
+        Ok((shards, stream))
     }
 
     /// Resolves the flags into a typed configuration.
@@ -292,7 +298,7 @@ impl TrainArgs {
                 prefetch: !self.no_prefetch,
             })
         };
-        let (shards_dir, stream) = self.input(&mut warnings);
+        let (shards_dir, stream) = self.input(&mut warnings)?;
         let cfg = TrainConfig {
             shards_dir,
             stream,
