@@ -304,3 +304,55 @@ fn vocab_checks_room_for_corpus_ids_and_keeps_the_old_one_until_it_commits() {
     ok(p, &args);
     assert!(!p.join("vocab/corpus.ids").exists());
 }
+
+/// `train --ns-exponent X` rebuilds the negatives' table from the counts:
+/// the model equals one trained on a vocabulary built with that exponent,
+/// and differs from the vocabulary's own. A resume with another is refused.
+#[test]
+fn train_ns_exponent_equals_a_vocabulary_built_with_it() {
+    let d = corpus_only(300_000);
+    let p = d.path();
+    ok(p, &["vocab", "--vocab-dir", "v75"]);
+    ok(p, &["vocab", "--vocab-dir", "v50", "--ns-exponent", "0.5"]);
+    let train = |ids: &str, out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--engine",
+            "native",
+            "--deterministic",
+            "--dim",
+            "16",
+            "--epochs",
+            "1",
+            "--corpus",
+            ids,
+            "-o",
+            out,
+        ];
+        a.extend_from_slice(extra);
+        ok(p, &a);
+        read(p.join(out).join("input.npy"))
+    };
+    let flag = train("v75/corpus.ids", "a", &["--ns-exponent", "0.5"]);
+    let built = train("v50/corpus.ids", "b", &[]);
+    let own = train("v75/corpus.ids", "c", &[]);
+    assert!(
+        flag == built,
+        "--ns-exponent 0.5 differs from a 0.5 vocabulary"
+    );
+    assert!(flag != own, "--ns-exponent 0.5 changed nothing");
+    let m = String::from_utf8(read(p.join("a/model.manifest.json"))).unwrap();
+    assert!(m.contains("\"ns_exponent\": 0.5"), "{m}");
+    fails(
+        p,
+        &[
+            "train",
+            "--corpus",
+            "v75/corpus.ids",
+            "--ns-exponent",
+            "2.5",
+        ],
+        2,
+        "--ns-exponent must be within 0..=2",
+    );
+}

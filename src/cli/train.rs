@@ -130,6 +130,9 @@ pub struct TrainArgs {
     /// Hash buckets (n-gram rows) with --subwords.
     #[arg(long, default_value_t = 2_000_000, requires = "subwords")]
     pub buckets: u32,
+    /// Draw negatives from counts^X, rebuilding the unigram table from the vocabulary's counts (default: the table `w2v vocab --ns-exponent` wrote, 0.75).
+    #[arg(long, value_name = "X")]
+    pub ns_exponent: Option<f64>,
 }
 
 /// Threads per core beyond which `--threads` is capped (more only thrash).
@@ -318,6 +321,7 @@ impl TrainArgs {
             seed: self.seed,
             eval_pairs: self.eval_pairs,
             subwords,
+            ns_exponent: self.ns_exponent,
             ..Default::default()
         };
         cfg.validate()?;

@@ -298,6 +298,10 @@ pub struct TrainConfig {
     /// vector is the mean of its own row and its n-grams' rows (see
     /// [`crate::subword`]). By default, none (word-level).
     pub subwords: Option<crate::subword::SubwordConfig>,
+    /// Negatives are drawn from counts^this, the table rebuilt from the
+    /// vocabulary's counts. By default, none: the table `w2v vocab` wrote
+    /// (its `--ns-exponent`, 0.75 unless set there).
+    pub ns_exponent: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -322,6 +326,7 @@ impl Default for TrainConfig {
             seed: 1,
             eval_pairs: Vec::new(),
             subwords: None,
+            ns_exponent: None,
         }
     }
 }
@@ -407,6 +412,9 @@ impl TrainConfig {
         }
         if self.epochs == 0 || self.epochs > MAX_EPOCHS {
             return bad(&format!("--epochs must be within 1..={MAX_EPOCHS}"));
+        }
+        if self.ns_exponent.is_some_and(|x| !(0.0..=2.0).contains(&x)) {
+            return bad("--ns-exponent must be within 0..=2");
         }
         if let Some(sw) = &self.subwords {
             sw.validate()?;

@@ -695,6 +695,11 @@ pub fn run(
         }
         None => (load_inputs(cfg)?, None),
     };
+    let mut inputs = inputs;
+    if let Some(x) = cfg.ns_exponent {
+        // The negatives' distribution, rebuilt from the counts.
+        inputs.table = AliasTable::new(&inputs.vocab.counts, x);
+    }
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
     let evals = log::Evals::load(cfg, &inputs.vocab)?;
