@@ -24,11 +24,18 @@
 //! Every error is a 4xx or 5xx with a JSON body `{"error": "..."}` (plus
 //! `suggestions` for an unknown word); echoed words are cut to
 //! [`crate::error::SHOWN_CHARS`] characters. [`Limits`] bounds `k`, list
-//! lengths, map size and request bodies.
+//! lengths, map size and request bodies, and the connections: at most
+//! `max_connections` open at once (one more is closed at once, so idle
+//! clients cannot use up the process's files), each closed after
+//! `idle_timeout` without a byte read or written ([`Capped`], [`Idle`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -38,6 +45,8 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{io_err, Error, Result};
 use crate::query::{Hit, Model};
@@ -62,6 +71,10 @@ pub struct Limits {
     pub default_restrict: Option<usize>,
     /// Largest `train.jsonl` served, in bytes.
     pub max_log_bytes: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// A connection with no byte read or written for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -74,6 +87,8 @@ impl Default for Limits {
             max_body: 16 * 1024,
             default_restrict: Some(DEFAULT_RESTRICT),
             max_log_bytes: 64 << 20,
+            max_connections: 128,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -268,10 +283,123 @@ impl Server {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(self.listener)
                 .map_err(io_err(&addr, "listen on"))?;
+            let listener = Capped {
+                inner: listener,
+                open: Arc::new(Semaphore::new(self.app.limits.max_connections)),
+                idle: self.app.limits.idle_timeout,
+            };
             axum::serve(listener, router(self.app))
                 .await
                 .map_err(io_err(&addr, "serve on"))
         })
+    }
+}
+
+/// A listener that holds at most `open`'s permits of connections at once:
+/// one accepted beyond them is closed at once. Each connection it hands out
+/// is an [`Idle`] holding a permit.
+struct Capped {
+    inner: tokio::net::TcpListener,
+    open: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl axum::serve::Listener for Capped {
+    type Io = Idle<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            if let Ok(permit) = self.open.clone().try_acquire_owned() {
+                return (Idle::new(io, self.idle, permit), addr);
+            }
+            drop(io);
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `TimedOut` (so the server closes it) once
+/// `idle` passes with nothing read or written; it frees its permit when
+/// dropped.
+struct Idle<S> {
+    io: S,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<S> Idle<S> {
+    fn new(io: S, idle: Duration, permit: OwnedSemaphorePermit) -> Self {
+        Idle {
+            io,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            _permit: permit,
+        }
+    }
+
+    /// Restarts the idle clock after progress.
+    fn active(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(at);
+    }
+
+    /// `Pending` from the connection: an error once the idle clock ran out.
+    fn waiting<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connection idle too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        match Pin::new(&mut me.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                me.active();
+                Poll::Ready(r)
+            }
+            Poll::Pending => me.waiting(cx),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        match Pin::new(&mut me.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                me.active();
+                Poll::Ready(r)
+            }
+            Poll::Pending => me.waiting(cx),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

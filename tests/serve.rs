@@ -27,8 +27,14 @@ impl Drop for Served {
 
 impl Served {
     fn start(dir: &Path) -> Served {
+        Served::start_with(dir, &[])
+    }
+
+    /// [`Served::start`] with more `serve` flags.
+    fn start_with(dir: &Path, extra: &[&str]) -> Served {
         let mut child = Command::new(BIN)
             .args(["serve", "--model", "model", "--addr", "127.0.0.1:0"])
+            .args(extra)
             .args(["--progress", "silent"])
             .current_dir(dir)
             .stdout(Stdio::piped())
@@ -394,4 +400,54 @@ fn concurrent_neighbour_queries_get_the_answers_they_get_alone() {
             queries[i]
         );
     }
+}
+
+/// Idle connections (opened, nothing sent) used to stay open for ever, so a
+/// few hundred of them used up the process's files and starved the server.
+/// Now one beyond --max-connections is closed at once, an idle one after
+/// --idle-timeout, and a query gets through again.
+#[test]
+fn idle_connections_are_capped_and_closed() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let s = Served::start_with(p, &["--max-connections", "3", "--idle-timeout", "2"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    // Read until the server closes (Ok(0)) or `limit` passes (an error).
+    let closed_within = |c: &mut TcpStream, limit: u64| -> Option<Duration> {
+        let t = Instant::now();
+        c.set_read_timeout(Some(Duration::from_secs(limit)))
+            .unwrap();
+        match c.read(&mut [0u8; 16]) {
+            Ok(0) => Some(t.elapsed()),
+            _ => None,
+        }
+    };
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A fourth is over the cap: closed at once.
+    let mut over = TcpStream::connect(&addr).unwrap();
+    let t = closed_within(&mut over, 10).expect("a connection over the cap stayed open");
+    assert!(
+        t < Duration::from_secs(1),
+        "over the cap, closed after {t:?}"
+    );
+    // The idle ones are closed after about 2 s (not at once, not never).
+    let t = closed_within(&mut idle[0], 20).expect("an idle connection stayed open");
+    assert!(t > Duration::from_millis(800), "idle, closed after {t:?}");
+    for c in &mut idle[1..] {
+        closed_within(c, 20).expect("an idle connection stayed open");
+    }
+    // Their permits are free again: a query is answered.
+    let (status, body) = s.get("/api/manifest", &[]);
+    assert_eq!(status, 200, "{body}");
 }

@@ -25,6 +25,12 @@ pub struct ServeArgs {
     /// (the most frequent words); 0 searches the whole vocabulary.
     #[arg(long, default_value_t = DEFAULT_RESTRICT)]
     pub restrict: usize,
+    /// Most connections open at once (one more is closed at once).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Close a connection after this many seconds with nothing read or written.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
 }
 
 pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
@@ -44,6 +50,8 @@ pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
     }
     let limits = Limits {
         default_restrict: (a.restrict > 0).then_some(a.restrict),
+        max_connections: a.max_connections as usize,
+        idle_timeout: std::time::Duration::from_secs(a.idle_timeout),
         ..Limits::default()
     };
     let server = Server::bind(App::new(model, limits), a.addr)?;
