@@ -6,7 +6,8 @@
 #   PHASE=dev  SEEDS="1"      bash benches/sweep.sh   -> bench-out/sweep/dev.jsonl
 #   PHASE=test SEEDS="1 2 3" CONFIGS="base chosen" CHOSEN="vocab args|train args" bash benches/sweep.sh
 #                                                       -> bench-out/sweep/test.jsonl (+ gensim)
-#   SUBWORDS=1 adds --subwords 3-6 --buckets 2000000 to every row (-> dev-sub.jsonl / test-sub.jsonl)
+#   SUBWORDS=1 adds --subwords 3-6 --buckets 2000000 --lr 0.05 to every row (-> dev-sub.jsonl / test-sub.jsonl;
+#   a row's own --lr comes later and wins); it can run beside a word-level sweep
 # Needs bench-out/data/corpus.txt (benches/compare.sh prep) and a release w2v
 # (B=..., default target/release/w2v; copy it aside if you rebuild meanwhile).
 set -euo pipefail
@@ -18,11 +19,13 @@ PHASE=${PHASE:-dev}
 THREADS=${THREADS:-2}
 PY=.venv/bin/python
 SUB=""
-OUT=$O/$PHASE.jsonl
+TAG=""
 if [ "${SUBWORDS:-0}" = 1 ]; then
-  SUB="--subwords 3-6 --buckets 2000000"
-  OUT=$O/$PHASE-sub.jsonl
+  # fastText's learning rate, as benches/subwords.sh uses.
+  SUB="--subwords 3-6 --buckets 2000000 --lr 0.05"
+  TAG="-sub"
 fi
+OUT=$O/$PHASE$TAG.jsonl
 mkdir -p $O
 python3 benches/split_eval.py ../shared/eval $O/eval > /dev/null
 
@@ -66,10 +69,10 @@ for s in ${SEEDS:-1}; do
     if [ ! -f $O/vocab-$key/corpus.ids ]; then
       $B vocab --corpus $CORPUS --vocab-dir $O/vocab-$key --threads $THREADS --progress silent --top 0 $vflags > /dev/null
     fi
-    m=$O/model
-    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "max_rss_kb": %M}' -o $O/time.json \
+    m=$O/model$TAG
+    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "max_rss_kb": %M}' -o $O/time$TAG.json \
       $B train --corpus $O/vocab-$key/corpus.ids -o $m --force --engine native --threads $THREADS --seed $s --progress silent $SUB $tflags
-    row="{\"phase\": \"$PHASE\", \"config\": \"$name\", \"subwords\": \"$SUB\", \"vocab_flags\": \"$vflags\", \"train_flags\": \"$tflags\", \"seed\": $s, \"time\": $(cat $O/time.json), \"dev\": $(score $m dev)"
+    row="{\"phase\": \"$PHASE\", \"config\": \"$name\", \"subwords\": \"$SUB\", \"vocab_flags\": \"$vflags\", \"train_flags\": \"$tflags\", \"seed\": $s, \"time\": $(cat $O/time$TAG.json), \"dev\": $(score $m dev)"
     [ $PHASE = test ] && row="$row, \"test\": $(score $m test)"
     echo "$row}" | tee -a $OUT
   done
