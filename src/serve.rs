@@ -333,8 +333,13 @@ struct Idle<S> {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The longest idle clock: a year stands for "never" (a longer one would
+/// overflow the clock's `Instant` arithmetic).
+pub const MAX_IDLE: Duration = Duration::from_secs(365 * 86_400);
+
 impl<S> Idle<S> {
     fn new(io: S, idle: Duration, permit: OwnedSemaphorePermit) -> Self {
+        let idle = idle.min(MAX_IDLE);
         Idle {
             io,
             idle,
@@ -984,6 +989,22 @@ mod tests {
         }
         assert_eq!(pca2(&[]).0.len(), 0);
         assert_eq!(pca2(&[vec![1.0, 2.0]]).0, vec![(0.0, 0.0)]);
+    }
+
+    #[test]
+    fn a_huge_idle_timeout_is_clamped_not_overflowed() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+            let mut conn = Idle::new((), Duration::MAX, permit);
+            assert_eq!(conn.idle, MAX_IDLE);
+            // Restarting the clock adds the idle time to now: no overflow.
+            conn.active();
+            assert!(conn.deadline.deadline() > tokio::time::Instant::now() + MAX_IDLE / 2);
+        });
     }
 
     #[test]

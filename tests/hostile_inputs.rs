@@ -243,6 +243,18 @@ fn eval_groups_with_no_known_member_fails() {
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
         assert!(err.contains("must be at least 1"), "{err}");
     }
+    // An idle timeout past a year overflowed the clock (a panic on the first
+    // connection); more connections than 65536 cannot be open anyway.
+    for (flag, value, range) in [
+        ("--idle-timeout", "18446744073709551615", "1..=31536000"),
+        ("--max-connections", "4000000000", "1..=65536"),
+        ("--max-connections", "0", "1..=65536"),
+    ] {
+        let o = w2v(p, &["serve", "--model", "model", flag, value]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(range), "{flag} {value}: {err}");
+    }
 }
 
 /// `--lr -1` got clap's "unexpected argument '-1' found" instead of the

@@ -25,11 +25,13 @@ pub struct ServeArgs {
     /// (the most frequent words); 0 searches the whole vocabulary.
     #[arg(long, default_value_t = DEFAULT_RESTRICT)]
     pub restrict: usize,
-    /// Most connections open at once (one more is closed at once).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most connections open at once (one more is closed at once; at most 65536).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
-    /// Close a connection after this many seconds with nothing read or written.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Close a connection after this many seconds with nothing read or written
+    /// (at most a year).
+    #[arg(long, default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=w2v::serve::MAX_IDLE.as_secs()))]
     pub idle_timeout: u64,
 }
 
