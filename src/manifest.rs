@@ -194,6 +194,38 @@ pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
     }
 }
 
+/// Refuses `dir` as a new model's directory when it holds anything but a
+/// model, an unfinished run's `checkpoints/` and w2v's temp files: `train`
+/// and `import` write `words.txt`, `input.npy`, `train.jsonl`, … into it,
+/// and must not replace a user's files of those names (`-o ~/notes`, `-o /`).
+pub fn claim_model_dir(dir: &Path) -> Result<()> {
+    claim_dir(dir, Owner::Model)?;
+    if owners(dir).iter().any(|(o, _)| *o == Owner::Model) {
+        return Ok(());
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut foreign: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "checkpoints" && !is_temp_name(n))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let more = foreign.len() - 1;
+    Err(Error::InvalidInput {
+        path: dir.to_path_buf(),
+        message: format!(
+            "holds {:?}{} and no model: a model is written into a new or empty directory (or over a model); choose another -o",
+            foreign[0],
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ),
+    })
+}
+
 /// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
 /// The outermost missing directory on the way to `dir` (what creating
 /// `dir` adds), or `None` when `dir` exists.

@@ -141,6 +141,7 @@ impl Model {
         let lo = sorted.partition_point(|i| key(i) < p);
         let hi = lo + sorted[lo..].partition_point(|i| key(i).starts_with(p));
         // The n smallest ids of the range, in order.
+        let n = n.min(hi - lo);
         let mut best: BinaryHeap<u32> = BinaryHeap::with_capacity(n + 1);
         for &i in &sorted[lo..hi] {
             if best.len() < n {
@@ -353,6 +354,8 @@ impl Model {
         restrict: Option<usize>,
     ) -> Result<Vec<Vec<Hit>>> {
         let rows = restrict.unwrap_or(usize::MAX).min(self.len());
+        // No more hits than rows searched (a huge k allocated its heaps first).
+        let k = k.min(rows);
         let dim = self.dir.dim();
         let data = self.vectors().data();
         let norms = self.dir.norms().data();

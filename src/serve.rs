@@ -75,6 +75,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection with no byte read or written for this long is closed.
     pub idle_timeout: Duration,
+    /// A request's head must arrive within this long (else the connection
+    /// is closed), and its body must arrive and be answered within it
+    /// (else 408): a client trickling bytes cannot hold a connection.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -89,6 +93,7 @@ impl Default for Limits {
             max_log_bytes: 64 << 20,
             max_connections: 128,
             idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -283,14 +288,28 @@ impl Server {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(self.listener)
                 .map_err(io_err(&addr, "listen on"))?;
-            let listener = Capped {
+            let mut listener = Capped {
                 inner: listener,
                 open: Arc::new(Semaphore::new(self.app.limits.max_connections)),
                 idle: self.app.limits.idle_timeout,
             };
-            axum::serve(listener, router(self.app))
-                .await
-                .map_err(io_err(&addr, "serve on"))
+            let head = self.app.limits.request_timeout.min(MAX_IDLE);
+            let app = router(self.app);
+            // axum::serve's connections have no timer, so hyper's header
+            // read timeout is off there; each connection is served here
+            // with it on.
+            loop {
+                let (io, _) = axum::serve::Listener::accept(&mut listener).await;
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    // A failed connection (a reset, a timeout) concerns only it.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(head)
+                        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                        .await;
+                });
+            }
         })
     }
 }
@@ -411,6 +430,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
 /// The routes, over a shared [`App`].
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app.limits.max_body;
+    let answer_within = app.limits.request_timeout.min(MAX_IDLE);
     Router::new()
         .route("/", get(page))
         .route("/api/neighbors", get(neighbors).post(neighbors))
@@ -425,6 +445,18 @@ pub fn router(app: Arc<App>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(answer_within, next.run(req)).await {
+                    Ok(r) => r,
+                    Err(_) => ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request was not received and answered in time",
+                    )
+                    .into_response(),
+                }
+            },
+        ))
         .with_state(app)
 }
 

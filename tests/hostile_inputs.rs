@@ -243,6 +243,56 @@ fn eval_groups_with_no_known_member_fails() {
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
         assert!(err.contains("must be at least 1"), "{err}");
     }
+    // A huge -k overflowed `k + 1` (a panic) or allocated its heaps before
+    // it was bounded by the rows searched (an abort): now all rows, in order.
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let first = words.lines().next().unwrap();
+    let all = ok(
+        p,
+        &[
+            "neighbors",
+            "--model",
+            "model",
+            "-k",
+            "18446744073709551615",
+            "--json",
+            "--restrict",
+            "7",
+            first,
+        ],
+    );
+    let hits: serde_json::Value = serde_json::from_str(&all).unwrap();
+    // The 7 most frequent rows, less the query word itself.
+    assert_eq!(
+        hits[0]["neighbors"].as_array().map(Vec::len),
+        Some(6),
+        "{all}"
+    );
+    let abc: Vec<&str> = words.lines().take(3).collect();
+    for k in ["4294967296", "18446744073709551615"] {
+        let out = ok(
+            p,
+            &[
+                "analogy",
+                abc[0],
+                abc[1],
+                abc[2],
+                "-k",
+                k,
+                "--model",
+                "model",
+                "--restrict",
+                "9",
+            ],
+        );
+        // The 9 rows searched, less the three query words.
+        let ranked = out.lines().filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|r| r.parse::<usize>().is_ok())
+        });
+        assert_eq!(ranked.count(), 6, "{out}");
+    }
     // An idle timeout past a year overflowed the clock (a panic on the first
     // connection); more connections than 65536 cannot be open anyway.
     for (flag, value, range) in [
@@ -355,4 +405,52 @@ fn train_with_no_input_names_both_inputs() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!d.path().join("m").exists());
+}
+
+/// `train -o DIR` into a directory of the user's own files replaced its
+/// `words.txt` and `train.jsonl` with exit 0 (`-o /` wrote into /); `import`
+/// the same. A new, empty or model directory is still written.
+#[test]
+fn a_model_is_not_written_over_a_users_files() {
+    let d = with_ids(200_000);
+    let p = d.path();
+    let mine = p.join("notes");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("words.txt"), "my precious word list\n").unwrap();
+    std::fs::write(mine.join("train.jsonl"), "{\"my\": \"log\"}\n").unwrap();
+    fn train(out: &str) -> Vec<&str> {
+        let small = ["--engine", "native", "--dim", "8", "--epochs", "1"];
+        let mut a = vec!["train", "--corpus", IDS, "-o", out];
+        a.extend(small);
+        a
+    }
+    fails(
+        p,
+        &train("notes"),
+        1,
+        "holds \"train.jsonl\" and 1 more and no model",
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("words.txt")).unwrap(),
+        "my precious word list\n"
+    );
+    // An empty directory, then the model it now holds, are fine.
+    std::fs::create_dir(p.join("empty")).unwrap();
+    ok(p, &train("empty"));
+    ok(p, &train("empty"));
+    ok(
+        p,
+        &[
+            "export",
+            "--model",
+            "empty",
+            "--format",
+            "word2vec-text",
+            "-o",
+            "v.txt",
+        ],
+    );
+    fails(p, &["import", "v.txt", "-o", "notes"], 1, "and no model");
+    ok(p, &["import", "v.txt", "-o", "empty", "--force"]);
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 2);
 }

@@ -451,3 +451,72 @@ fn idle_connections_are_capped_and_closed() {
     let (status, body) = s.get("/api/manifest", &[]);
     assert_eq!(status, 200, "{body}");
 }
+
+/// A client trickling a byte at a time kept the idle clock from running out
+/// and held its connection for as long as it liked (four of them held a
+/// server of four connections for good): the head must arrive within
+/// `--request-timeout`, and the body and answer too (408).
+#[test]
+fn trickling_clients_are_cut_off_at_the_request_timeout() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+        ],
+    );
+    let s = Served::start_with(p, &["--idle-timeout", "20", "--request-timeout", "2"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    // Sends `first`, then `byte` every 200 ms until the server answers or
+    // closes; returns what it answered and when.
+    let trickle = |first: &str, byte: u8| -> (String, Duration) {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let t = Instant::now();
+        c.write_all(first.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        while t.elapsed() < Duration::from_secs(15) {
+            let mut buf = [0u8; 4096];
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    if !got.is_empty() {
+                        break;
+                    }
+                    if c.write_all(&[byte]).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        (String::from_utf8_lossy(&got).into_owned(), t.elapsed())
+    };
+    // A head that never ends: closed after about 2 s, not 20 or never.
+    let (_, t) = trickle("GET /api/manifest HTTP/1.1\r\nX-Slow: ", b'a');
+    assert!(
+        t > Duration::from_millis(1500) && t < Duration::from_secs(8),
+        "a trickled head was cut off after {t:?}"
+    );
+    // A body that trickles: 408 after about 2 s.
+    let head = "POST /api/similarity HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{\"a\": \"";
+    let (answer, t) = trickle(head, b'a');
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        t < Duration::from_secs(8),
+        "a trickled body got 408 after {t:?}"
+    );
+    // The server still answers.
+    let (status, body) = s.get("/api/manifest", &[]);
+    assert_eq!(status, 200, "{body}");
+}

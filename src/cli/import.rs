@@ -22,7 +22,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(a: ImportArgs, p: &Progress) -> std::result::Result<(), Fail> {
-    w2v::manifest::claim_dir(&a.output, w2v::manifest::Owner::Model)?;
+    w2v::manifest::claim_model_dir(&a.output)?;
     if let (false, Some(m)) = (a.force, w2v::model::ModelDir::existing(&a.output)) {
         return Err(w2v::Error::InvalidInput {
             path: m,

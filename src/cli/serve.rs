@@ -33,6 +33,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=w2v::serve::MAX_IDLE.as_secs()))]
     pub idle_timeout: u64,
+    /// Seconds a request may take to arrive and be answered: a slower head
+    /// closes the connection, a slower body or answer gets 408.
+    #[arg(long, default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
 }
 
 pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
@@ -54,6 +59,7 @@ pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
         default_restrict: (a.restrict > 0).then_some(a.restrict),
         max_connections: a.max_connections as usize,
         idle_timeout: std::time::Duration::from_secs(a.idle_timeout),
+        request_timeout: std::time::Duration::from_secs(a.request_timeout),
         ..Limits::default()
     };
     let server = Server::bind(App::new(model, limits), a.addr)?;

@@ -674,7 +674,7 @@ pub fn run(
 ) -> Result<TrainSummary> {
     cfg.validate()?;
     let start = Instant::now();
-    crate::manifest::claim_dir(&cfg.output, crate::manifest::Owner::Model)?;
+    crate::manifest::claim_model_dir(&cfg.output)?;
     // A refusal before training starts leaves no new directory behind.
     let new_dirs = crate::manifest::NewDirs::before_creating(&[&cfg.output]);
     let _lock = crate::manifest::lock_dir(&cfg.output)?;
