@@ -237,6 +237,18 @@ fn eval_groups_with_no_known_member_fails() {
     for cmd in [
         vec!["neighbors", "кот", "-k", "0", "--model", "model"],
         vec!["analogy", "а", "б", "в", "-k", "0", "--model", "model"],
+        // --restrict 0 printed no neighbours with exit 0 (the API refuses it).
+        vec!["neighbors", "кот", "--restrict", "0", "--model", "model"],
+        vec![
+            "analogy",
+            "а",
+            "б",
+            "в",
+            "--restrict",
+            "0",
+            "--model",
+            "model",
+        ],
     ] {
         let o = w2v(p, &cmd);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -25,7 +25,7 @@ pub struct AnalogyArgs {
     pub k: usize,
     #[arg(long, value_enum, default_value = "3cosadd")]
     pub method: AnalogyMethod,
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_count)]
     pub restrict: Option<usize>,
     #[arg(long)]
     pub json: bool,

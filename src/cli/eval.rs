@@ -24,7 +24,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub groups: Option<PathBuf>,
     /// Analogies: search only the N most frequent words.
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_count)]
     pub restrict: Option<usize>,
     #[arg(long)]
     pub json: bool,

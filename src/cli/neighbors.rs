@@ -23,7 +23,7 @@ pub struct NeighborsArgs {
     #[arg(long, num_args = 1..)]
     pub negative: Vec<String>,
     /// Search only the N most frequent words.
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_count)]
     pub restrict: Option<usize>,
     #[arg(long)]
     pub json: bool,

@@ -384,6 +384,23 @@ fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json
     }
 }
 
+/// Leaves as the flags show them: a setting left out (null) is absent, so
+/// it reads "unset"; `--subwords`' two ends are one value, `MIN-MAX`.
+fn as_flags(mut v: Vec<(String, serde_json::Value)>) -> Vec<(String, serde_json::Value)> {
+    v.retain(|(_, x)| !x.is_null());
+    let end = |v: &[(String, serde_json::Value)], k: &str| {
+        v.iter().find(|(p, _)| p == k).map(|(_, x)| x.to_string())
+    };
+    if let (Some(lo), Some(hi)) = (end(&v, "subwords.minn"), end(&v, "subwords.maxn")) {
+        v.retain(|(p, _)| p != "subwords.minn" && p != "subwords.maxn");
+        v.push((
+            "subwords".into(),
+            serde_json::Value::String(format!("{lo}-{hi}")),
+        ));
+    }
+    v
+}
+
 /// Most epochs of one run: the plan holds an entry per chunk (or shard) of
 /// each epoch (Taiga: about 5,000 chunks).
 pub const MAX_EPOCHS: u32 = 1000;
@@ -474,6 +491,7 @@ impl TrainConfig {
             "",
             &mut then,
         );
+        let (now, then) = (as_flags(now), as_flags(then));
         // As typed: strings unquoted, f32 settings without their f64 widening.
         let show = |x: &serde_json::Value| match x {
             serde_json::Value::String(s) => s.clone(),
@@ -566,6 +584,19 @@ mod tests {
         assert_eq!(
             t2.resume_conflicts(&torch),
             ["--batch-size was 4096, now 8192"]
+        );
+        // A setting left out reads "unset", not JSON's null, and --subwords
+        // is one value (its two ends were two garbled conflicts).
+        let mut sub = native(2);
+        sub.subwords = Some(crate::subword::SubwordConfig::default());
+        sub.ns_exponent = Some(0.5);
+        assert_eq!(
+            native(2).resume_conflicts(&sub),
+            [
+                "--ns-exponent was 0.5, now unset",
+                "--subwords was 3-6, now unset",
+                "--buckets was 2000000, now unset"
+            ]
         );
     }
 

@@ -323,10 +323,10 @@ pub fn load_vocab(dir: &Path) -> Result<(Vocab, AliasTable)> {
 
 /// Refuses a run whose estimated memory exceeds what is available.
 fn check_memory(cfg: &TrainConfig, vocab: usize) -> Result<()> {
-    let advice = if cfg.engine.name() == "torch" {
-        "lower --dim, the vocabulary (--max-vocab) or --batch-size"
-    } else {
-        "lower --dim or the vocabulary (--max-vocab)"
+    let advice = match (cfg.engine.name() == "torch", cfg.subwords.is_some()) {
+        (true, _) => "lower --dim, the vocabulary (--max-vocab) or --batch-size",
+        (false, true) => "lower --buckets, --dim or the vocabulary (--max-vocab)",
+        (false, false) => "lower --dim or the vocabulary (--max-vocab)",
     };
     crate::preflight::check_memory("training", memory_estimate(cfg, vocab), advice)
 }
