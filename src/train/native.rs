@@ -51,9 +51,13 @@
 //! for that pair (one equal to `c_i` is skipped), the output rows updated in
 //! place; the gradient `e = Σ g·o` of the whole window is then added, once,
 //! to every row `h` averaged (fastText's skipgram does not divide it by
-//! their number). `h` stays fixed within the window: the n-gram rows are read
-//! and written once per window, not once per pair
-//! ([`NativeEngine::apply_subword_window`]).
+//! their number). The n-gram rows are read and written once per window, not
+//! once per pair, yet the pairs see what fastText's do: fastText adds each
+//! pair's gradient to every averaged row and composes `h` afresh for the
+//! next pair, which moves `h` by that gradient (times [`drift`], 1 unless a
+//! bucket is listed twice), so `h` is moved so here after each pair
+//! ([`NativeEngine::apply_subword_window`]; `oracle.rs` runs fastText's
+//! per-pair loop literally and the two agree).
 
 use crate::error::{Error, Result};
 use crate::hogwild::SharedMatrix;
@@ -209,11 +213,13 @@ impl NativeEngine {
         }
         let inv = 1.0 / (1 + grams.len()) as f32;
         s.h.iter_mut().for_each(|x| *x *= inv);
+        let drift = drift(grams);
         s.e.fill(0.0);
         let mut loss = 0f32;
         for (i, &c) in ctx.iter().enumerate() {
             let c = c as usize;
             let outs = std::iter::once(&c).chain(&negs[i * k..(i + 1) * k]);
+            s.g.fill(0.0);
             for (j, &o) in outs.enumerate() {
                 if j > 0 && skips_negative(o, c) {
                     continue;
@@ -224,10 +230,14 @@ impl NativeEngine {
                     loss -= (if j == 0 { sg } else { 1.0 - sg }).max(1e-7).ln();
                 }
                 let g = (if j == 0 { 1.0 } else { 0.0 } - sg) * lr;
-                axpy(&mut s.e, g, &s.u);
+                axpy(&mut s.g, g, &s.u);
                 axpy(&mut s.u, g, &s.h);
                 self.output.store(o, &s.u);
             }
+            // The next pair sees h as fastText would recompose it after
+            // this pair's gradient reached every averaged row.
+            axpy(&mut s.e, 1.0, &s.g);
+            axpy(&mut s.h, drift, &s.g);
         }
         for r in std::iter::once(t).chain(grams.iter().map(|&g| v + g as usize)) {
             self.input.load(r, &mut s.u);
@@ -625,6 +635,8 @@ pub(crate) struct Scratch {
     h: Vec<f32>,
     e: Vec<f32>,
     u: Vec<f32>,
+    /// One pair's input gradient (subword windows).
+    g: Vec<f32>,
 }
 
 impl Scratch {
@@ -634,8 +646,21 @@ impl Scratch {
             h: vec![0.0; dim],
             e: vec![0.0; dim],
             u: vec![0.0; dim],
+            g: vec![0.0; dim],
         }
     }
+}
+
+/// How far the mean of a word's own row and its bucket rows `grams` moves
+/// when a gradient is added to each listed row (a bucket listed n times gets
+/// it n times and counts n times in the mean): `(1 + Σ n²) / (1 + len)` over
+/// the distinct buckets, 1 when none repeats.
+pub(crate) fn drift(grams: &[u32]) -> f32 {
+    let listed: usize = grams
+        .iter()
+        .map(|g| grams.iter().filter(|&x| x == g).count())
+        .sum();
+    (1 + listed) as f32 / (1 + grams.len()) as f32
 }
 
 impl Engine for NativeEngine {
@@ -840,6 +865,15 @@ mod tests {
         }
         assert_eq!(row(&got, 3), row(&w0, 3));
         assert_eq!(row(&got, v + 1), row(&w0, v + 1));
+    }
+
+    #[test]
+    fn drift_counts_a_repeated_bucket_in_the_mean_and_in_the_update() {
+        assert_eq!(drift(&[]), 1.0);
+        assert_eq!(drift(&[3, 1, 4]), 1.0);
+        // Bucket 2 twice: it gets the gradient twice and counts twice.
+        assert_eq!(drift(&[2, 5, 2, 0]), 7.0 / 5.0);
+        assert_eq!(drift(&[9, 9, 9]), 10.0 / 4.0);
     }
 
     #[test]

@@ -101,13 +101,14 @@ impl Tables {
         loss
     }
 
-    /// The subword window (fastText's roles, `native.rs` module docs): the
-    /// centre's input `h` is the mean of `input[centre]` and `input[v + g]`
-    /// for g in `grams`, fixed for the window; each context is an output
-    /// (label 1) against its own `negs.len() / contexts.len()` negatives (one
-    /// equal to the context is skipped), output rows updated as met; the
-    /// window's summed input gradient is then added to every averaged row
-    /// (a bucket listed twice gets it twice). Returns the loss.
+    /// The subword window as fastText's skipgram runs it (fastText's roles,
+    /// `native.rs` module docs), pair by pair: for each context, the centre's
+    /// input `h` is composed afresh as the mean of `input[centre]` and
+    /// `input[v + g]` for g in `grams`; the context is an output (label 1)
+    /// against its own `negs.len() / contexts.len()` negatives (one equal to
+    /// the context is skipped), output rows updated as met; the pair's input
+    /// gradient is then added to every averaged row (a bucket listed twice
+    /// gets it twice). Returns the loss.
     pub fn subword_window(
         &mut self,
         centre: usize,
@@ -121,22 +122,22 @@ impl Tables {
         let rows: Vec<usize> = std::iter::once(centre)
             .chain(grams.iter().map(|&g| v + g))
             .collect();
-        let mut h = vec![0.0; d];
-        for &r in &rows {
-            for j in 0..d {
-                h[j] += self.input[r * d + j] / rows.len() as f64;
-            }
-        }
         let k = negs.len() / contexts.len();
-        let mut e = vec![0.0; d];
         let mut loss = 0.0;
         for (i, &c) in contexts.iter().enumerate() {
+            let mut h = vec![0.0; d];
+            for &r in &rows {
+                for j in 0..d {
+                    h[j] += self.input[r * d + j] / rows.len() as f64;
+                }
+            }
             let outs = std::iter::once((c, 1.0)).chain(
                 negs[i * k..(i + 1) * k]
                     .iter()
                     .filter(|&&n| n != c) // the rule, with the context as the output
                     .map(|&n| (n, 0.0)),
             );
+            let mut e = vec![0.0; d];
             for (o, label) in outs {
                 let u = Self::row(&self.output, o, d);
                 let sg = sigmoid(dot(&h, &u));
@@ -147,10 +148,10 @@ impl Tables {
                     self.output[o * d + j] += g * h[j];
                 }
             }
-        }
-        for &r in &rows {
-            for j in 0..d {
-                self.input[r * d + j] += e[j];
+            for &r in &rows {
+                for j in 0..d {
+                    self.input[r * d + j] += e[j];
+                }
             }
         }
         loss
