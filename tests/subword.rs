@@ -35,6 +35,9 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
         serde_json::from_str(&std::fs::read_to_string(p.join("full/model.manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["subwords"]["buckets"], 5000);
+    // fastText's power by default for a subword model (the sweep's choice),
+    // recorded so a resume checks it.
+    assert_eq!(m["config"]["ns_exponent"], 0.5, "{}", m["config"]);
     assert!(m["outputs"]
         .as_array()
         .unwrap()
@@ -61,6 +64,9 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
         .filter(|a| !["--subwords", "3-5", "--buckets", "5000"].contains(a))
         .collect();
     fails(p, &word_level, 1, "--subwords");
+    let mut power = train_args("cut", &["--resume"]);
+    power.extend(["--ns-exponent", "0.75"]);
+    fails(p, &power, 1, "--ns-exponent was 0.5, now 0.75");
     ok(p, &train_args("cut", &["--resume"]));
     for f in ["input.npy", "ngrams.npy"] {
         assert_eq!(

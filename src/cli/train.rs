@@ -130,7 +130,7 @@ pub struct TrainArgs {
     /// Hash buckets (n-gram rows) with --subwords.
     #[arg(long, default_value_t = 2_000_000, requires = "subwords")]
     pub buckets: u32,
-    /// Draw negatives from counts^X, rebuilding the unigram table from the vocabulary's counts (default: the table `w2v vocab --ns-exponent` wrote, 0.75).
+    /// Draw negatives from counts^X, rebuilding the unigram table from the vocabulary's counts (default: 0.5 with --subwords, as fastText; else the table `w2v vocab --ns-exponent` wrote, 0.75).
     #[arg(long, value_name = "X")]
     pub ns_exponent: Option<f64>,
 }
@@ -321,7 +321,10 @@ impl TrainArgs {
             seed: self.seed,
             eval_pairs: self.eval_pairs,
             subwords,
-            ns_exponent: self.ns_exponent,
+            // Recorded in the config, so a resume checks it like any other.
+            ns_exponent: self.ns_exponent.or(subwords
+                .is_some()
+                .then_some(w2v::train::config::SUBWORD_NS_EXPONENT)),
             ..Default::default()
         };
         cfg.validate()?;

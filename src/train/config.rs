@@ -401,6 +401,12 @@ fn as_flags(mut v: Vec<(String, serde_json::Value)>) -> Vec<(String, serde_json:
     v
 }
 
+/// The negative-sampling power of a subword model when `--ns-exponent` is
+/// not given: fastText's 0.5. Over three seeds on ru_lit it beat 0.75 on
+/// simlex's test half beyond the seed spread (+0.010) and tied on hj's
+/// (BENCHMARKS.md, session 11).
+pub const SUBWORD_NS_EXPONENT: f64 = 0.5;
+
 /// Most epochs of one run: the plan holds an entry per chunk (or shard) of
 /// each epoch (Taiga: about 5,000 chunks).
 pub const MAX_EPOCHS: u32 = 1000;
