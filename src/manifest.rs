@@ -167,6 +167,11 @@ pub fn owners(dir: &Path) -> Vec<(Owner, PathBuf)> {
 /// a directory, or holds another stage's manifest (a mistyped `-o vocab`
 /// must never replace a vocabulary).
 pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
+    claimed(dir, owner).map(drop)
+}
+
+/// [`claim_dir`], returning the manifests `dir` holds (all `owner`'s).
+fn claimed(dir: &Path, owner: Owner) -> Result<Vec<(Owner, PathBuf)>> {
     if dir.as_os_str() == "-" {
         return Err(Error::InvalidConfig(
             "`-` (stdout) names no directory; give a directory for this output".into(),
@@ -180,9 +185,10 @@ pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
             });
         }
     }
-    match owners(dir).into_iter().find(|(o, _)| *o != owner) {
+    let held = owners(dir);
+    match held.iter().find(|(o, _)| *o != owner) {
         Some((other, manifest)) => Err(Error::Mismatch {
-            path: manifest,
+            path: manifest.clone(),
             message: format!(
                 "{} holds {}, not {}; write to another directory",
                 dir.display(),
@@ -190,7 +196,7 @@ pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
                 owner.what()
             ),
         }),
-        None => Ok(()),
+        None => Ok(held),
     }
 }
 
@@ -199,8 +205,7 @@ pub fn claim_dir(dir: &Path, owner: Owner) -> Result<()> {
 /// and `import` write `words.txt`, `input.npy`, `train.jsonl`, … into it,
 /// and must not replace a user's files of those names (`-o ~/notes`, `-o /`).
 pub fn claim_model_dir(dir: &Path) -> Result<()> {
-    claim_dir(dir, Owner::Model)?;
-    if owners(dir).iter().any(|(o, _)| *o == Owner::Model) {
+    if !claimed(dir, Owner::Model)?.is_empty() {
         return Ok(());
     }
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -226,7 +231,6 @@ pub fn claim_model_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
 /// The outermost missing directory on the way to `dir` (what creating
 /// `dir` adds), or `None` when `dir` exists.
 fn missing_root(dir: &Path) -> Option<PathBuf> {
@@ -271,6 +275,7 @@ impl Drop for NewDirs {
     }
 }
 
+/// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
 pub fn refuse_same_dir(a: &Path, a_flag: &str, b: &Path, b_flag: &str) -> Result<()> {
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if canon(a) == canon(b) {

@@ -98,6 +98,13 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// `request_timeout`, clamped to the clock's [`MAX_IDLE`].
+    fn request_within(&self) -> Duration {
+        self.request_timeout.min(MAX_IDLE)
+    }
+}
+
 /// The rows a request searches when it names no `restrict`: the most
 /// frequent 100,000 words (see BENCHMARKS.md, "serve").
 pub const DEFAULT_RESTRICT: usize = 100_000;
@@ -293,13 +300,13 @@ impl Server {
                 open: Arc::new(Semaphore::new(self.app.limits.max_connections)),
                 idle: self.app.limits.idle_timeout,
             };
-            let head = self.app.limits.request_timeout.min(MAX_IDLE);
+            let head = self.app.limits.request_within();
             let app = router(self.app);
             // axum::serve's connections have no timer, so hyper's header
             // read timeout is off there; each connection is served here
             // with it on.
             loop {
-                let (io, _) = axum::serve::Listener::accept(&mut listener).await;
+                let io = listener.accept().await;
                 let service = hyper_util::service::TowerToHyperService::new(app.clone());
                 tokio::spawn(async move {
                     // A failed connection (a reset, a timeout) concerns only it.
@@ -323,22 +330,17 @@ struct Capped {
     idle: Duration,
 }
 
-impl axum::serve::Listener for Capped {
-    type Io = Idle<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl Capped {
+    /// The next connection within the cap (axum's accept, which rides out
+    /// accept errors such as running out of descriptors).
+    async fn accept(&mut self) -> Idle<tokio::net::TcpStream> {
         loop {
-            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let (io, _) = axum::serve::Listener::accept(&mut self.inner).await;
             if let Ok(permit) = self.open.clone().try_acquire_owned() {
-                return (Idle::new(io, self.idle, permit), addr);
+                return Idle::new(io, self.idle, permit);
             }
             drop(io);
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
     }
 }
 
@@ -430,7 +432,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
 /// The routes, over a shared [`App`].
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app.limits.max_body;
-    let answer_within = app.limits.request_timeout.min(MAX_IDLE);
+    let answer_within = app.limits.request_within();
     Router::new()
         .route("/", get(page))
         .route("/api/neighbors", get(neighbors).post(neighbors))

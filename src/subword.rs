@@ -154,36 +154,47 @@ pub struct NgramTable {
     pub offsets: Vec<u64>,
     /// Bucket ids (`< buckets`).
     pub ids: Vec<u32>,
+    /// Word i's [`drift`], computed once here rather than per window.
+    pub drifts: Vec<f32>,
 }
 
 impl NgramTable {
     /// The table for `words`, computed in parallel.
     pub fn build<S: AsRef<str> + Sync>(cfg: &SubwordConfig, words: &[S]) -> NgramTable {
         const CHUNK: usize = 16_384;
-        let parts: Vec<(Vec<u32>, Vec<u32>)> = words
+        type Part = (Vec<u32>, Vec<u32>, Vec<f32>);
+        let parts: Vec<Part> = words
             .par_chunks(CHUNK)
             .map(|ws| {
                 let mut lens = Vec::with_capacity(ws.len());
                 let mut ids = Vec::with_capacity(ws.len() * 16);
+                let mut drifts = Vec::with_capacity(ws.len());
                 for w in ws {
                     let before = ids.len();
                     cfg.ngrams_into(w.as_ref(), &mut ids);
                     lens.push((ids.len() - before) as u32);
+                    drifts.push(drift(&ids[before..]));
                 }
-                (lens, ids)
+                (lens, ids, drifts)
             })
             .collect();
         let total: usize = parts.iter().map(|p| p.1.len()).sum();
         let mut offsets = Vec::with_capacity(words.len() + 1);
         let mut ids = Vec::with_capacity(total);
+        let mut drifts = Vec::with_capacity(words.len());
         offsets.push(0u64);
-        for (lens, part) in parts {
+        for (lens, part, ds) in parts {
             for l in lens {
                 offsets.push(offsets.last().copied().unwrap_or(0) + l as u64);
             }
             ids.extend_from_slice(&part);
+            drifts.extend_from_slice(&ds);
         }
-        NgramTable { offsets, ids }
+        NgramTable {
+            offsets,
+            ids,
+            drifts,
+        }
     }
 
     /// Number of words.
@@ -202,10 +213,28 @@ impl NgramTable {
         &self.ids[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// Word `i`'s [`drift`].
+    #[inline]
+    pub fn drift(&self, i: usize) -> f32 {
+        self.drifts[i]
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.offsets.len() * 8 + self.ids.len() * 4
+        self.offsets.len() * 8 + self.ids.len() * 4 + self.drifts.len() * 4
     }
+}
+
+/// How far the mean of a word's own row and its bucket rows `grams` moves
+/// when a gradient is added to each listed row (a bucket listed n times gets
+/// it n times and counts n times in the mean): `(1 + Σ n²) / (1 + len)` over
+/// the distinct buckets, 1 when none repeats.
+pub fn drift(grams: &[u32]) -> f32 {
+    let listed: usize = grams
+        .iter()
+        .map(|g| grams.iter().filter(|&x| x == g).count())
+        .sum();
+    (1 + listed) as f32 / (1 + grams.len()) as f32
 }
 
 /// The mean of `own` (a word's row, when it has one) and the rows
@@ -342,6 +371,11 @@ mod tests {
             assert_eq!(t.of(i), &c.ngrams(&words[i])[..]);
         }
         assert!(t.ids.iter().all(|&g| g < 1000));
+        // Each word's drift sits beside its buckets, across chunk seams too;
+        // 1000 buckets make some words repeat one.
+        assert_eq!(t.drifts.len(), words.len());
+        assert!((0..t.len()).all(|i| t.drift(i) == drift(t.of(i))));
+        assert!(t.drifts.iter().any(|&d| d > 1.0));
     }
 
     #[test]

@@ -16,6 +16,8 @@ struct Served {
     child: Child,
     url: String,
     agent: ureq::Agent,
+    /// The directory it serves from, when it owns it (removed after the kill).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Served {
@@ -57,7 +59,28 @@ impl Served {
             .http_status_as_error(false)
             .build()
             .into();
-        Served { child, url, agent }
+        Served {
+            child,
+            url,
+            agent,
+            _dir: None,
+        }
+    }
+
+    /// A tiny model (16 dimensions, one epoch on 300 kB) served with
+    /// `extra` flags, and its `host:port`.
+    fn small(extra: &[&str]) -> (Served, String) {
+        let d = prepared(300_000, 1);
+        ok(
+            d.path(),
+            &[
+                "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
+            ],
+        );
+        let mut s = Served::start_with(d.path(), extra);
+        s._dir = Some(d);
+        let addr = s.url.trim_start_matches("http://").to_string();
+        (s, addr)
     }
 
     /// GET `path` with `params`: (status, JSON body).
@@ -412,16 +435,7 @@ fn idle_connections_are_capped_and_closed() {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
-    let d = prepared(300_000, 1);
-    let p = d.path();
-    ok(
-        p,
-        &[
-            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
-        ],
-    );
-    let s = Served::start_with(p, &["--max-connections", "3", "--idle-timeout", "2"]);
-    let addr = s.url.trim_start_matches("http://").to_string();
+    let (s, addr) = Served::small(&["--max-connections", "3", "--idle-timeout", "2"]);
     // Read until the server closes (Ok(0)) or `limit` passes (an error).
     let closed_within = |c: &mut TcpStream, limit: u64| -> Option<Duration> {
         let t = Instant::now();
@@ -462,16 +476,7 @@ fn trickling_clients_are_cut_off_at_the_request_timeout() {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
-    let d = prepared(300_000, 1);
-    let p = d.path();
-    ok(
-        p,
-        &[
-            "train", "--engine", "native", "--dim", "16", "--epochs", "1", "-o", "model",
-        ],
-    );
-    let s = Served::start_with(p, &["--idle-timeout", "20", "--request-timeout", "2"]);
-    let addr = s.url.trim_start_matches("http://").to_string();
+    let (s, addr) = Served::small(&["--idle-timeout", "20", "--request-timeout", "2"]);
     // Sends `first`, then `byte` every 200 ms until the server answers or
     // closes; returns what it answered and when.
     let trickle = |first: &str, byte: u8| -> (String, Duration) {

@@ -54,7 +54,7 @@
 //! their number). The n-gram rows are read and written once per window, not
 //! once per pair, yet the pairs see what fastText's do: fastText adds each
 //! pair's gradient to every averaged row and composes `h` afresh for the
-//! next pair, which moves `h` by that gradient (times [`drift`], 1 unless a
+//! next pair, which moves `h` by that gradient (times [`drift`](crate::subword::drift), 1 unless a
 //! bucket is listed twice), so `h` is moved so here after each pair
 //! ([`NativeEngine::apply_subword_window`]; `oracle.rs` runs fastText's
 //! per-pair loop literally and the two agree).
@@ -188,7 +188,8 @@ impl NativeEngine {
     }
 
     /// One subword window (see the module docs): the centre `t`, composed
-    /// from its own row and its buckets `grams`, against each context of
+    /// from its own row and its buckets `grams` (whose [`crate::subword::drift`] is
+    /// `drift`), against each context of
     /// `ctx` with its own `negs.len() / ctx.len()` negatives (a negative
     /// equal to that context is skipped). Returns the loss summed over the
     /// pairs when `want_loss`, else 0.
@@ -197,6 +198,7 @@ impl NativeEngine {
         &self,
         t: usize,
         grams: &[u32],
+        drift: f32,
         ctx: &[TokenId],
         negs: &[usize],
         lr: f32,
@@ -213,7 +215,6 @@ impl NativeEngine {
         }
         let inv = 1.0 / (1 + grams.len()) as f32;
         s.h.iter_mut().for_each(|x| *x *= inv);
-        let drift = drift(grams);
         s.e.fill(0.0);
         let mut loss = 0f32;
         for (i, &c) in ctx.iter().enumerate() {
@@ -301,6 +302,7 @@ impl NativeEngine {
             let l = self.apply_subword_window(
                 centre,
                 grams.of(centre),
+                grams.drift(centre),
                 &c[lo..hi],
                 &negs[w % 2][..(hi - lo) * k],
                 lr,
@@ -651,18 +653,6 @@ impl Scratch {
     }
 }
 
-/// How far the mean of a word's own row and its bucket rows `grams` moves
-/// when a gradient is added to each listed row (a bucket listed n times gets
-/// it n times and counts n times in the mean): `(1 + Σ n²) / (1 + len)` over
-/// the distinct buckets, 1 when none repeats.
-pub(crate) fn drift(grams: &[u32]) -> f32 {
-    let listed: usize = grams
-        .iter()
-        .map(|g| grams.iter().filter(|&x| x == g).count())
-        .sum();
-    (1 + listed) as f32 / (1 + grams.len()) as f32
-}
-
 impl Engine for NativeEngine {
     fn describe(&self) -> String {
         let update = match self.update {
@@ -781,6 +771,7 @@ mod tests {
     use super::*;
     use crate::ids::LINE_END;
     use crate::pairs::Pairs;
+    use crate::subword::drift;
 
     fn engine(v: usize, dim: usize, negative: usize) -> NativeEngine {
         let cfg = NativeConfig {
@@ -847,7 +838,16 @@ mod tests {
         // draws its own context as a negative (skipped) and negative 5 twice.
         let (t, grams, ctx) = (4usize, [2u32, 5, 2, 0], [11, 7, 11]);
         let negs = [5usize, 11, 5, 20, 4, 9, 3, 11, 6];
-        let loss = tr.apply_subword_window(t, &grams, &ctx, &negs, lr, true, &mut Scratch::new(d));
+        let loss = tr.apply_subword_window(
+            t,
+            &grams,
+            drift(&grams),
+            &ctx,
+            &negs,
+            lr,
+            true,
+            &mut Scratch::new(d),
+        );
         let mut want = Tables::from_weights(&w0, d);
         let g: Vec<usize> = grams.iter().map(|&g| g as usize).collect();
         let c: Vec<usize> = ctx.iter().map(|&c| c as usize).collect();
@@ -903,6 +903,7 @@ mod tests {
             bb.apply_subword_window(
                 centre,
                 grams.of(centre),
+                grams.drift(centre),
                 &c[lo..hi],
                 &negs,
                 0.1,
