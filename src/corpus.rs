@@ -45,6 +45,20 @@ pub enum Format {
     Conllu,
 }
 
+impl Format {
+    /// The `--format` value that names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+            Format::Tar => "tar",
+            Format::Zip => "zip",
+            Format::Conllu => "conllu",
+        }
+    }
+}
+
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -254,6 +268,15 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
         c => c,
     };
     if let Some(f) = forced {
+        if stdin && matches!(f, Format::Parquet | Format::Zip) {
+            return Err(invalid(
+                path,
+                format!(
+                    "a {} file cannot be read as a stream from stdin; save it to a file and pass its path",
+                    f.name()
+                ),
+            ));
+        }
         return Ok((f, compression));
     }
     let inner = name
@@ -396,7 +419,10 @@ impl<'a> Reader<'a> {
                 if input.path.as_os_str() == "-" {
                     format!("is a {kind} file, which cannot be read as a stream; save it to a file named .{kind} and pass that")
                 } else {
-                    format!("is a {kind} file, not text: drop --format, or pass --format {kind}")
+                    format!(
+                        "is a {kind} file, not {}: drop --format, or pass --format {kind}",
+                        input.format.name()
+                    )
                 },
             ));
         }
@@ -434,10 +460,20 @@ impl<'a> Reader<'a> {
                 // piped to stdin) is read as the archive it is.
                 let (head, r) = encoding::peek(r, 512).map_err(io_err(&path, "read"))?;
                 let r: Box<dyn BufRead + Send> = Box::new(r);
-                let format = if self.cfg.format.is_none() && is_tar(&head) {
-                    Format::Tar
-                } else {
-                    input.format
+                let format = match (is_tar(&head), self.cfg.format) {
+                    (true, None) => Format::Tar,
+                    // `--format text x.tar.gz` would read the tar headers as
+                    // lines of the corpus.
+                    (true, Some(f)) if f != Format::Tar => {
+                        return Err(invalid(
+                            &path,
+                            format!(
+                                "is a tar archive, not {}: drop --format, or pass --format tar",
+                                f.name()
+                            ),
+                        ))
+                    }
+                    _ => input.format,
                 };
                 match format {
                     Format::Tar => self.read_tar(&path, r, sink)?,

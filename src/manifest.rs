@@ -459,19 +459,21 @@ fn unregister_temp(p: &Path) {
 }
 
 /// Removes every temp file and staging directory this process has open
-/// (for a SIGINT/SIGTERM handler that then exits; the writers are not told).
-pub fn remove_temp_files() {
+/// (for a SIGINT/SIGTERM handler that then exits; the writers are not told),
+/// and returns how many there were.
+pub fn remove_temp_files() -> usize {
     let paths = match LIVE_TEMPS.lock() {
         Ok(mut v) => std::mem::take(&mut *v),
-        Err(_) => return,
+        Err(_) => return 0,
     };
-    for p in paths {
+    for p in &paths {
         let _ = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
+            std::fs::remove_dir_all(p)
         } else {
-            std::fs::remove_file(&p)
+            std::fs::remove_file(p)
         };
     }
+    paths.len()
 }
 
 /// A hidden directory in `dir` to build a new output set in before it is
@@ -588,7 +590,23 @@ impl Manifest {
     /// Reads `stage`'s manifest in `dir` (the legacy `manifest.json` when
     /// there is none) and checks it was written by `stage`.
     pub fn read(dir: &Path, stage: &str) -> Result<Manifest> {
-        Self::read_at(&manifest_path(dir, stage), stage)
+        let path = manifest_path(dir, stage);
+        if !path.exists() && !parent_dir(&path).join(LEGACY_FILE_NAME).is_file() {
+            // Say what is wrong with the directory, not only that the
+            // manifest cannot be opened.
+            let what = match std::fs::metadata(dir) {
+                Err(_) => "does not exist".to_string(),
+                Ok(md) if !md.is_dir() => format!("is {}, not a directory", kind_of(&md)),
+                Ok(_) => format!("holds no {}", file_name(&path.to_string_lossy())),
+            };
+            return Err(Error::InvalidInput {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "{what}: give the directory `w2v {stage}` wrote, or run `w2v {stage}` first"
+                ),
+            });
+        }
+        Self::read_at(&path, stage)
     }
 
     /// The prep manifest of `corpus` (or the legacy one beside it).

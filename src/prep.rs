@@ -313,6 +313,16 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     for f in &read_stats.empty_files {
         progress.warn(&format!("{f}: empty input, nothing read"));
     }
+    if summary.lines_out == 0 {
+        progress.warn(&format!(
+            "{}: wrote an empty corpus ({} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}); the next stages need text",
+            cfg.output.display(),
+            read_stats.units,
+            read_stats.non_cyrillic_dropped,
+            summary.segments_below_min_tokens,
+            cfg.min_tokens
+        ));
+    }
     if read_stats.invalid_utf8 > 0 {
         progress.warn(&format!(
             "replaced {} invalid UTF-8 sequences with U+FFFD",

@@ -249,7 +249,13 @@ impl Model {
         let Some((cfg, grams)) = self.dir.subwords() else {
             return Err(err);
         };
-        let norm = self.normalizer.normalize_query(q).unwrap_or_default();
+        // prep drops a token over `max_token_chars`, so it is never in the
+        // vocabulary; its n-grams still give it a vector.
+        let unbounded = Normalizer::new(crate::normalize::NormalizeConfig {
+            max_token_chars: usize::MAX,
+            ..self.normalizer.config().clone()
+        });
+        let norm = unbounded.normalize_query(q).unwrap_or_default();
         let ids = cfg.ngrams(&norm);
         let mut v = vec![0f32; self.dir.dim()];
         crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);

@@ -442,6 +442,12 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<(Vec<Finished>, String)> {
 /// that fingerprint. A corpus without a manifest is refused.
 pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
     let dir = crate::manifest::parent_dir(corpus);
+    if std::fs::metadata(corpus).is_err() {
+        return Err(Error::InvalidInput {
+            path: corpus.to_path_buf(),
+            message: "does not exist: give the corpus `w2v prep` wrote".into(),
+        });
+    }
     let m = Manifest::read_prep(corpus).map_err(|e| match e {
         Error::Io { .. } => Error::Mismatch {
             path: corpus.to_path_buf(),

@@ -466,3 +466,129 @@ fn a_model_is_not_written_over_a_users_files() {
     ok(p, &["import", "v.txt", "-o", "empty", "--force"]);
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 2);
 }
+
+/// Messages from session 11's careless pass that sent the user the wrong
+/// way (or said nothing): each now names what the input is.
+#[test]
+fn careless_inputs_are_named_for_what_they_are() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let text: &[u8] = "Мама мыла раму, а кот спал на печи.\n".as_bytes();
+    // `--format text` on a .tar.gz put the tar headers into the corpus.
+    std::fs::write(p.join("x.tar.gz"), super::tar_gz(&[("a.txt", text)])).unwrap();
+    let prep_as = |format: &str, input: &str| -> Vec<String> {
+        ["prep", "--format", format, input, "-o", "c.txt"]
+            .map(String::from)
+            .to_vec()
+    };
+    let args = prep_as("text", "x.tar.gz");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(p, &args, 1, "x.tar.gz: is a tar archive, not text");
+    assert!(!p.join("c.txt").exists());
+    // A zip named as tar, and a zip asked for on stdin.
+    std::fs::write(p.join("z.zip"), super::zip_of(&[("a.txt", text)])).unwrap();
+    let args = prep_as("tar", "z.zip");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(p, &args, 1, "z.zip: is a zip file, not tar");
+    let args = prep_as("zip", "-");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(
+        p,
+        &args,
+        1,
+        "a zip file cannot be read as a stream from stdin",
+    );
+    // Detected, the archive is read as one.
+    ok(p, &["prep", "x.tar.gz", "-o", "c.txt"]);
+    assert!(std::fs::read_to_string(p.join("c.txt"))
+        .unwrap()
+        .contains("кот"));
+    // An empty corpus is written, with a warning that says why.
+    std::fs::write(p.join("short.txt"), "кот\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["prep", "short.txt", "-o", "e.txt", "--min-tokens", "5"])
+        .args(["--progress", "plain"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("e.txt: wrote an empty corpus")
+            && err.contains("1 segments under --min-tokens 5"),
+        "{err}"
+    );
+    // Shards that are a file, or a directory with no manifest.
+    fails(
+        p,
+        &["train", "--shards", "c.txt", "-o", "m"],
+        1,
+        "c.txt: is a regular file, not a directory: give the directory `w2v pairs` wrote",
+    );
+    std::fs::create_dir(p.join("nothing")).unwrap();
+    fails(
+        p,
+        &["train", "--shards", "nothing", "-o", "m"],
+        1,
+        "nothing: holds no shards.manifest.json",
+    );
+    // A corpus that is not there is not "a corpus without a manifest".
+    fails(
+        p,
+        &["vocab", "--corpus", "nope.txt"],
+        1,
+        "nope.txt: does not exist",
+    );
+    // A host name is an address: the model is what is missing here.
+    fails(
+        p,
+        &["serve", "--addr", "localhost:0", "--model", "nope"],
+        1,
+        "nope is not a complete model directory",
+    );
+}
+
+/// SIGTERM on `serve` said "unfinished outputs removed", though serve
+/// writes nothing; it still exits 130.
+#[test]
+#[cfg(unix)]
+fn a_stopped_server_does_not_claim_to_have_removed_outputs() {
+    use std::io::{BufRead, BufReader, Read};
+    let d = with_ids(200_000);
+    let p = d.path();
+    ok(
+        p,
+        &[
+            "train", "--corpus", IDS, "--engine", "native", "--dim", "8", "--epochs", "1", "-o",
+            "model",
+        ],
+    );
+    let mut child = Command::new(BIN)
+        .args(["serve", "--model", "model", "--addr", "127.0.0.1:0"])
+        .current_dir(p)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("w2v: interrupted"), "{err}");
+    assert!(!err.contains("outputs removed"), "{err}");
+}

@@ -108,6 +108,12 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
         .parse()
         .unwrap();
     assert!(sim > 0.3, "similarity {sim}");
+    // A word longer than the 40 characters prep keeps still has n-grams.
+    let long = word.repeat(41 / word.chars().count() + 1);
+    let v: serde_json::Value =
+        serde_json::from_str(ok(p, &["vector", &long, "--model", "full"]).trim()).unwrap();
+    assert_eq!(v["oov"], true, "{v}");
+    assert_eq!(v["vector"].as_array().unwrap().len(), 32);
 
     // eval: every pair is covered; the in-vocabulary score is reported too.
     let w2 = g["groups"][0]["members"][1].as_str().unwrap();

@@ -146,11 +146,15 @@ fn progress(p: ProgressArg) -> Progress {
 }
 
 /// SIGINT/SIGTERM outside `train` (which checkpoints instead): remove the
-/// temp files of the outputs being written, say so, exit 130.
+/// temp files of the outputs being written, say so when there were any,
+/// exit 130.
 fn exit_on_signal() {
     let _ = ctrlc::set_handler(|| {
-        w2v::manifest::remove_temp_files();
-        eprintln!("w2v: interrupted; unfinished outputs removed");
+        if w2v::manifest::remove_temp_files() > 0 {
+            eprintln!("w2v: interrupted; unfinished outputs removed");
+        } else {
+            eprintln!("w2v: interrupted");
+        }
         std::process::exit(130);
     });
 }

@@ -15,8 +15,8 @@ use super::{out, Fail};
 pub struct ServeArgs {
     #[command(flatten)]
     pub model: ModelArg,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Allow a non-loopback --addr (the API then answers anyone who can reach it).
     #[arg(long)]
@@ -38,6 +38,24 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved (`localhost:8080`), IPv4 first.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    let hint = "give HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080";
+    let all: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{e}; {hint}"))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| format!("{s} resolves to no address; {hint}"))
 }
 
 pub fn run(a: ServeArgs, p: &Progress) -> std::result::Result<(), Fail> {
