@@ -25,8 +25,8 @@
 //! `suggestions` for an unknown word); echoed words are cut to
 //! [`crate::error::SHOWN_CHARS`] characters. [`Limits`] bounds `k`, list
 //! lengths, map size and request bodies, and the connections: at most
-//! `max_connections` open at once (one more is closed at once, so idle
-//! clients cannot use up the process's files), each closed after
+//! `max_connections` open at once (more wait in the listen backlog until
+//! one closes, so clients cannot use up the process's files), each closed after
 //! `idle_timeout` without a byte read or written ([`Capped`], [`Idle`]).
 
 use std::future::Future;
@@ -322,8 +322,9 @@ impl Server {
 }
 
 /// A listener that holds at most `open`'s permits of connections at once:
-/// one accepted beyond them is closed at once. Each connection it hands out
-/// is an [`Idle`] holding a permit.
+/// it accepts another only when one has closed (until then a new one waits
+/// in the kernel's backlog). Each connection it hands out is an [`Idle`]
+/// holding a permit.
 struct Capped {
     inner: tokio::net::TcpListener,
     open: Arc<Semaphore>,
@@ -334,13 +335,15 @@ impl Capped {
     /// The next connection within the cap (axum's accept, which rides out
     /// accept errors such as running out of descriptors).
     async fn accept(&mut self) -> Idle<tokio::net::TcpStream> {
-        loop {
-            let (io, _) = axum::serve::Listener::accept(&mut self.inner).await;
-            if let Ok(permit) = self.open.clone().try_acquire_owned() {
-                return Idle::new(io, self.idle, permit);
-            }
-            drop(io);
-        }
+        // A burst over the cap used to be closed at once, which a client
+        // sees as a reset; now it waits, and the idle and request clocks
+        // bound how long.
+        let permit = Arc::clone(&self.open)
+            .acquire_owned()
+            .await
+            .expect("the connection semaphore is never closed");
+        let (io, _) = axum::serve::Listener::accept(&mut self.inner).await;
+        Idle::new(io, self.idle, permit)
     }
 }
 

@@ -25,7 +25,7 @@ pub struct ServeArgs {
     /// (the most frequent words); 0 searches the whole vocabulary.
     #[arg(long, default_value_t = DEFAULT_RESTRICT)]
     pub restrict: usize,
-    /// Most connections open at once (one more is closed at once; at most 65536).
+    /// Most connections open at once (more wait to be accepted until one closes; at most 65536).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
     /// Close a connection after this many seconds with nothing read or written
