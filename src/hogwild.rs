@@ -96,6 +96,32 @@ impl SharedMatrix {
             .map(|a| f32::from_bits(a.load(Relaxed)))
             .collect()
     }
+
+    /// Calls `f` with the values in order, `len` at a time (the last chunk
+    /// shorter), through one buffer of `len`.
+    pub fn for_each_chunk<E>(
+        &self,
+        len: usize,
+        mut f: impl FnMut(&[f32]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let len = len.max(1);
+        let mut buf = Vec::with_capacity(len.min(self.data.len()));
+        for c in self.data.chunks(len) {
+            buf.clear();
+            buf.extend(c.iter().map(|a| f32::from_bits(a.load(Relaxed))));
+            f(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// The values, in the matrix's own memory: std collects into a vector
+    /// of equal layout in place, so no second copy is ever held.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+            .into_iter()
+            .map(|a| f32::from_bits(a.into_inner()))
+            .collect()
+    }
 }
 
 /// An empty vector with room for `len` values, for a weight table: on Linux
@@ -138,6 +164,27 @@ fn advise_huge_pages(addr: usize, bytes: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_values_leave_in_chunks_or_in_their_own_memory() {
+        let v: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        let w = v.clone();
+        let at = w.as_ptr();
+        let m = SharedMatrix::from_vec(w, 2);
+        let mut seen = Vec::new();
+        m.for_each_chunk(4, |c| {
+            seen.push(c.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(seen.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+        assert_eq!(seen.concat(), v);
+        // No copy: the training tables are the model's (a second copy of a
+        // 1 GB table was the peak of a subword run).
+        let out = m.into_vec();
+        assert_eq!(out, v);
+        assert_eq!(out.as_ptr(), at);
+    }
 
     #[test]
     fn rows_round_trip_and_threads_can_share() {

@@ -13,10 +13,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io_err, json_err, Error, Result};
-use crate::manifest::write_atomic;
+use crate::manifest::{write_atomic, AtomicFile};
+use std::io::Write;
 
 use super::config::TrainConfig;
-use super::engine::{LossSum, Weights};
+use super::engine::{LossSum, TableSink, Weights};
 use super::{Cursor, EpochStats};
 
 /// A weight past this magnitude means the run has diverged: word vectors
@@ -52,17 +53,15 @@ pub fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
-/// Writes `weights` and `state` (whose `dir` is set here). Refuses weights
-/// that are not finite or past [`WEIGHT_LIMIT`]: the previous checkpoint
-/// stays in force.
-pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result<PathBuf> {
-    if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
-        return Err(Error::Diverged {
-            step: state.cursor.pairs_done,
-            what: format!("{table} weight {i} is {x}"),
-            checkpoint: existing(out),
-        });
-    }
+/// Writes the tables that `visit` hands to its sink (input, then output,
+/// chunk by chunk: [`super::Engine::visit_weights`]) and `state` (whose
+/// `dir` is set here). Refuses weights that are not finite or past
+/// [`WEIGHT_LIMIT`]: the previous checkpoint stays in force.
+pub fn save(
+    out: &Path,
+    mut state: CheckpointState,
+    visit: impl FnOnce(&mut TableSink<'_>) -> Result<()>,
+) -> Result<PathBuf> {
     let root = checkpoint_dir(out);
     let name = format!("ckpt-{:015}", state.cursor.pairs_done);
     let dir = root.join(&name);
@@ -76,11 +75,31 @@ pub fn save(out: &Path, weights: &Weights, mut state: CheckpointState) -> Result
     state.dir = name.clone();
     let written = (|| {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
-        write_atomic(&dir.join("input.f32"), bytemuck::cast_slice(&weights.input))?;
-        write_atomic(
-            &dir.join("output.f32"),
-            bytemuck::cast_slice(&weights.output),
-        )?;
+        let mut files = [
+            (AtomicFile::create(&dir.join("input.f32"))?, 0usize),
+            (AtomicFile::create(&dir.join("output.f32"))?, 0usize),
+        ];
+        let step = state.cursor.pairs_done;
+        visit(&mut |table, chunk| {
+            let (f, seen) = &mut files[usize::from(table != "input")];
+            if let Some(i) = chunk
+                .iter()
+                .position(|x| !x.is_finite() || x.abs() > WEIGHT_LIMIT)
+            {
+                return Err(Error::Diverged {
+                    step,
+                    what: format!("{table} weight {} is {}", *seen + i, chunk[i]),
+                    checkpoint: existing(out),
+                });
+            }
+            *seen += chunk.len();
+            let path = f.path().to_path_buf();
+            f.write_all(bytemuck::cast_slice(chunk))
+                .map_err(io_err(&path, "write"))
+        })?;
+        for (f, _) in files {
+            f.commit()?;
+        }
         let text =
             serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
         write_atomic(&ptr, text.as_bytes())
@@ -256,6 +275,47 @@ mod tests {
             epoch_seconds: 0.0,
             dir: String::new(),
         }
+    }
+
+    /// Saves `w` as one chunk per table.
+    fn save(out: &Path, w: &Weights, st: CheckpointState) -> Result<PathBuf> {
+        super::save(out, st, |sink| {
+            sink("input", &w.input)?;
+            sink("output", &w.output)
+        })
+    }
+
+    #[test]
+    fn tables_saved_in_chunks_equal_tables_saved_whole() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let w = Weights {
+            input: (0..10).map(|i| i as f32 / 10.0).collect(),
+            output: (0..6).map(|i| -(i as f32)).collect(),
+        };
+        save(a.path(), &w, state(3)).unwrap();
+        super::save(b.path(), state(3), |sink| {
+            for c in w.input.chunks(3) {
+                sink("input", c)?;
+            }
+            for c in w.output.chunks(4) {
+                sink("output", c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        for f in ["input.f32", "output.f32"] {
+            let read = |d: &Path| std::fs::read(d.join("checkpoints/ckpt-000000000000003").join(f));
+            assert_eq!(read(a.path()).unwrap(), read(b.path()).unwrap(), "{f}");
+        }
+        // A bad value in a later chunk is named by its index in the table.
+        let e = super::save(b.path(), state(4), |sink| {
+            sink("input", &[0.0; 4])?;
+            sink("input", &[0.0, f32::INFINITY])
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("input weight 5 is inf"), "{e}");
+        assert!(!b.path().join("checkpoints/ckpt-000000000000004").exists());
     }
 
     #[test]

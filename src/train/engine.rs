@@ -147,6 +147,9 @@ pub fn skips_negative(negative: usize, centre: usize) -> bool {
     negative == centre
 }
 
+/// Receives a table's values chunk by chunk: (`"input"` or `"output"`, values).
+pub type TableSink<'a> = dyn FnMut(&'static str, &[f32]) -> Result<()> + 'a;
+
 /// A trainer that applies SGNS updates block by block.
 pub trait Engine {
     /// Short description ("native window avx2+fma ×2", "torch cuda:0 fused").
@@ -160,6 +163,22 @@ pub trait Engine {
     fn drain_loss(&mut self) -> Result<LossSum>;
     /// Copies out both tables (after every block handed in so far).
     fn weights(&mut self) -> Result<Weights>;
+    /// Calls `sink` with the input table's values, then the output
+    /// table's, in order and in chunks (after every block handed in so
+    /// far). An engine holding them in host memory hands out chunks through
+    /// one small buffer, so a checkpoint never holds a second copy of the
+    /// tables; the default copies through [`Engine::weights`].
+    fn visit_weights(&mut self, sink: &mut TableSink<'_>) -> Result<()> {
+        let w = self.weights()?;
+        sink("input", &w.input)?;
+        sink("output", &w.output)
+    }
+    /// Hands over both tables at the end of a run. An engine that holds
+    /// them in host memory moves them out instead of copying them, so the
+    /// final save does not hold every table twice; the default copies.
+    fn into_weights(mut self: Box<Self>) -> Result<Weights> {
+        self.weights()
+    }
     /// Notes on settings known to cost quality, shown once at the start.
     fn warnings(&self) -> Vec<String> {
         Vec::new()

@@ -162,12 +162,19 @@ pub fn block_seed(seed: u64, c: &Cursor) -> u64 {
 /// the tables on the CPU and the ops step's gathered batch rows.
 pub fn memory_estimate(cfg: &TrainConfig, vocab: usize) -> u64 {
     let table = vocab as u64 * cfg.dim as u64 * 4;
-    // Both tables, plus one copy of both while a checkpoint or the model is written.
-    let mut tables = 4 * table;
+    // Both tables. The torch engine copies both out to save them (a
+    // checkpoint, the model); the native engine streams its checkpoints
+    // through a small buffer and hands its tables over to the model.
+    let copies: u64 = match &cfg.engine {
+        EngineConfig::Native(_) => 1,
+        EngineConfig::Torch(_) => 2,
+    };
+    let mut tables = 2 * copies * table;
     if let Some(sw) = &cfg.subwords {
-        // The n-gram rows and their copy, and the CSR table (about 20
-        // n-grams of 4 bytes a word, and an 8-byte offset).
-        tables += 2 * sw.buckets as u64 * cfg.dim as u64 * 4 + vocab as u64 * 88;
+        // The n-gram rows (and the torch engine's copy), the CSR table
+        // (about 20 n-grams of 4 bytes a word, and an 8-byte offset), and
+        // the words composed from them as the model is written.
+        tables += copies * sw.buckets as u64 * cfg.dim as u64 * 4 + vocab as u64 * 88 + table;
     }
     // Readers: per decoder thread, two row groups in its channel and one
     // being decoded, 8 bytes a pair; the driver holds one more.
@@ -640,7 +647,6 @@ impl Driver<'_> {
     fn checkpoint(&mut self) -> Result<PathBuf> {
         let t0 = Instant::now();
         self.drain()?;
-        let weights = self.engine.weights()?;
         let state = CheckpointState {
             cursor: self.cursor.clone(),
             vocab_fingerprint: self.inputs.pairs.vocab_fingerprint.clone(),
@@ -652,7 +658,8 @@ impl Driver<'_> {
             epoch_seconds: self.epoch.start.elapsed().as_secs_f64(),
             dir: String::new(),
         };
-        let path = checkpoint::save(&self.cfg.output, &weights, state)?;
+        let engine = &mut self.engine;
+        let path = checkpoint::save(&self.cfg.output, state, |sink| engine.visit_weights(sink))?;
         self.schedule.saved(self.cursor.pairs_done);
         let secs = t0.elapsed().as_secs_f64();
         self.checkpoints = (self.checkpoints.0 + 1, self.checkpoints.1 + secs);
@@ -815,35 +822,46 @@ pub fn run(
     d.stage.finish();
     let wait = result?;
 
-    let weights = d.engine.weights()?;
+    let Driver {
+        engine,
+        plan,
+        cursor,
+        epochs,
+        checkpoints,
+        mut log,
+        ..
+    } = d;
+    let engine_name = engine.describe();
+    // Moved out, not copied: the save holds each table once.
+    let weights = engine.into_weights()?;
     if let Some((table, i, x)) = weights.first_bad(checkpoint::WEIGHT_LIMIT) {
         return Err(Error::Diverged {
-            step: d.cursor.pairs_done,
+            step: cursor.pairs_done,
             what: format!("final {table} weight {i} is {x}"),
             checkpoint: checkpoint::existing(&cfg.output),
         });
     }
     let resumed_from = state.map(|s| s.cursor);
     let secs = start.elapsed().as_secs_f64();
-    let done_here = d.plan.total_pairs - resumed_from.as_ref().map_or(0, |c| c.pairs_done);
+    let done_here = plan.total_pairs - resumed_from.as_ref().map_or(0, |c| c.pairs_done);
     let summary = TrainSummary {
-        engine: d.engine.describe(),
+        engine: engine_name,
         vocab_size: v,
-        total_pairs: d.plan.total_pairs,
-        final_loss: d.epochs.last().map_or(f64::NAN, |e| e.loss),
-        epochs: std::mem::take(&mut d.epochs),
+        total_pairs: plan.total_pairs,
+        final_loss: epochs.last().map_or(f64::NAN, |e| e.loss),
+        epochs,
         seconds: secs,
         pairs_per_s: done_here as f64 / secs.max(1e-9),
         input_wait_s: wait,
         corpus_tokens: inputs.pairs.corpus_tokens,
         resumed_from,
         libtorch: builder.libtorch(),
-        checkpoints: d.checkpoints.0,
-        checkpoint_s: d.checkpoints.1,
+        checkpoints: checkpoints.0,
+        checkpoint_s: checkpoints.1,
     };
     write_model(cfg, &inputs, &weights, &summary)?;
-    d.log.end(d.cursor.pairs_done, &Ok(()))?;
-    d.log.commit(&cfg.output)?;
+    log.end(cursor.pairs_done, &Ok(()))?;
+    log.commit(&cfg.output)?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
 }
@@ -1042,7 +1060,7 @@ mod tests {
             engine: EngineConfig::Torch(TorchConfig::on(Device::Cuda(0))),
             ..Default::default()
         };
-        // 130k words at dim 128: tables (4 × 66 MB) and reader buffers, not
+        // 130k words at dim 128: tables (2 × 66 MB) and reader buffers, not
         // a million-pair batch's gathered rows (about 3.6 GB).
         let n = memory_estimate(&native, 130_000);
         assert!(n < 600 << 20, "{n}");
@@ -1083,6 +1101,9 @@ mod driver_tests {
         }
         fn weights(&mut self) -> Result<Weights> {
             self.inner.weights()
+        }
+        fn into_weights(self: Box<Self>) -> Result<Weights> {
+            self.inner.into_weights()
         }
     }
 

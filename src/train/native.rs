@@ -70,7 +70,7 @@ use crate::TokenId;
 use std::ops::Range;
 
 use super::config::{NativeConfig, NativeUpdate};
-use super::engine::{skips_negative, Block, Engine, LossSum, TokenBlock, Weights};
+use super::engine::{skips_negative, Block, Engine, LossSum, TableSink, TokenBlock, Weights};
 
 /// Pairs per block.
 pub const BLOCK: usize = 1 << 16;
@@ -757,6 +757,21 @@ impl Engine for NativeEngine {
         Ok(Weights {
             input: self.input.to_vec(),
             output: self.output.to_vec(),
+        })
+    }
+
+    fn visit_weights(&mut self, sink: &mut TableSink<'_>) -> Result<()> {
+        // 4 MiB at a time.
+        const CHUNK: usize = 1 << 20;
+        self.input.for_each_chunk(CHUNK, |c| sink("input", c))?;
+        self.output.for_each_chunk(CHUNK, |c| sink("output", c))
+    }
+
+    fn into_weights(self: Box<Self>) -> Result<Weights> {
+        let me = *self;
+        Ok(Weights {
+            input: me.input.into_vec(),
+            output: me.output.into_vec(),
         })
     }
 
