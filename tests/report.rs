@@ -376,6 +376,21 @@ fn report_draws_what_it_can_and_refuses_when_there_is_nothing() {
         "no training record",
     );
     assert!(!p.join("r3.html").exists());
+    // A directory that is not there, or holds no model and no log, is named
+    // as such (the message used to list both missing files at length).
+    fails(
+        p,
+        &["report", "--model", "nope", "-o", "r3.html"],
+        1,
+        "nope: does not exist: give the model directory",
+    );
+    std::fs::create_dir(p.join("empty")).unwrap();
+    fails(
+        p,
+        &["report", "--model", "empty", "-o", "r3.html"],
+        1,
+        "empty: holds no model and no training log (model.manifest.json or train.jsonl)",
+    );
     // No output named: a usage error.
     fails(p, &["report", "--model", "model"], 2, "-o FILE.html");
     // A manifest as output: refused.
