@@ -268,6 +268,27 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
         c => c,
     };
     if let Some(f) = forced {
+        let signed = match f {
+            Format::Zip => magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06",
+            Format::Parquet => magic == *b"PAR1",
+            _ => true,
+        };
+        if !stdin && !signed {
+            let looks = match compression {
+                Compression::Gzip => "a gzip stream",
+                Compression::Zstd => "a zstd stream",
+                Compression::None if magic == *b"PK\x03\x04" => "a zip archive",
+                Compression::None if magic == *b"PAR1" => "a parquet file",
+                Compression::None => "something else",
+            };
+            return Err(invalid(
+                path,
+                format!(
+                    "is not a {} file (it starts as {looks}): drop --format, or pass the right one",
+                    f.name()
+                ),
+            ));
+        }
         if stdin && matches!(f, Format::Parquet | Format::Zip) {
             return Err(invalid(
                 path,
@@ -464,6 +485,14 @@ impl<'a> Reader<'a> {
                     (true, None) => Format::Tar,
                     // `--format text x.tar.gz` would read the tar headers as
                     // lines of the corpus.
+                    // Read as tar, any other bytes give the tar reader's
+                    // errors, which quote the text they misread.
+                    (false, _) if input.format == Format::Tar && !head.is_empty() => {
+                        return Err(invalid(
+                            &path,
+                            "is not a tar archive (no tar header at its start, after any gzip or zstd): drop --format, or pass the right one",
+                        ))
+                    }
                     (true, Some(f)) if f != Format::Tar => {
                         return Err(invalid(
                             &path,

@@ -67,7 +67,8 @@ pub enum Error {
     },
     /// A query normalizes to several words (e.g. `кто-то` for a model whose
     /// corpus was prepared with `--hyphens split`), so it names no one row.
-    #[error("'{}' is {} words after this model's normalization ({}), not one; query them one at a time", shown(query), words.len(), shown(&words.join(" ")))]
+    /// With no words, nothing is left at all (punctuation, digits, symbols).
+    #[error("{}", not_one_word(query, words))]
     NotOneWord { query: String, words: Vec<String> },
     /// Training produced NaN or Inf (or weights past any sane magnitude).
     #[error("training diverged at step {step}: {what}; {}", kept_note(checkpoint.as_deref()))]
@@ -261,6 +262,23 @@ pub fn joined<T>(stage: &'static str, result: std::thread::Result<T>) -> Result<
         stage,
         message: panic_message(&*payload),
     })
+}
+
+/// [`Error::NotOneWord`]'s message.
+fn not_one_word(query: &str, words: &[String]) -> String {
+    if words.is_empty() {
+        format!(
+            "'{}' leaves no word after this model's normalization (punctuation, symbols and, unless the corpus kept numbers, digits are dropped); query a word",
+            shown(query)
+        )
+    } else {
+        format!(
+            "'{}' is {} words after this model's normalization ({}), not one; query them one at a time",
+            shown(query),
+            words.len(),
+            shown(&words.join(" "))
+        )
+    }
 }
 
 /// An [`Error::InvalidInput`] for `path`.

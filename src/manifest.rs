@@ -200,8 +200,20 @@ fn claimed(dir: &Path, owner: Owner) -> Result<Vec<(Owner, PathBuf)>> {
     }
 }
 
+/// The files of a model directory besides its manifest (`model.rs` writes
+/// them; `train/log.rs` the log).
+const MODEL_FILE_NAMES: [&str; 6] = [
+    "input.npy",
+    "output.npy",
+    "norms.npy",
+    "ngrams.npy",
+    "words.txt",
+    "train.jsonl",
+];
+
 /// Refuses `dir` as a new model's directory when it holds anything but a
-/// model, an unfinished run's `checkpoints/` and w2v's temp files: `train`
+/// model (or one killed as its files were renamed into place), an
+/// unfinished run's `checkpoints/` and w2v's temp files: `train`
 /// and `import` write `words.txt`, `input.npy`, `train.jsonl`, … into it,
 /// and must not replace a user's files of those names (`-o ~/notes`, `-o /`).
 pub fn claim_model_dir(dir: &Path) -> Result<()> {
@@ -216,7 +228,14 @@ pub fn claim_model_dir(dir: &Path) -> Result<()> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n != "checkpoints" && !is_temp_name(n))
         .collect();
-    if foreign.is_empty() {
+    // A model killed while its files were renamed into place (the old
+    // manifest goes first, the new one last; `input.npy` is the first file
+    // renamed) holds model files and no manifest: it is still a model's.
+    let half_written = foreign.iter().any(|n| n == "input.npy")
+        && foreign
+            .iter()
+            .all(|n| MODEL_FILE_NAMES.contains(&n.as_str()));
+    if foreign.is_empty() || half_written {
         return Ok(());
     }
     foreign.sort();
@@ -1070,6 +1089,27 @@ impl std::io::Write for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_killed_mid_rename_is_still_a_models_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let at = |files: &[&str]| {
+            let dir = d.path().join(files.join("+"));
+            std::fs::create_dir(&dir).unwrap();
+            for f in files {
+                std::fs::write(dir.join(f), "x").unwrap();
+            }
+            claim_model_dir(&dir)
+        };
+        // The old manifest removed, the new files renamed, the kill before
+        // the new manifest: rerunning into it must not be refused for good.
+        at(&["input.npy", "norms.npy", "words.txt"]).unwrap();
+        at(&["input.npy"]).unwrap();
+        // A user's files, even of a model's names, without the vectors.
+        let e = at(&["words.txt", "train.jsonl"]).unwrap_err().to_string();
+        assert!(e.contains("and no model"), "{e}");
+        assert!(at(&["input.npy", "notes.txt"]).is_err());
+    }
     use std::io::Write;
 
     #[test]

@@ -311,7 +311,21 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         ));
     }
     for f in &read_stats.empty_files {
-        progress.warn(&format!("{f}: empty input, nothing read"));
+        let input = inputs.iter().find(|i| i.path.display().to_string() == *f);
+        match input.filter(|i| i.bytes > 0) {
+            // Bytes but no text: most likely the wrong --format.
+            Some(i) => progress.warn(&format!(
+                "{f}: no text read from its {} bytes as {}{}",
+                i.bytes,
+                i.format.name(),
+                if cfg.read.format.is_some() {
+                    "; is --format right?"
+                } else {
+                    ""
+                }
+            )),
+            None => progress.warn(&format!("{f}: empty input, nothing read")),
+        }
     }
     if summary.lines_out == 0 {
         progress.warn(&format!(
@@ -323,12 +337,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             cfg.min_tokens
         ));
     }
-    if read_stats.invalid_utf8 > 0 {
-        progress.warn(&format!(
-            "replaced {} invalid UTF-8 sequences with U+FFFD",
-            read_stats.invalid_utf8
-        ));
-    }
+    // (Replaced invalid UTF-8 is reported by the caller, from the summary.)
     summary.read = read_stats;
     summary.elapsed_s = start.elapsed().as_secs_f64();
     summary.mb_per_s = total as f64 / 1e6 / summary.elapsed_s.max(1e-9);

@@ -218,10 +218,26 @@ impl Model {
                 words: norm.split(' ').map(str::to_owned).collect(),
             });
         }
+        if norm.is_empty() && self.unbounded_norm(q).is_empty() {
+            return Err(Error::NotOneWord {
+                query: q.to_string(),
+                words: Vec::new(),
+            });
+        }
         self.id_exact(&norm).ok_or_else(|| Error::UnknownWord {
             word: q.to_string(),
             suggestions: self.suggest(&norm, 5),
         })
+    }
+
+    /// `q` normalized as `prep` would, but keeping tokens of any length.
+    fn unbounded_norm(&self, q: &str) -> String {
+        Normalizer::new(crate::normalize::NormalizeConfig {
+            max_token_chars: usize::MAX,
+            ..self.normalizer.config().clone()
+        })
+        .normalize_query(q)
+        .unwrap_or_default()
     }
 
     /// True for a subword model, which gives a vector for any word.
@@ -251,11 +267,7 @@ impl Model {
         };
         // prep drops a token over `max_token_chars`, so it is never in the
         // vocabulary; its n-grams still give it a vector.
-        let unbounded = Normalizer::new(crate::normalize::NormalizeConfig {
-            max_token_chars: usize::MAX,
-            ..self.normalizer.config().clone()
-        });
-        let norm = unbounded.normalize_query(q).unwrap_or_default();
+        let norm = self.unbounded_norm(q);
         let ids = cfg.ngrams(&norm);
         let mut v = vec![0f32; self.dir.dim()];
         crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);

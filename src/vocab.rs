@@ -442,10 +442,16 @@ pub fn write(vocab: &Vocab, dir: &Path) -> Result<(Vec<Finished>, String)> {
 /// that fingerprint. A corpus without a manifest is refused.
 pub fn check_corpus(corpus: &Path) -> Result<crate::manifest::Fingerprint> {
     let dir = crate::manifest::parent_dir(corpus);
-    if std::fs::metadata(corpus).is_err() {
+    let what = match std::fs::metadata(corpus) {
+        Err(_) => Some("does not exist"),
+        Ok(md) if md.is_dir() => Some("is a directory"),
+        Ok(md) if !md.is_file() => Some("is not a regular file"),
+        Ok(_) => None,
+    };
+    if let Some(what) = what {
         return Err(Error::InvalidInput {
             path: corpus.to_path_buf(),
-            message: "does not exist: give the corpus `w2v prep` wrote".into(),
+            message: format!("{what}: give the corpus file `w2v prep` wrote"),
         });
     }
     let m = Manifest::read_prep(corpus).map_err(|e| match e {

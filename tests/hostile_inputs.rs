@@ -7,9 +7,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use super::{corpus_only, fails, ok, w2v, BIN};
+use super::{corpus_only, fails, ok, plain, w2v, BIN};
 
 const IDS: &str = "vocab/corpus.ids";
+
+/// [`with_ids`] and a tiny model trained on it in `model/`.
+fn with_model() -> tempfile::TempDir {
+    let d = with_ids(200_000);
+    let train = [
+        "train", "--corpus", IDS, "--engine", "native", "--dim", "8", "--epochs", "1", "-o",
+        "model",
+    ];
+    ok(d.path(), &train);
+    d
+}
 
 /// A synthetic corpus with `vocab/corpus.ids`.
 fn with_ids(bytes: u64) -> tempfile::TempDir {
@@ -505,14 +516,11 @@ fn careless_inputs_are_named_for_what_they_are() {
         .contains("кот"));
     // An empty corpus is written, with a warning that says why.
     std::fs::write(p.join("short.txt"), "кот\n").unwrap();
-    let o = Command::new(BIN)
-        .args(["prep", "short.txt", "-o", "e.txt", "--min-tokens", "5"])
-        .args(["--progress", "plain"])
-        .current_dir(p)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    let (code, _, err) = plain(
+        p,
+        &["prep", "short.txt", "-o", "e.txt", "--min-tokens", "5"],
+    );
+    assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("e.txt: wrote an empty corpus")
             && err.contains("1 segments under --min-tokens 5"),
@@ -554,15 +562,8 @@ fn careless_inputs_are_named_for_what_they_are() {
 #[cfg(unix)]
 fn a_stopped_server_does_not_claim_to_have_removed_outputs() {
     use std::io::{BufRead, BufReader, Read};
-    let d = with_ids(200_000);
+    let d = with_model();
     let p = d.path();
-    ok(
-        p,
-        &[
-            "train", "--corpus", IDS, "--engine", "native", "--dim", "8", "--epochs", "1", "-o",
-            "model",
-        ],
-    );
     let mut child = Command::new(BIN)
         .args(["serve", "--model", "model", "--addr", "127.0.0.1:0"])
         .current_dir(p)
@@ -591,4 +592,82 @@ fn a_stopped_server_does_not_claim_to_have_removed_outputs() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("w2v: interrupted"), "{err}");
     assert!(!err.contains("outputs removed"), "{err}");
+}
+
+/// Session 12's careless pass: a query of punctuation alone was "not in
+/// vocabulary" (on a subword model too, which answers any word); a corpus
+/// that is a directory was "a corpus without a prep manifest"; a forced
+/// format that does not match the file gave the reader's own error (a tar
+/// reader quoting the text it misread); text forced as CoNLL-U warned of an
+/// "empty input".
+#[test]
+fn queries_of_no_word_and_mismatched_formats_say_what_is_wrong() {
+    let d = with_model();
+    let p = d.path();
+    // Training into it again says the finished model will be replaced.
+    let (code, _, err) = plain(
+        p,
+        &[
+            "train", "--corpus", IDS, "--engine", "native", "--dim", "8", "--epochs", "1", "-o",
+            "model",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("model holds a finished model: this run replaces it"),
+        "{err}"
+    );
+    for q in ["...", "!!!", "—"] {
+        fails(
+            p,
+            &["neighbors", q, "--model", "model"],
+            1,
+            "leaves no word after this model's normalization",
+        );
+    }
+    // An over-long word is still a word, just not a known one.
+    let long = "я".repeat(60);
+    fails(
+        p,
+        &["neighbors", &long, "--model", "model"],
+        1,
+        "not in vocabulary",
+    );
+    std::fs::create_dir(p.join("dir")).unwrap();
+    fails(
+        p,
+        &["vocab", "--corpus", "dir"],
+        1,
+        "dir: is a directory: give the corpus file",
+    );
+    let text = "Мама мыла раму, а кот спал на печи.\n".repeat(20);
+    std::fs::write(p.join("plain.txt"), &text).unwrap();
+    for (format, needle) in [
+        ("tar", "plain.txt: is not a tar archive"),
+        (
+            "zip",
+            "plain.txt: is not a zip file (it starts as something else)",
+        ),
+        ("parquet", "plain.txt: is not a parquet file"),
+    ] {
+        let err = fails(
+            p,
+            &["prep", "--format", format, "plain.txt", "-o", "c.txt"],
+            1,
+            needle,
+        );
+        assert!(!err.contains("кот"), "{err}");
+    }
+    let (_, _, err) = plain(
+        p,
+        &["prep", "--format", "conllu", "plain.txt", "-o", "c.txt"],
+    );
+    assert!(
+        err.contains(&format!(
+            "plain.txt: no text read from its {} bytes as conllu; is --format right?",
+            text.len()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("empty input"), "{err}");
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{fails, ok, prepared, read, BIN};
+use super::{fails, ok, plain, prepared, read, BIN};
 
 /// Copies the regular files of `from` into a fresh `to`.
 fn copy_dir(from: &Path, to: &Path) {
@@ -48,21 +48,6 @@ fn sampled(v: usize) -> Vec<usize> {
     let mut s: Vec<usize> = (0..n).map(|k| k * v / n).collect();
     s.push(v - 1);
     s
-}
-
-/// `w2v` with `--progress plain`: warnings on stderr.
-fn plain(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(BIN)
-        .args(args)
-        .args(["--progress", "plain"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 const TRAIN: &[&str] = &[

@@ -44,6 +44,21 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// `w2v` with `--progress plain` (warnings on stderr): exit code, stdout, stderr.
+fn plain(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(BIN)
+        .args(args)
+        .args(["--progress", "plain"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> String {
     fails_env(dir, args, &[], code, needle)
 }

@@ -104,7 +104,10 @@ pub struct TrainArgs {
     /// Checkpoint every N pairs (0 = by time only, and at an epoch end a minute or more after the last).
     #[arg(long, default_value_t = 0)]
     pub checkpoint_every: u64,
-    /// Checkpoint every N seconds (0 = off).
+    /// Checkpoint every N seconds (0 = off). Checked between blocks of
+    /// pairs, or between 1M-token chunks when the native engine trains the
+    /// token stream itself (a chunk takes about a second on 2 cores at the
+    /// defaults), which also bounds how soon Ctrl-C stops.
     #[arg(long, default_value_t = 600)]
     pub checkpoint_every_secs: u64,
     /// Continue from the last checkpoint in the output directory.
@@ -405,6 +408,13 @@ pub fn run(
     let Resolved { cfg, warnings } = a.resolve()?;
     for w in &warnings {
         p.warn(w);
+    }
+    if !cfg.resume && w2v::model::manifest_of(&cfg.output).is_file() {
+        // Replaced only once the new one is complete, but replaced.
+        p.warn(&format!(
+            "{} holds a finished model: this run replaces it when it completes (copy it elsewhere to keep it)",
+            cfg.output.display()
+        ));
     }
     if let EngineConfig::Torch(_) = cfg.engine {
         return delegate_to_torch(&cfg, progress).map(Some);
