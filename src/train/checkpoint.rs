@@ -130,9 +130,21 @@ pub fn save(
 pub fn clean_stale(out: &Path) {
     let root = checkpoint_dir(out);
     crate::manifest::clean_stale_temps(&root);
+    // The checkpoint in force is the one the pointer names; another
+    // `ckpt-*` is one a kill interrupted (possibly empty), never resumed.
+    let in_force = std::fs::read_to_string(root.join("checkpoint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["dir"].as_str().map(str::to_owned));
     if let Ok(rd) = std::fs::read_dir(&root) {
         for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ckpt-") && in_force.as_deref() != Some(name.as_str()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            } else {
                 crate::manifest::clean_stale_temps(&e.path());
             }
         }
@@ -283,6 +295,24 @@ mod tests {
             sink("input", &w.input)?;
             sink("output", &w.output)
         })
+    }
+
+    #[test]
+    fn clean_stale_keeps_only_the_checkpoint_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Weights {
+            input: vec![0.5; 4],
+            output: vec![0.0; 4],
+        };
+        save(dir.path(), &w, state(7)).unwrap();
+        // A kill mid-checkpoint leaves a directory the pointer never named.
+        let root = checkpoint_dir(dir.path());
+        std::fs::create_dir(root.join("ckpt-000000000000009")).unwrap();
+        std::fs::create_dir(root.join("mine")).unwrap();
+        clean_stale(dir.path());
+        assert!(!root.join("ckpt-000000000000009").exists());
+        assert!(root.join("ckpt-000000000000007/input.f32").is_file());
+        assert!(root.join("mine").is_dir());
     }
 
     #[test]
