@@ -483,8 +483,6 @@ impl<'a> Reader<'a> {
                 let r: Box<dyn BufRead + Send> = Box::new(r);
                 let format = match (is_tar(&head), self.cfg.format) {
                     (true, None) => Format::Tar,
-                    // `--format text x.tar.gz` would read the tar headers as
-                    // lines of the corpus.
                     // Read as tar, any other bytes give the tar reader's
                     // errors, which quote the text they misread.
                     (false, _) if input.format == Format::Tar && !head.is_empty() => {
@@ -493,6 +491,8 @@ impl<'a> Reader<'a> {
                             "is not a tar archive (no tar header at its start, after any gzip or zstd): drop --format, or pass the right one",
                         ))
                     }
+                    // `--format text x.tar.gz` would read the tar headers as
+                    // lines of the corpus.
                     (true, Some(f)) if f != Format::Tar => {
                         return Err(invalid(
                             &path,

@@ -200,17 +200,6 @@ fn claimed(dir: &Path, owner: Owner) -> Result<Vec<(Owner, PathBuf)>> {
     }
 }
 
-/// The files of a model directory besides its manifest (`model.rs` writes
-/// them; `train/log.rs` the log).
-const MODEL_FILE_NAMES: [&str; 6] = [
-    "input.npy",
-    "output.npy",
-    "norms.npy",
-    "ngrams.npy",
-    "words.txt",
-    "train.jsonl",
-];
-
 /// Refuses `dir` as a new model's directory when it holds anything but a
 /// model (or one killed as its files were renamed into place), an
 /// unfinished run's `checkpoints/` and w2v's temp files: `train`
@@ -234,7 +223,7 @@ pub fn claim_model_dir(dir: &Path) -> Result<()> {
     let half_written = foreign.iter().any(|n| n == "input.npy")
         && foreign
             .iter()
-            .all(|n| MODEL_FILE_NAMES.contains(&n.as_str()));
+            .all(|n| crate::model::FILES.contains(&n.as_str()));
     if foreign.is_empty() || half_written {
         return Ok(());
     }
@@ -304,6 +293,16 @@ pub fn refuse_same_dir(a: &Path, a_flag: &str, b: &Path, b_flag: &str) -> Result
         )));
     }
     Ok(())
+}
+
+/// Why `dir` is no directory ("does not exist", "is a regular file, not a
+/// directory"), or `None` when it is one.
+pub fn not_a_directory(dir: &Path) -> Option<String> {
+    match std::fs::metadata(dir) {
+        Err(_) => Some("does not exist".into()),
+        Ok(md) if !md.is_dir() => Some(format!("is {}, not a directory", kind_of(&md))),
+        Ok(_) => None,
+    }
 }
 
 /// "a directory", "a FIFO", ... for an existing path that is not a regular file.
@@ -613,11 +612,8 @@ impl Manifest {
         if !path.exists() && !parent_dir(&path).join(LEGACY_FILE_NAME).is_file() {
             // Say what is wrong with the directory, not only that the
             // manifest cannot be opened.
-            let what = match std::fs::metadata(dir) {
-                Err(_) => "does not exist".to_string(),
-                Ok(md) if !md.is_dir() => format!("is {}, not a directory", kind_of(&md)),
-                Ok(_) => format!("holds no {}", file_name(&path.to_string_lossy())),
-            };
+            let what = not_a_directory(dir)
+                .unwrap_or_else(|| format!("holds no {}", file_name(&path.to_string_lossy())));
             return Err(Error::InvalidInput {
                 path: dir.to_path_buf(),
                 message: format!(
@@ -1089,6 +1085,7 @@ impl std::io::Write for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn a_model_killed_mid_rename_is_still_a_models_directory() {
@@ -1110,7 +1107,6 @@ mod tests {
         assert!(e.contains("and no model"), "{e}");
         assert!(at(&["input.npy", "notes.txt"]).is_err());
     }
-    use std::io::Write;
 
     #[test]
     fn fingerprint_of_bytes_equals_that_of_the_file() {

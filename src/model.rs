@@ -94,6 +94,9 @@ const NORMS: &str = "norms.npy";
 const WORDS: &str = "words.txt";
 const NGRAMS: &str = "ngrams.npy";
 
+/// Every file of a model directory besides its manifest.
+pub(crate) const FILES: [&str; 6] = [INPUT, OUTPUT, NORMS, NGRAMS, WORDS, TRAIN_LOG];
+
 /// A subword model's n-gram side, for [`ModelDir::write_locked_subwords`].
 pub struct Subwords<'a> {
     /// How words are cut into n-grams.

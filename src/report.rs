@@ -243,20 +243,11 @@ fn vocab_counts(
 
 /// Reads what the report draws from `model` (see the module docs).
 pub fn load(model: &Path) -> Result<ReportData> {
-    match std::fs::metadata(model) {
-        Ok(md) if md.is_dir() => {}
-        Ok(_) => {
-            return Err(crate::error::invalid(
-                model,
-                "is not a directory: give the model directory `w2v train -o` wrote (--model)",
-            ))
-        }
-        Err(_) => {
-            return Err(crate::error::invalid(
-                model,
-                "does not exist: give the model directory `w2v train -o` wrote (--model)",
-            ))
-        }
+    if let Some(why) = crate::manifest::not_a_directory(model) {
+        return Err(crate::error::invalid(
+            model,
+            format!("{why}: give the model directory `w2v train -o` wrote (--model)"),
+        ));
     }
     let mut data = ReportData {
         model: model.to_path_buf(),
@@ -319,23 +310,24 @@ pub fn load(model: &Path) -> Result<ReportData> {
     }
     let has_log = data.log.as_ref().is_some_and(|l| !l.records.is_empty());
     if !has_log && data.counts.is_none() {
-        let message = if manifest.is_none() && data.log.is_none() {
-            // Neither file: not a model directory at all.
-            format!(
-                "holds no model and no training log ({} or {}): give the model directory `w2v train -o` wrote (--model)",
-                mpath.file_name().unwrap_or_default().to_string_lossy(),
-                lpath.file_name().unwrap_or_default().to_string_lossy()
+        // Neither file: not a model directory at all.
+        let (path, message) = if manifest.is_none() && data.log.is_none() {
+            (
+                model.to_path_buf(),
+                format!(
+                    "holds no model and no training log ({} or {}): give the model directory `w2v train -o` wrote (--model)",
+                    mpath.file_name().unwrap_or_default().to_string_lossy(),
+                    lpath.file_name().unwrap_or_default().to_string_lossy()
+                ),
             )
         } else {
-            format!(
-                "no training record to draw and no vocabulary found ({}); nothing to report",
-                data.notes.join("; ")
+            (
+                lpath,
+                format!(
+                    "no training record to draw and no vocabulary found ({}); nothing to report",
+                    data.notes.join("; ")
+                ),
             )
-        };
-        let path = if manifest.is_none() && data.log.is_none() {
-            model.to_path_buf()
-        } else {
-            lpath
         };
         return Err(Error::InvalidInput { path, message });
     }

@@ -17,7 +17,7 @@ use crate::manifest::{write_atomic, AtomicFile};
 use std::io::Write;
 
 use super::config::TrainConfig;
-use super::engine::{LossSum, TableSink, Weights};
+use super::engine::{first_bad_in, LossSum, TableSink, Weights};
 use super::{Cursor, EpochStats};
 
 /// A weight past this magnitude means the run has diverged: word vectors
@@ -82,10 +82,7 @@ pub fn save(
         let step = state.cursor.pairs_done;
         visit(&mut |table, chunk| {
             let (f, seen) = &mut files[usize::from(table != "input")];
-            if let Some(i) = chunk
-                .iter()
-                .position(|x| !x.is_finite() || x.abs() > WEIGHT_LIMIT)
-            {
+            if let Some(i) = first_bad_in(chunk, WEIGHT_LIMIT) {
                 return Err(Error::Diverged {
                     step,
                     what: format!("{table} weight {} is {}", *seen + i, chunk[i]),

@@ -133,12 +133,20 @@ impl Weights {
     /// as (table, index, value).
     pub fn first_bad(&self, limit: f32) -> Option<(&'static str, usize, f32)> {
         for (name, t) in [("input", &self.input), ("output", &self.output)] {
-            if let Some(i) = t.iter().position(|x| !x.is_finite() || x.abs() > limit) {
+            if let Some(i) = first_bad_in(t, limit) {
                 return Some((name, i, t[i]));
             }
         }
         None
     }
+}
+
+/// The index of the first value of `values` that is not finite or is
+/// larger than `limit` in magnitude.
+pub fn first_bad_in(values: &[f32], limit: f32) -> Option<usize> {
+    values
+        .iter()
+        .position(|x| !x.is_finite() || x.abs() > limit)
 }
 
 /// Whether a negative drawn for a pair with this centre is skipped.
