@@ -1,6 +1,6 @@
 //! Hot kernels of the native engine: dot/axpy per SIMD path, Hogwild row
-//! copies (relaxed atomics) vs plain copies, and alias vs word2vec.c-table
-//! negative sampling.
+//! copies (relaxed atomics: the vector copy and element by element) vs plain
+//! copies, and alias vs word2vec.c-table negative sampling.
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use w2v::hogwild::SharedMatrix;
 use w2v::rng::{stream, RngCore};
@@ -25,11 +25,18 @@ fn bench(c: &mut Criterion) {
     let mut buf = vec![0f32; dim];
     let mut rng = stream(1, &[]);
     // Both row benches load a random row and store it back.
-    c.bench_function("row load/hogwild atomics", |b| {
+    c.bench_function("row load/hogwild atomics, vector copy", |b| {
         b.iter(|| {
             let r = (rng.next_u32() as usize) % rows;
             m.load(r, &mut buf);
             m.store(r, &buf);
+        })
+    });
+    c.bench_function("row load/hogwild atomics, element by element", |b| {
+        b.iter(|| {
+            let r = (rng.next_u32() as usize) % rows;
+            m.load_scalar(r, &mut buf);
+            m.store_scalar(r, &buf);
         })
     });
     c.bench_function("row load/plain copy", |b| {

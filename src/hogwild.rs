@@ -5,12 +5,27 @@
 //! their own buffers, do the maths there (SIMD), and store the rows back.
 //! Two threads updating one row at once may lose one of the updates, which
 //! is exactly Hogwild's semantics, but there is no data race and no aliased
-//! `&mut`: loading, storing and sharing rows is safe Rust. The module's one
-//! `unsafe` block is the x86-64 cache hint in [`SharedMatrix::prefetch`],
-//! which reads and writes nothing; [`table`]'s `madvise` hint is the other.
-//! On x86-64 a relaxed 32-bit atomic load or
-//! store is a plain `mov`, so the price is only that the copy loops are not
-//! vectorised; the `kernels` bench measures it.
+//! `&mut`.
+//!
+//! **The row copies are vectorised** on x86-64 ([`SharedMatrix::load`],
+//! [`SharedMatrix::store`]): Rust has no vector atomics and does not
+//! vectorise a loop of relaxed atomic accesses, and that scalar loop was a
+//! third of a subword run's time (BENCHMARKS.md, session 13). So whole
+//! multiples of 16 elements are moved by one `asm!` loop of 16-byte SSE2
+//! moves (SSE2 is part of x86-64), the rest element by element. Every
+//! element stays 4-byte aligned. The manuals let a move wider than 8 bytes
+//! be carried out as several accesses, but x86-64 processors read and write
+//! each naturally aligned 4-byte element inside it whole, which is what a
+//! relaxed atomic access of that element is: the moves promise no order
+//! among their elements, and `Relaxed` asks for none. An `asm!` block's
+//! memory effects are what the processor does, so each move is four relaxed
+//! atomic accesses, and the tables still see no data race. Elsewhere the
+//! copies are the element-by-element loops ([`SharedMatrix::load_scalar`],
+//! [`SharedMatrix::store_scalar`], also the tests' oracle).
+//!
+//! The module's `unsafe` is that copy loop, the x86-64 cache hint in
+//! [`SharedMatrix::prefetch`] (which reads and writes nothing) and
+//! [`table`]'s `madvise` hint.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -50,17 +65,52 @@ impl SharedMatrix {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// Copies row `i` into `out`.
+    /// Copies row `i` into `out` (the shorter of the two lengths).
     #[inline]
     pub fn load(&self, i: usize, out: &mut [f32]) {
+        let row = self.row(i);
+        let n = vector_part(row.len().min(out.len()));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `row` and `out` each hold at least `n` elements of 4 bytes
+        // (4-byte aligned), and they cannot overlap (`out` is a `&mut`).
+        // The copy reads each shared element whole, as a relaxed atomic load
+        // of it does (module docs).
+        unsafe {
+            copy_sse2(row.as_ptr().cast(), out.as_mut_ptr().cast(), n)
+        };
+        for (o, a) in out[n..].iter_mut().zip(&row[n..]) {
+            *o = f32::from_bits(a.load(Relaxed));
+        }
+    }
+
+    /// Overwrites row `i` with `v` (the shorter of the two lengths).
+    #[inline]
+    pub fn store(&self, i: usize, v: &[f32]) {
+        let row = self.row(i);
+        let n = vector_part(row.len().min(v.len()));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `v` and `row` each hold at least `n` elements of 4 bytes
+        // (4-byte aligned), and they cannot overlap (`v` is a plain `&[f32]`,
+        // `row` atomics). Writing through the shared reference is allowed:
+        // atomics are interior-mutable. The copy writes each shared element
+        // whole, as a relaxed atomic store of it does (module docs).
+        unsafe {
+            copy_sse2(v.as_ptr().cast(), row.as_ptr().cast_mut().cast(), n)
+        };
+        for (a, x) in row[n..].iter().zip(&v[n..]) {
+            a.store(x.to_bits(), Relaxed);
+        }
+    }
+
+    /// [`load`](Self::load) one relaxed atomic load per element.
+    pub fn load_scalar(&self, i: usize, out: &mut [f32]) {
         for (o, a) in out.iter_mut().zip(self.row(i)) {
             *o = f32::from_bits(a.load(Relaxed));
         }
     }
 
-    /// Overwrites row `i` with `v`.
-    #[inline]
-    pub fn store(&self, i: usize, v: &[f32]) {
+    /// [`store`](Self::store) one relaxed atomic store per element.
+    pub fn store_scalar(&self, i: usize, v: &[f32]) {
         for (a, x) in self.row(i).iter().zip(v) {
             a.store(x.to_bits(), Relaxed);
         }
@@ -121,6 +171,60 @@ impl SharedMatrix {
             .into_iter()
             .map(|a| f32::from_bits(a.into_inner()))
             .collect()
+    }
+}
+
+/// How many of `len` elements the vector copy moves: the whole multiples of
+/// 16 on x86-64, none elsewhere.
+#[inline]
+fn vector_part(len: usize) -> usize {
+    if cfg!(target_arch = "x86_64") {
+        len / 16 * 16
+    } else {
+        0
+    }
+}
+
+/// Copies `n` (a multiple of 16) 4-byte elements from `src` to `dst`, 16
+/// bytes per move.
+///
+/// # Safety
+/// `src` must be valid for reading and `dst` for writing `n` elements, both
+/// 4-byte aligned, not overlapping; memory other threads share must be
+/// accessed by them only atomically or by this copy.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn copy_sse2(src: *const u32, dst: *mut u32, n: usize) {
+    debug_assert!(n.is_multiple_of(16));
+    if n == 0 {
+        return;
+    }
+    // SAFETY: the caller's promise; `i` runs over 0, 16, … < n, so every
+    // move stays inside the n elements of `src` and `dst`.
+    unsafe {
+        std::arch::asm!(
+            "2:",
+            "movups {a}, [{s} + {i}*4]",
+            "movups {b}, [{s} + {i}*4 + 16]",
+            "movups {c}, [{s} + {i}*4 + 32]",
+            "movups {d}, [{s} + {i}*4 + 48]",
+            "movups [{t} + {i}*4], {a}",
+            "movups [{t} + {i}*4 + 16], {b}",
+            "movups [{t} + {i}*4 + 32], {c}",
+            "movups [{t} + {i}*4 + 48], {d}",
+            "add {i}, 16",
+            "cmp {i}, {n}",
+            "jb 2b",
+            s = in(reg) src,
+            t = in(reg) dst,
+            n = in(reg) n,
+            i = inout(reg) 0usize => _,
+            a = out(xmm_reg) _,
+            b = out(xmm_reg) _,
+            c = out(xmm_reg) _,
+            d = out(xmm_reg) _,
+            options(nostack),
+        );
     }
 }
 
@@ -200,6 +304,37 @@ mod tests {
         assert_eq!(r, [2.0, 1.0, 2.0]);
         assert_eq!(m.rows(), 4);
         assert_eq!(m.to_vec()[9..], [3.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn the_vector_copy_agrees_with_the_element_copy_at_every_length() {
+        // Widths around the 16-element step, so the asm loop, the tail and
+        // both together run (in CI too: every x86-64 CPU has SSE2).
+        for dim in [1, 3, 15, 16, 17, 31, 32, 33, 100, 128, 300] {
+            let rows = 5;
+            let v: Vec<f32> = (0..rows * dim).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let m = SharedMatrix::from_vec(v.clone(), dim);
+            let (mut a, mut b) = (vec![0f32; dim], vec![0f32; dim]);
+            for r in 0..rows {
+                m.load(r, &mut a);
+                m.load_scalar(r, &mut b);
+                assert_eq!(a, b, "dim {dim} row {r}");
+                assert_eq!(a, v[r * dim..(r + 1) * dim], "dim {dim} row {r}");
+            }
+            // A store writes its row and nothing either side of it.
+            let new: Vec<f32> = (0..dim).map(|i| -(i as f32) - 1.0).collect();
+            m.store(2, &new);
+            let s = SharedMatrix::from_vec(v.clone(), dim);
+            s.store_scalar(2, &new);
+            assert_eq!(m.to_vec(), s.to_vec(), "dim {dim}");
+            let mut want = v.clone();
+            want[2 * dim..3 * dim].copy_from_slice(&new);
+            assert_eq!(m.to_vec(), want, "dim {dim}");
+            // A shorter buffer moves only its own length.
+            let mut short = vec![9f32; dim.saturating_sub(1)];
+            m.load(1, &mut short);
+            assert_eq!(short, v[dim..2 * dim - 1], "dim {dim}");
+        }
     }
 
     #[test]
