@@ -10,7 +10,7 @@ skipgram defaults (dim 100, -t 1e-4) with those n-grams. Both also save
 OUT.bin and, when EXTRA_WORDS names a file of words (one a line), write
 OUT.full.vec: the vocabulary plus those words, out-of-vocabulary ones
 composed from their n-grams (fastText's get_word_vector), for scoring at
-full coverage.
+full coverage. EPOCHS overrides the fastText peers' epochs.
 """
 import json
 import sys
@@ -39,6 +39,8 @@ elif peer.startswith("fasttext"):
         kw = dict(minn=3, maxn=6)
     else:
         raise SystemExit(f"unknown peer {peer}")
+    if os.environ.get("EPOCHS"):
+        kw["epoch"] = int(os.environ["EPOCHS"])
     t0 = time.time()
     m = fasttext.train_unsupervised(corpus, model="skipgram", thread=threads, verbose=0, **kw)
     dt = time.time() - t0
