@@ -78,9 +78,7 @@ impl SharedMatrix {
         unsafe {
             copy_sse2(row.as_ptr().cast(), out.as_mut_ptr().cast(), n)
         };
-        for (o, a) in out[n..].iter_mut().zip(&row[n..]) {
-            *o = f32::from_bits(a.load(Relaxed));
-        }
+        read_elements(&row[n..], &mut out[n..]);
     }
 
     /// Overwrites row `i` with `v` (the shorter of the two lengths).
@@ -97,23 +95,17 @@ impl SharedMatrix {
         unsafe {
             copy_sse2(v.as_ptr().cast(), row.as_ptr().cast_mut().cast(), n)
         };
-        for (a, x) in row[n..].iter().zip(&v[n..]) {
-            a.store(x.to_bits(), Relaxed);
-        }
+        write_elements(&row[n..], &v[n..]);
     }
 
     /// [`load`](Self::load) one relaxed atomic load per element.
     pub fn load_scalar(&self, i: usize, out: &mut [f32]) {
-        for (o, a) in out.iter_mut().zip(self.row(i)) {
-            *o = f32::from_bits(a.load(Relaxed));
-        }
+        read_elements(self.row(i), out);
     }
 
     /// [`store`](Self::store) one relaxed atomic store per element.
     pub fn store_scalar(&self, i: usize, v: &[f32]) {
-        for (a, x) in self.row(i).iter().zip(v) {
-            a.store(x.to_bits(), Relaxed);
-        }
+        write_elements(self.row(i), v);
     }
 
     /// Hints the CPU to fetch row `i` (no effect on other architectures).
@@ -171,6 +163,24 @@ impl SharedMatrix {
             .into_iter()
             .map(|a| f32::from_bits(a.into_inner()))
             .collect()
+    }
+}
+
+/// Copies `src` into `dst` (the shorter length), one relaxed atomic load
+/// per element.
+#[inline]
+fn read_elements(src: &[AtomicU32], dst: &mut [f32]) {
+    for (o, a) in dst.iter_mut().zip(src) {
+        *o = f32::from_bits(a.load(Relaxed));
+    }
+}
+
+/// Copies `src` into `dst` (the shorter length), one relaxed atomic store
+/// per element.
+#[inline]
+fn write_elements(dst: &[AtomicU32], src: &[f32]) {
+    for (a, x) in dst.iter().zip(src) {
+        a.store(x.to_bits(), Relaxed);
     }
 }
 
