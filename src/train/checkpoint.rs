@@ -66,12 +66,6 @@ pub fn save(
     let name = format!("ckpt-{:015}", state.cursor.pairs_done);
     let dir = root.join(&name);
     let ptr = root.join("checkpoint.json");
-    let in_force = |name: &str| {
-        std::fs::read_to_string(&ptr)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|v| v["dir"] == name)
-    };
     state.dir = name.clone();
     let written = (|| {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
@@ -104,7 +98,7 @@ pub fn save(
     if let Err(e) = written {
         // A failed write (a full disk) leaves no half checkpoint behind;
         // the one in force stays.
-        if !in_force(&name) {
+        if dir_in_force(&root).as_deref() != Some(name.as_str()) {
             let _ = std::fs::remove_dir_all(&dir);
         }
         return Err(e);
@@ -124,15 +118,20 @@ pub fn save(
 /// Removes the temp files that an interrupted checkpoint write left in
 /// `out/checkpoints` and its `ckpt-*` directories (the caller holds the
 /// model directory's lock).
+/// The checkpoint directory the pointer in `root` names, if it can be read.
+fn dir_in_force(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join("checkpoint.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["dir"].as_str().map(str::to_owned))
+}
+
 pub fn clean_stale(out: &Path) {
     let root = checkpoint_dir(out);
     crate::manifest::clean_stale_temps(&root);
     // The checkpoint in force is the one the pointer names; another
     // `ckpt-*` is one a kill interrupted (possibly empty), never resumed.
-    let in_force = std::fs::read_to_string(root.join("checkpoint.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["dir"].as_str().map(str::to_owned));
+    let in_force = dir_in_force(&root);
     if let Ok(rd) = std::fs::read_dir(&root) {
         for e in rd.flatten() {
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
