@@ -27,6 +27,8 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -470,12 +472,26 @@ impl<'a> Reader<'a> {
         sink: &mut Sink,
     ) -> Result<()> {
         let before = self.stats.units;
-        self.stats.bytes_in += input.bytes;
         let path = input.path.clone();
+        // Streams count the raw bytes they read (stdin has no size up
+        // front); files read by random access count their size.
+        let counted = Arc::new(AtomicU64::new(0));
         match input.format {
-            Format::Parquet => self.read_parquet(&path, on_read, sink)?,
-            Format::Zip => self.read_zip(&path, on_read, sink)?,
+            Format::Parquet => {
+                counted.store(input.bytes, Ordering::Relaxed);
+                self.read_parquet(&path, on_read, sink)?
+            }
+            Format::Zip => {
+                counted.store(input.bytes, Ordering::Relaxed);
+                self.read_zip(&path, on_read, sink)?
+            }
             Format::Text | Format::Jsonl | Format::Conllu | Format::Tar => {
+                let c2 = counted.clone();
+                let mut on_read = on_read;
+                let on_read: Box<dyn FnMut(u64) + Send> = Box::new(move |n| {
+                    c2.fetch_add(n, Ordering::Relaxed);
+                    on_read(n)
+                });
                 let r = self.open(input, on_read)?;
                 // A tar stream named like text (`.tar.gz` renamed `.txt`, or
                 // piped to stdin) is read as the archive it is.
@@ -510,6 +526,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+        self.stats.bytes_in += counted.load(Ordering::Relaxed);
         if self.stats.units == before {
             self.stats.empty_files.push(path.display().to_string());
         }

@@ -180,10 +180,14 @@ impl Error {
         out
     }
 
-    /// The process exit code: 130 when interrupted, 2 for usage errors, else 1.
+    /// The process exit code: 128 + the stop signal when interrupted (130
+    /// for SIGINT, 143 for SIGTERM; see [`crate::signals`]), 2 for usage
+    /// errors, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Interrupted { .. } | Error::InterruptedEarly(_) => 130,
+            Error::Interrupted { .. } | Error::InterruptedEarly(_) => {
+                crate::signals::interrupted_exit_code()
+            }
             e if e.is_usage() => 2,
             _ => 1,
         }

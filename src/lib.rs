@@ -29,6 +29,7 @@ pub mod report;
 pub mod rng;
 pub mod serve;
 pub mod shards;
+pub mod signals;
 pub mod simd;
 pub mod subword;
 pub mod synth;

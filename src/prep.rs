@@ -340,7 +340,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     // (Replaced invalid UTF-8 is reported by the caller, from the summary.)
     summary.read = read_stats;
     summary.elapsed_s = start.elapsed().as_secs_f64();
-    summary.mb_per_s = total as f64 / 1e6 / summary.elapsed_s.max(1e-9);
+    // What was read, not the inputs' sizes: stdin has none up front.
+    summary.mb_per_s = summary.read.bytes_in as f64 / 1e6 / summary.elapsed_s.max(1e-9);
 
     if to_stdout {
         return Ok(summary);

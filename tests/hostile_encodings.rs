@@ -49,6 +49,20 @@ fn utf16(s: &str, le: bool, bom: bool) -> Vec<u8> {
     out
 }
 
+/// stdin has no size up front: prep counts the bytes it reads, so its
+/// summary said "from 0.0 MB" for a piped corpus.
+#[test]
+fn prep_from_stdin_reports_the_bytes_it_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let data = "Привет мир, как дела\n".repeat(5000);
+    let o = prep_stdin(p, data.as_bytes(), "out/stdin.txt");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = manifest(p, "out/stdin.txt");
+    assert_eq!(m["summary"]["read"]["bytes_in"], data.len() as u64, "{m}");
+    assert!(m["summary"]["mb_per_s"].as_f64().unwrap() > 0.0, "{m}");
+}
+
 #[test]
 fn class5_legacy_code_pages_and_utf16_decode_to_the_same_corpus_as_utf8() {
     let d = tempfile::tempdir().unwrap();

@@ -557,7 +557,7 @@ fn careless_inputs_are_named_for_what_they_are() {
 }
 
 /// SIGTERM on `serve` said "unfinished outputs removed", though serve
-/// writes nothing; it still exits 130.
+/// writes nothing; it exits 143, SIGTERM's code.
 #[test]
 #[cfg(unix)]
 fn a_stopped_server_does_not_claim_to_have_removed_outputs() {
@@ -589,7 +589,7 @@ fn a_stopped_server_does_not_claim_to_have_removed_outputs() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(143), "{err}");
     assert!(err.contains("w2v: interrupted"), "{err}");
     assert!(!err.contains("outputs removed"), "{err}");
 }

@@ -147,15 +147,15 @@ fn progress(p: ProgressArg) -> Progress {
 
 /// SIGINT/SIGTERM outside `train` (which checkpoints instead): remove the
 /// temp files of the outputs being written, say so when there were any,
-/// exit 130.
+/// exit 128 + the signal (130, 143).
 fn exit_on_signal() {
-    let _ = ctrlc::set_handler(|| {
+    let _ = w2v::signals::on_stop(|_| {
         if w2v::manifest::remove_temp_files() > 0 {
             eprintln!("w2v: interrupted; unfinished outputs removed");
         } else {
             eprintln!("w2v: interrupted");
         }
-        std::process::exit(130);
+        std::process::exit(i32::from(w2v::signals::interrupted_exit_code()));
     });
 }
 
@@ -204,7 +204,7 @@ fn parse() -> Cli {
 }
 
 /// Entry point: parse, run, print `w2v: error: …` and set the exit code
-/// (1 runtime, 2 usage, 130 interrupted; a closed pipe is a quiet success).
+/// (1 runtime, 2 usage, 130/143 interrupted by SIGINT/SIGTERM; a closed pipe is a quiet success).
 pub fn main() -> ExitCode {
     match run(parse()) {
         Ok(Some(code)) => code,

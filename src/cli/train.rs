@@ -10,8 +10,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::{Args, ValueEnum};
 
@@ -368,13 +367,14 @@ fn delegate_to_torch(
         })?;
     CHILD.store(child.id(), Ordering::Relaxed);
     // Ctrl-C reaches both processes from the terminal; a SIGTERM sent to
-    // this one alone is passed on, so the helper checkpoints either way.
-    let _ = ctrlc::set_handler(|| {
+    // this one alone is passed on, so the helper checkpoints either way and
+    // exits with the signal's code, which this process passes through.
+    let _ = w2v::signals::on_stop(|sig| {
         let pid = CHILD.load(Ordering::Relaxed);
         if pid != 0 {
             // SAFETY: kill(2) has no memory-safety preconditions; the pid is
             // our own child's, which we have not yet waited for.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            unsafe { libc::kill(pid as libc::pid_t, sig) };
         }
     });
     let status = child.wait().map_err(|e| Error::Io {
@@ -419,11 +419,9 @@ pub fn run(
     if let EngineConfig::Torch(_) = cfg.engine {
         return delegate_to_torch(&cfg, progress).map(Some);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
-    let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
-    let s = w2v::train::run(&cfg, p, Some(stop), &NativeBuilder)?;
+    // SIGINT and SIGTERM: finish the block, checkpoint, exit 130 or 143.
+    let stop = w2v::signals::stop_flag().ok();
+    let s = w2v::train::run(&cfg, p, stop, &NativeBuilder)?;
     p.info(&s.line(&cfg.output));
     Ok(None)
 }

@@ -3,8 +3,6 @@
 //! line into a `TrainConfig` and hands it over as JSON; users call `w2v`.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use w2v::progress::Progress;
@@ -47,11 +45,9 @@ fn run(cli: Cli) -> w2v::Result<()> {
             })?;
             let p = Progress::named(&p)
                 .ok_or_else(|| Error::InvalidConfig(format!("unknown --progress '{p}'")))?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let s2 = stop.clone();
-            // SIGINT and SIGTERM: finish the block, checkpoint, exit 130.
-            let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
-            let s = w2v::train::run(&cfg, &p, Some(stop), &w2v_torch::engine::TorchBuilder)?;
+            // SIGINT and SIGTERM: finish the block, checkpoint, exit 130 or 143.
+            let stop = w2v::signals::stop_flag().ok();
+            let s = w2v::train::run(&cfg, &p, stop, &w2v_torch::engine::TorchBuilder)?;
             p.info(&s.line(&cfg.output));
             Ok(())
         }

@@ -1,0 +1,73 @@
+//! Stop signals for the binaries: SIGINT (Ctrl-C) and SIGTERM (`kill`, a
+//! job scheduler, `systemd stop`). Each binary decides what a stop does
+//! (remove temp files and exit, or finish the block and checkpoint); this
+//! module records which signal came, so that the exit code says it as
+//! shells do: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+
+pub use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// The last stop signal received; 0 before any.
+static LAST: AtomicI32 = AtomicI32::new(0);
+
+/// Runs `f(signal)` on a background thread at every SIGINT or SIGTERM, after
+/// recording it for [`interrupted_exit_code`]. `f` runs outside signal
+/// context, so it may allocate, print and exit. The handlers stay installed
+/// for the life of the process.
+pub fn on_stop(f: impl Fn(i32) + Send + 'static) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("w2v-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                LAST.store(s, Ordering::Relaxed);
+                f(s);
+            }
+        })?;
+    Ok(())
+}
+
+/// A flag that the first SIGINT or SIGTERM sets: the training loop polls it,
+/// finishes its block, checkpoints and returns [`crate::Error::Interrupted`].
+pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    on_stop(move |_| s2.store(true, Ordering::Relaxed))?;
+    Ok(stop)
+}
+
+/// The signal that stopped this process, if one did.
+pub fn received() -> Option<i32> {
+    match LAST.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// The exit code of an interrupted run: 128 + the signal received, and 130
+/// (SIGINT's) when the stop came some other way (the test hooks).
+pub fn interrupted_exit_code() -> u8 {
+    received().map_or(130, |s| (128 + s).clamp(0, 255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_signal_sets_the_flag_and_the_exit_code_names_it() {
+        assert_eq!(interrupted_exit_code(), 130, "nothing received yet");
+        let stop = stop_flag().unwrap();
+        // SAFETY: raise(3) sends a signal to this process, which has a
+        // handler installed for it just above.
+        assert_eq!(unsafe { libc::raise(SIGTERM) }, 0);
+        let t = std::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            assert!(t.elapsed().as_secs() < 10, "the flag was never set");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(received(), Some(SIGTERM));
+        assert_eq!(interrupted_exit_code(), 143);
+    }
+}
