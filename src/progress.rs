@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Which backend renders progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,14 +72,33 @@ impl Progress {
 
     /// Starts a stage counting `total` units (0 when unknown).
     pub fn stage(&self, name: &str, total: u64, unit: &str) -> Stage {
+        self.stage_from(name, total, unit, 0)
+    }
+
+    /// Starts a stage with `done` of its `total` units already done (a
+    /// resumed run): they show as done, but the rate and the ETA count only
+    /// the work from here on.
+    pub fn stage_from(&self, name: &str, total: u64, unit: &str, done: u64) -> Stage {
         let bar = if self.mode == Mode::Bar {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            // Hidden while the resumed position is recorded, so that no
+            // frame shows the jump to it as a rate.
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+            bar.set_position(done);
+            bar.reset_eta();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
             let tmpl = if unit == "bytes" {
                 "{prefix:>6} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
             } else {
-                "{prefix:>6} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} eta {eta} {msg}"
+                "{prefix:>6} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {rate} eta {eta} {msg}"
             };
-            bar.set_style(ProgressStyle::with_template(tmpl).expect("static template"));
+            bar.set_style(
+                ProgressStyle::with_template(tmpl)
+                    .expect("static template")
+                    .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&human_rate(s.per_sec()));
+                        let _ = w.write_str("/s");
+                    }),
+            );
             if total == 0 {
                 bar.set_length(u64::MAX);
             }
@@ -94,7 +113,8 @@ impl Progress {
                 unit: unit.to_string(),
                 mode: self.mode,
                 total: AtomicU64::new(total),
-                done: AtomicU64::new(0),
+                done: AtomicU64::new(done),
+                base: AtomicU64::new(done),
                 start: Instant::now(),
                 last_emit: Mutex::new(Instant::now()),
                 message: Mutex::new(String::new()),
@@ -137,6 +157,9 @@ struct StageInner {
     mode: Mode,
     total: AtomicU64,
     done: AtomicU64,
+    /// Units already done when this process started (a resumed run); the
+    /// rate and the ETA count only what this process does.
+    base: AtomicU64,
     start: Instant,
     last_emit: Mutex<Instant>,
     message: Mutex<String>,
@@ -197,17 +220,23 @@ impl Stage {
             return;
         }
         *last = Instant::now();
+        emit_line(&self.line(force));
+    }
+
+    /// The plain or JSON progress line.
+    fn line(&self, force: bool) -> String {
         let done = self.inner.done.load(Ordering::Relaxed);
         let total = self.inner.total.load(Ordering::Relaxed);
         let secs = self.inner.start.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let fresh = done.saturating_sub(self.inner.base.load(Ordering::Relaxed));
+        let rate = if secs > 0.0 { fresh as f64 / secs } else { 0.0 };
         let eta = if total > done && rate > 0.0 {
             (total - done) as f64 / rate
         } else {
             0.0
         };
         let msg = self.inner.message.lock().expect("progress lock").clone();
-        let line = if self.inner.mode == Mode::Json {
+        if self.inner.mode == Mode::Json {
             serde_json::json!({
                 "stage": self.inner.name, "unit": self.inner.unit, "done": done, "total": total,
                 "rate": (rate * 10.0).round() / 10.0, "eta_s": eta.round(), "elapsed_s": (secs * 10.0).round() / 10.0,
@@ -225,8 +254,7 @@ impl Stage {
                 human_secs(eta),
                 msg
             )
-        };
-        emit_line(&line);
+        }
     }
 }
 
@@ -239,6 +267,18 @@ fn emit_interval(elapsed: Duration) -> Duration {
         60..3600 => 10,
         _ => 60,
     })
+}
+
+/// `950`, `12.3k`, `4.56M`: a rate as a person reads it (the bar's own
+/// `{per_sec}` prints `4,032,482.9388`).
+fn human_rate(r: f64) -> String {
+    match r {
+        r if !r.is_finite() || r < 0.0 => "-".into(),
+        r if r >= 1e9 => format!("{:.2}G", r / 1e9),
+        r if r >= 1e6 => format!("{:.2}M", r / 1e6),
+        r if r >= 1e3 => format!("{:.1}k", r / 1e3),
+        r => format!("{r:.0}"),
+    }
 }
 
 /// `42s`, `12m05s`, `3h07m`.
@@ -272,6 +312,30 @@ mod tests {
             emit_interval(Duration::from_secs(7200)),
             Duration::from_secs(60)
         );
+    }
+
+    #[test]
+    fn rates_read_in_si_units() {
+        assert_eq!(human_rate(950.4), "950");
+        assert_eq!(human_rate(12_345.0), "12.3k");
+        assert_eq!(human_rate(4_032_482.938_8), "4.03M");
+        assert_eq!(human_rate(2.5e9), "2.50G");
+        assert_eq!(human_rate(f64::NAN), "-");
+    }
+
+    #[test]
+    fn a_resumed_stage_counts_its_rate_from_where_it_resumed() {
+        // A resumed run said 4,487,696,111 pairs/s: the pairs done before
+        // the checkpoint counted as done in this process's first instant.
+        let s =
+            Progress::new(Mode::Json).stage_from("train", 2_000_000_000, "pairs", 1_000_000_000);
+        std::thread::sleep(Duration::from_millis(50));
+        s.inc(10);
+        assert_eq!(s.done(), 1_000_000_010);
+        let line: serde_json::Value = serde_json::from_str(&s.line(false)).unwrap();
+        let rate = line["rate"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate <= 10.0 / 0.05, "{line}");
+        assert_eq!(line["done"], 1_000_000_010u64, "{line}");
     }
 
     #[test]

@@ -338,6 +338,16 @@ fn check_memory(cfg: &TrainConfig, vocab: usize) -> Result<()> {
     crate::preflight::check_memory("training", memory_estimate(cfg, vocab), advice)
 }
 
+/// The running loss for the progress line: `-` until the first is known
+/// (a fresh run's first second), not `NaN`.
+fn loss_text(ema: f64) -> String {
+    if ema.is_finite() {
+        format!("{ema:.4}")
+    } else {
+        "-".into()
+    }
+}
+
 /// The divergence guard: a non-finite loss stops the run. The error says
 /// whether a checkpoint of the run writing to `output` is kept (looked up
 /// only when the loss is bad).
@@ -519,11 +529,11 @@ impl Driver<'_> {
             self.drain()?;
         }
         self.stage.message(format!(
-            "epoch {}/{} {unit} {} loss {:.4} lr {:.5}",
+            "epoch {}/{} {unit} {} loss {} lr {:.5}",
             self.cursor.epoch + 1,
             self.cfg.epochs,
             self.cursor.shard,
-            self.ema,
+            loss_text(self.ema),
             lr
         ));
         Ok(())
@@ -773,8 +783,7 @@ pub fn run(
         &engine.describe(),
         evals,
     )?;
-    let stage = progress.stage("train", plan.total_pairs, "pairs");
-    stage.inc(cursor.pairs_done);
+    let stage = progress.stage_from("train", plan.total_pairs, "pairs", cursor.pairs_done);
     let todo = &plan.shards[plan.index(&cursor)..];
     let draws = engine.draws_pairs();
     let mut readers: Box<dyn Source> = match &stream {
@@ -805,7 +814,8 @@ pub fn run(
         engine,
         stage,
         cursor,
-        ema: f64::NAN,
+        // A resumed epoch shows its loss so far until the first drain.
+        ema: state.as_ref().map_or(f64::NAN, |s| s.epoch_loss.mean()),
         last_drain: Instant::now(),
         stop: stop.unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
         checkpoints: (0, 0.0),
@@ -917,6 +927,12 @@ fn write_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_shows_no_nan_loss() {
+        assert_eq!(loss_text(f64::NAN), "-");
+        assert_eq!(loss_text(2.34567), "2.3457");
+    }
 
     #[test]
     fn nan_guard_names_the_step_and_whether_a_checkpoint_exists() {
