@@ -158,7 +158,12 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         Some(crate::manifest::lock_dir(dir)?)
     };
     let inputs = without_output(discover(&cfg.inputs, &cfg.read)?, cfg)?;
-    let total: u64 = inputs.iter().map(|i| i.bytes).sum();
+    // Unknown (0) when stdin is among the inputs: it has no size up front.
+    let total: u64 = if inputs.iter().any(|i| i.path.as_os_str() == "-") {
+        0
+    } else {
+        inputs.iter().map(|i| i.bytes).sum()
+    };
     let stage = progress.stage("prep", total, "bytes");
     let pool = crate::parallel::pool(cfg.threads)?;
     let threads = pool.current_num_threads();

@@ -82,26 +82,41 @@ impl Progress {
         let bar = if self.mode == Mode::Bar {
             // Hidden while the resumed position is recorded, so that no
             // frame shows the jump to it as a rate.
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+            let bar = ProgressBar::with_draw_target(
+                Some(if total == 0 { u64::MAX } else { total }),
+                ProgressDrawTarget::hidden(),
+            );
             bar.set_position(done);
             bar.reset_eta();
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            let tmpl = if unit == "bytes" {
-                "{prefix:>6} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
-            } else {
-                "{prefix:>6} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {rate} eta {eta} {msg}"
+            // An unknown total (stdin) gets a count and a rate, no bar or ETA.
+            let tmpl = match (unit == "bytes", total == 0) {
+                (true, false) => "{prefix:>6} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+                (true, true) => "{prefix:>6} [{elapsed_precise}] {spinner} {bytes} {binary_bytes_per_sec} {msg}",
+                (false, false) => "{prefix:>6} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {rate} eta {eta} {msg}",
+                (false, true) => "{prefix:>6} [{elapsed_precise}] {spinner} {human_pos} {rate} {msg}",
             };
+            // The rate of this process's work: indicatif's own, and at the
+            // end, when it would divide every unit (a resumed run's too) by
+            // this process's time, the units done here over that time.
+            let base = done;
             bar.set_style(
                 ProgressStyle::with_template(tmpl)
                     .expect("static template")
-                    .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = w.write_str(&human_rate(s.per_sec()));
-                        let _ = w.write_str("/s");
-                    }),
+                    .with_key(
+                        "rate",
+                        move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let rate = if s.is_finished() {
+                                s.pos().saturating_sub(base) as f64
+                                    / s.elapsed().as_secs_f64().max(1e-9)
+                            } else {
+                                s.per_sec()
+                            };
+                            let _ = w.write_str(&human_rate(rate));
+                            let _ = w.write_str("/s");
+                        },
+                    ),
             );
-            if total == 0 {
-                bar.set_length(u64::MAX);
-            }
             bar.set_prefix(name.to_string());
             Some(bar)
         } else {
@@ -205,10 +220,17 @@ impl Stage {
         *self.inner.message.lock().expect("progress lock") = msg;
     }
 
-    /// Ends the stage, printing a final line in the line-based modes.
+    /// Ends the stage, printing a final line in the line-based modes. A
+    /// stage stopped short (an interrupt, an error) or of unknown size keeps
+    /// its position: `finish` would set it to the total (100%, or 16 EiB).
     pub fn finish(&self) {
         if let Some(bar) = &self.inner.bar {
-            bar.finish();
+            let total = self.inner.total.load(Ordering::Relaxed);
+            if total == 0 || self.done() < total {
+                bar.abandon();
+            } else {
+                bar.finish();
+            }
         } else if matches!(self.inner.mode, Mode::Json | Mode::Plain) {
             self.maybe_emit(true);
         }

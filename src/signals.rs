@@ -1,22 +1,23 @@
-//! Stop signals for the binaries: SIGINT (Ctrl-C) and SIGTERM (`kill`, a
-//! job scheduler, `systemd stop`). Each binary decides what a stop does
-//! (remove temp files and exit, or finish the block and checkpoint); this
-//! module records which signal came, so that the exit code says it as
-//! shells do: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+//! Stop signals for the binaries: SIGINT (Ctrl-C), SIGTERM (`kill`, a job
+//! scheduler, `systemd stop`) and SIGHUP (the terminal or the SSH session
+//! closed). Each binary decides what a stop does (remove temp files and
+//! exit, or finish the block and checkpoint); this module records which
+//! signal came, so that the exit code says it as shells do: 128 + the
+//! signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
-pub use signal_hook::consts::{SIGINT, SIGTERM};
+pub use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// The last stop signal received; 0 before any.
 static LAST: AtomicI32 = AtomicI32::new(0);
 
-/// Runs `f(signal)` on a background thread at every SIGINT or SIGTERM, after
+/// Runs `f(signal)` on a background thread at every SIGINT, SIGTERM or SIGHUP, after
 /// recording it for [`interrupted_exit_code`]. `f` runs outside signal
 /// context, so it may allocate, print and exit. The handlers stay installed
 /// for the life of the process.
 pub fn on_stop(f: impl Fn(i32) + Send + 'static) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("w2v-signals".into())
         .spawn(move || {
@@ -28,7 +29,7 @@ pub fn on_stop(f: impl Fn(i32) + Send + 'static) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A flag that the first SIGINT or SIGTERM sets: the training loop polls it,
+/// A flag that the first stop signal sets: the training loop polls it,
 /// finishes its block, checkpoints and returns [`crate::Error::Interrupted`].
 pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));

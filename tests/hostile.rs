@@ -501,7 +501,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         let d = tempfile::tempdir().unwrap();
         let p = d.path();
         let child = prep_from_open_stdin(p);
@@ -509,7 +509,8 @@ fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
         // SAFETY: kill(2) on our own child, not yet waited for.
         unsafe { libc::kill(child.id() as libc::pid_t, sig) };
         let out = child.wait_with_output().unwrap();
-        // 128 + the signal, as shells report it: 143 for SIGTERM, 130 for SIGINT.
+        // 128 + the signal, as shells report it: 143 for SIGTERM, 130 for
+        // SIGINT, 129 for SIGHUP.
         assert_eq!(out.status.code(), Some(128 + sig), "signal {sig}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("interrupted"),
@@ -521,53 +522,114 @@ fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
     }
 }
 
-/// SIGTERM mid-training: the block finishes, a checkpoint is written and the
-/// exit code is 143, SIGTERM's; on the torch engine the signal goes to `w2v`,
-/// which passes it to its `w2v-torch` helper and passes back its exit code.
-fn sigterm_checkpoints(engine: &[&str]) {
+/// `w2v train` with `args` (plus 40 epochs of a 64-dim model into `m`) in
+/// `p`, with SIGINT ignored when `ignore_int` (as a shell starts a
+/// background job: `w2v train ... &`).
+fn spawn_training(p: &Path, engine: &[&str], ignore_int: bool) -> std::process::Child {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("train")
+        .args(engine)
+        .args([
+            "--dim",
+            "64",
+            "--epochs",
+            "40",
+            "-o",
+            "m",
+            "--progress",
+            "silent",
+        ])
+        .current_dir(p)
+        .stderr(Stdio::piped());
+    if ignore_int {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            })
+        };
+    }
+    cmd.spawn().unwrap()
+}
+
+/// A stop signal mid-training: the block finishes, a checkpoint is written
+/// and the exit code is 128 + the signal; on the torch engine the signal
+/// goes to `w2v`, which passes it to its `w2v-torch` helper and passes back
+/// its exit code.
+fn signal_checkpoints(engine: &[&str], sig: i32) {
     let d = prepared(600_000, 2);
     let p = d.path();
     if engine.contains(&"torch") && !super::torch_available(p) {
         return;
     }
-    let mut args = vec!["train"];
-    args.extend_from_slice(engine);
-    args.extend_from_slice(&[
-        "--dim",
-        "64",
-        "--epochs",
-        "40",
-        "-o",
-        "m",
-        "--progress",
-        "silent",
-    ]);
-    let child = Command::new(BIN)
-        .args(&args)
-        .current_dir(p)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_training(p, engine, false);
     // Training has started once the model directory is locked and exists.
     wait_for("the model directory", || p.join("m").is_dir());
     std::thread::sleep(std::time::Duration::from_millis(700));
     // SAFETY: kill(2) on our own child, not yet waited for.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    unsafe { libc::kill(child.id() as libc::pid_t, sig) };
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert_eq!(out.status.code(), Some(128 + sig), "{err}");
     assert!(err.contains("checkpoint written"), "{err}");
     assert!(p.join("m/checkpoints/checkpoint.json").exists());
 }
 
 #[test]
 fn class6_sigterm_checkpoints_training() {
-    sigterm_checkpoints(&["--engine", "native", "--threads", "1"]);
+    signal_checkpoints(&["--engine", "native", "--threads", "1"], libc::SIGTERM);
+}
+
+/// A closed terminal or SSH session: the run checkpoints, as on SIGTERM.
+#[test]
+fn class6_sighup_checkpoints_training() {
+    signal_checkpoints(&["--engine", "native", "--threads", "1"], libc::SIGHUP);
 }
 
 #[test]
 fn class6_sigterm_checkpoints_torch_training_through_its_helper() {
-    sigterm_checkpoints(&["--engine", "torch", "--device", "cpu"]);
+    signal_checkpoints(&["--engine", "torch", "--device", "cpu"], libc::SIGTERM);
+}
+
+/// A signal while `w2v-torch` is still loading libtorch (before its main()
+/// can catch it) once killed the helper, reported as "killed by signal 15
+/// (out of memory?)" with exit 1; and a SIGINT inherited as ignored (a
+/// background job) was lost, so training ran to the end with exit 0.
+#[test]
+fn class6_a_signal_while_the_torch_helper_starts_still_stops_the_run() {
+    for (sig, ignore_int) in [(libc::SIGTERM, false), (libc::SIGINT, true)] {
+        let d = prepared(600_000, 2);
+        let p = d.path();
+        if !super::torch_available(p) {
+            return;
+        }
+        let mut child = spawn_training(p, &["--engine", "torch", "--device", "cpu"], ignore_int);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let t = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed().as_secs() > 120 {
+                child.kill().unwrap();
+                panic!("signal {sig}: training did not stop");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(128 + sig), "signal {sig}: {err}");
+        assert!(err.contains("interrupted"), "signal {sig}: {err}");
+        assert!(!err.contains("killed by signal"), "signal {sig}: {err}");
+        assert!(
+            !p.join("m/model.manifest.json").exists(),
+            "signal {sig}: it trained to the end"
+        );
+    }
 }
 
 #[test]

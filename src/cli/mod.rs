@@ -150,11 +150,17 @@ fn progress(p: ProgressArg) -> Progress {
 /// exit 128 + the signal (130, 143).
 fn exit_on_signal() {
     let _ = w2v::signals::on_stop(|_| {
-        if w2v::manifest::remove_temp_files() > 0 {
-            eprintln!("w2v: interrupted; unfinished outputs removed");
-        } else {
-            eprintln!("w2v: interrupted");
-        }
+        // Not eprintln!: after SIGHUP stderr may be a closed terminal, and
+        // a failed write must not stop the exit.
+        let _ = writeln!(
+            std::io::stderr(),
+            "w2v: interrupted{}",
+            if w2v::manifest::remove_temp_files() > 0 {
+                "; unfinished outputs removed"
+            } else {
+                ""
+            }
+        );
         std::process::exit(i32::from(w2v::signals::interrupted_exit_code()));
     });
 }
@@ -216,7 +222,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Fail::Lib(e)) => {
-            eprintln!("w2v: error: {}", e.report());
+            let _ = writeln!(std::io::stderr(), "w2v: error: {}", e.report());
             ExitCode::from(e.exit_code())
         }
     }

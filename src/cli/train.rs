@@ -366,9 +366,9 @@ fn delegate_to_torch(
             source: e,
         })?;
     CHILD.store(child.id(), Ordering::Relaxed);
-    // Ctrl-C reaches both processes from the terminal; a SIGTERM sent to
-    // this one alone is passed on, so the helper checkpoints either way and
-    // exits with the signal's code, which this process passes through.
+    // Ctrl-C reaches both processes from the terminal; a SIGTERM or SIGHUP
+    // sent to this one alone is passed on, so the helper checkpoints either
+    // way and exits with the signal's code, which this process passes through.
     let _ = w2v::signals::on_stop(|sig| {
         let pid = CHILD.load(Ordering::Relaxed);
         if pid != 0 {
@@ -377,12 +377,40 @@ fn delegate_to_torch(
             unsafe { libc::kill(pid as libc::pid_t, sig) };
         }
     });
-    let status = child.wait().map_err(|e| Error::Io {
+    // Until the helper's main() installs its handlers (libtorch loads
+    // first, 0.2-0.8 s), a signal kills it or, where the shell started us
+    // with SIGINT ignored (`w2v train ... &`), is lost: send it again until
+    // the helper has stopped.
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(sig) = w2v::signals::received() {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            if child.try_wait().ok().flatten().is_none() {
+                // SAFETY: as above; the child has not been waited for.
+                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+            }
+        }
+    }
+    .map_err(|e| Error::Io {
         path: helper.clone(),
         action: "wait for",
         source: e,
     })?;
     CHILD.store(0, Ordering::Relaxed);
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let (Some(sig), Some(_)) = (status.signal(), w2v::signals::received()) {
+            if sig == libc::SIGINT || sig == libc::SIGTERM || sig == libc::SIGHUP {
+                // Stopped before it could checkpoint: nothing had trained.
+                return Err(Error::InterruptedEarly("the torch engine was starting").into());
+            }
+        }
+    }
     match status.code() {
         Some(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
         // Killed by a signal it could not handle (SIGKILL from the OOM

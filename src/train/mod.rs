@@ -126,8 +126,18 @@ pub struct TrainSummary {
 impl TrainSummary {
     /// The one-line report the binaries print when a run written to `output` ends.
     pub fn line(&self, output: &Path) -> String {
+        // A resumed run's time and rate are this process's: say how many
+        // pairs that was.
+        let resumed = match &self.resumed_from {
+            Some(c) => format!(
+                " (resumed at pair {}: {} in this run)",
+                c.pairs_done,
+                self.total_pairs.saturating_sub(c.pairs_done)
+            ),
+            None => String::new(),
+        };
         format!(
-            "train: {} on {} pairs in {:.1}s ({:.2}M pairs/s), final loss {:.4}, {} checkpoints ({:.1}s); wrote {}",
+            "train: {} on {} pairs{resumed} in {:.1}s ({:.2}M pairs/s), final loss {:.4}, {} checkpoints ({:.1}s); wrote {}",
             self.engine,
             self.total_pairs,
             self.seconds,

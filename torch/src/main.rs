@@ -2,6 +2,7 @@
 //! finds of libtorch and CUDA for `w2v doctor`. `w2v` resolves the command
 //! line into a `TrainConfig` and hands it over as JSON; users call `w2v`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -65,7 +66,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("w2v: error: {}", e.report());
+            // Not eprintln!: stderr may be a closed terminal (SIGHUP).
+            let _ = writeln!(std::io::stderr(), "w2v: error: {}", e.report());
             ExitCode::from(e.exit_code())
         }
     }
