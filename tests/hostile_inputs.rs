@@ -671,3 +671,51 @@ fn queries_of_no_word_and_mismatched_formats_say_what_is_wrong() {
     );
     assert!(!err.contains("empty input"), "{err}");
 }
+
+/// `neighbors -` typed at a terminal answers each line as it is entered; it
+/// used to wait for the end of input, so nothing came back until Ctrl-D.
+/// `script` (util-linux) gives the command a terminal for stdin.
+#[test]
+#[cfg(unix)]
+fn neighbors_at_a_terminal_answers_each_line_as_it_comes() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = with_model();
+    let p = d.path();
+    let words = std::fs::read_to_string(p.join("model/words.txt")).unwrap();
+    let word = words.lines().nth(5).unwrap().to_owned();
+    let mut child = Command::new("script")
+        .args([
+            "-q",
+            "-c",
+            &format!("{BIN} neighbors --model model -k 3 -"),
+            "/dev/null",
+        ])
+        .current_dir(p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs the query at a terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{word}").unwrap();
+    stdin.flush().unwrap();
+    // Read until the first ranked neighbour ("  1  WORD  SCORE"); the
+    // terminal's echo of the query is not one.
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if line.trim_start().starts_with("1  ") {
+                let _ = tx.send(line);
+                break;
+            }
+        }
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(30));
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = got.expect("no answer while stdin was still open");
+    assert!(line.split_whitespace().count() >= 3, "{line}");
+}

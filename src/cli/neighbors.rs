@@ -1,6 +1,8 @@
 //! `w2v neighbors`: nearest neighbours by cosine, for one word, a batch of
 //! words (`-` reads them from stdin), or gensim-style `--positive`/`--negative`.
 
+use std::io::{IsTerminal, Write};
+
 use clap::Args;
 
 use w2v::progress::Progress;
@@ -43,6 +45,21 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
     }
     let mut words = a.words.clone();
     let from_stdin = words.iter().any(|w| w == "-");
+    if from_stdin && words.len() == 1 && !a.json && std::io::stdin().is_terminal() {
+        // Typed at a terminal: answer each line as it comes.
+        for line in std::io::stdin().lines() {
+            let line = line.map_err(|e| Error::Io {
+                path: "<stdin>".into(),
+                action: "read queries from",
+                source: e,
+            })?;
+            let w = line.trim();
+            if !w.is_empty() {
+                answer(&m, &[w.to_owned()], &a, true)?;
+            }
+        }
+        return Ok(());
+    }
     if from_stdin {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::Io {
@@ -71,14 +88,26 @@ pub fn run(a: NeighborsArgs, _p: &Progress) -> std::result::Result<(), Fail> {
         );
     }
     // In batch mode unknown words are reported and skipped; alone, they fail.
-    let batch = words.len() > 1;
+    answer(&m, &words, &a, words.len() > 1)
+}
+
+/// Prints the neighbours of `words`, searched together. With `batch`, an
+/// unknown word is a warning and is skipped; without, it is the error.
+fn answer(
+    m: &Model,
+    words: &[String],
+    a: &NeighborsArgs,
+    batch: bool,
+) -> std::result::Result<(), Fail> {
     // On a subword model an out-of-vocabulary word is composed from its
     // n-grams and marked `oov`.
     let mut ids = Vec::new();
-    for w in &words {
+    for w in words {
         match m.vector(w) {
             Ok(v) => ids.push((w.clone(), v)),
-            Err(e) if batch => eprintln!("w2v: warning: {e}"),
+            Err(e) if batch => {
+                let _ = writeln!(std::io::stderr(), "w2v: warning: {e}");
+            }
             Err(e) => return Err(e.into()),
         }
     }
