@@ -99,7 +99,6 @@ impl Progress {
             // The rate of this process's work: indicatif's own, and at the
             // end, when it would divide every unit (a resumed run's too) by
             // this process's time, the units done here over that time.
-            let base = done;
             bar.set_style(
                 ProgressStyle::with_template(tmpl)
                     .expect("static template")
@@ -107,7 +106,7 @@ impl Progress {
                         "rate",
                         move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                             let rate = if s.is_finished() {
-                                s.pos().saturating_sub(base) as f64
+                                s.pos().saturating_sub(done) as f64
                                     / s.elapsed().as_secs_f64().max(1e-9)
                             } else {
                                 s.per_sec()
@@ -129,7 +128,7 @@ impl Progress {
                 mode: self.mode,
                 total: AtomicU64::new(total),
                 done: AtomicU64::new(done),
-                base: AtomicU64::new(done),
+                base: done,
                 start: Instant::now(),
                 last_emit: Mutex::new(Instant::now()),
                 message: Mutex::new(String::new()),
@@ -174,7 +173,7 @@ struct StageInner {
     done: AtomicU64,
     /// Units already done when this process started (a resumed run); the
     /// rate and the ETA count only what this process does.
-    base: AtomicU64,
+    base: u64,
     start: Instant,
     last_emit: Mutex<Instant>,
     message: Mutex<String>,
@@ -250,7 +249,7 @@ impl Stage {
         let done = self.inner.done.load(Ordering::Relaxed);
         let total = self.inner.total.load(Ordering::Relaxed);
         let secs = self.inner.start.elapsed().as_secs_f64();
-        let fresh = done.saturating_sub(self.inner.base.load(Ordering::Relaxed));
+        let fresh = done.saturating_sub(self.inner.base);
         let rate = if secs > 0.0 { fresh as f64 / secs } else { 0.0 };
         let eta = if total > done && rate > 0.0 {
             (total - done) as f64 / rate

@@ -609,17 +609,7 @@ fn class6_a_signal_while_the_torch_helper_starts_still_stops_the_run() {
         std::thread::sleep(std::time::Duration::from_millis(100));
         // SAFETY: kill(2) on our own child, not yet waited for.
         unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-        let t = std::time::Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if t.elapsed().as_secs() > 120 {
-                child.kill().unwrap();
-                panic!("signal {sig}: training did not stop");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let status = super::wait_at_most(&mut child, 120, &format!("training after signal {sig}"));
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert_eq!(status.code(), Some(128 + sig), "signal {sig}: {err}");

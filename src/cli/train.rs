@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::{Args, ValueEnum};
 
@@ -334,9 +333,6 @@ impl TrainArgs {
     }
 }
 
-/// The running helper's pid, for the signal handler (0 = none).
-static CHILD: AtomicU32 = AtomicU32::new(0);
-
 /// Runs the resolved torch configuration under `w2v-torch`; returns its exit code.
 fn delegate_to_torch(
     cfg: &TrainConfig,
@@ -365,43 +361,37 @@ fn delegate_to_torch(
             action: "run",
             source: e,
         })?;
-    CHILD.store(child.id(), Ordering::Relaxed);
     // Ctrl-C reaches both processes from the terminal; a SIGTERM or SIGHUP
     // sent to this one alone is passed on, so the helper checkpoints either
-    // way and exits with the signal's code, which this process passes through.
-    let _ = w2v::signals::on_stop(|sig| {
-        let pid = CHILD.load(Ordering::Relaxed);
-        if pid != 0 {
-            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
-            // our own child's, which we have not yet waited for.
-            unsafe { libc::kill(pid as libc::pid_t, sig) };
-        }
-    });
-    // Until the helper's main() installs its handlers (libtorch loads
-    // first, 0.2-0.8 s), a signal kills it or, where the shell started us
-    // with SIGINT ignored (`w2v train ... &`), is lost: send it again until
-    // the helper has stopped.
+    // way and exits with the signal's code, which this process passes
+    // through. Until the helper's main() installs its handlers (libtorch
+    // loads first, 0.2-0.8 s), a signal kills it or, where the shell started
+    // us with SIGINT ignored (`w2v train ... &`), is lost: so it is sent
+    // again every 300 ms until the helper has stopped.
+    let _ = w2v::signals::on_stop(|_| {});
+    let mut sent: Option<std::time::Instant> = None;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) => {}
             Err(e) => break Err(e),
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
         if let Some(sig) = w2v::signals::received() {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-            if child.try_wait().ok().flatten().is_none() {
-                // SAFETY: as above; the child has not been waited for.
+            if sent.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(300)) {
+                // SAFETY: kill(2) has no memory-safety preconditions; the
+                // pid is our own child's, not yet reaped (it has not been
+                // waited for), so it cannot name another process.
                 unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+                sent = Some(std::time::Instant::now());
             }
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     .map_err(|e| Error::Io {
         path: helper.clone(),
         action: "wait for",
         source: e,
     })?;
-    CHILD.store(0, Ordering::Relaxed);
     {
         use std::os::unix::process::ExitStatusExt;
         if let (Some(sig), Some(_)) = (status.signal(), w2v::signals::received()) {

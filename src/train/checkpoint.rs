@@ -115,9 +115,6 @@ pub fn save(
     Ok(root)
 }
 
-/// Removes the temp files that an interrupted checkpoint write left in
-/// `out/checkpoints` and its `ckpt-*` directories (the caller holds the
-/// model directory's lock).
 /// The checkpoint directory the pointer in `root` names, if it can be read.
 fn dir_in_force(root: &Path) -> Option<String> {
     std::fs::read_to_string(root.join("checkpoint.json"))
@@ -126,6 +123,9 @@ fn dir_in_force(root: &Path) -> Option<String> {
         .and_then(|v| v["dir"].as_str().map(str::to_owned))
 }
 
+/// Removes the temp files that an interrupted checkpoint write left in
+/// `out/checkpoints` and its `ckpt-*` directories (the caller holds the
+/// model directory's lock).
 pub fn clean_stale(out: &Path) {
     let root = checkpoint_dir(out);
     crate::manifest::clean_stale_temps(&root);
