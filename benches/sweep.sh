@@ -7,7 +7,7 @@
 #   PHASE=test SEEDS="1 2 3" CONFIGS="base chosen" CHOSEN="vocab args|train args" bash benches/sweep.sh
 #                                                       -> bench-out/sweep/test.jsonl (+ gensim)
 #   SUBWORDS=1 adds --subwords 3-6 --buckets 2000000 --lr 0.05 to every row (-> dev-sub.jsonl / test-sub.jsonl;
-#   a row's own --lr comes later and wins); it can run beside a word-level sweep
+#   a row's own --lr replaces that one); it can run beside a word-level sweep
 # Needs bench-out/data/corpus.txt (benches/compare.sh prep) and a release w2v
 # (B=..., default target/release/w2v; copy it aside if you rebuild meanwhile).
 set -euo pipefail
@@ -32,6 +32,7 @@ python3 benches/split_eval.py ../shared/eval $O/eval > /dev/null
 # name|vocab flags|train flags. The base row is gensim's settings (peers.py).
 declare -A C=(
   [base]="|"
+  [lr0.025]="|--lr 0.025"
   [lr0.05]="|--lr 0.05"
   [lr0.075]="|--lr 0.075"
   [lr0.1]="|--lr 0.1"
@@ -70,8 +71,11 @@ for s in ${SEEDS:-1}; do
       $B vocab --corpus $CORPUS --vocab-dir $O/vocab-$key --threads $THREADS --progress silent --top 0 $vflags > /dev/null
     fi
     m=$O/model$TAG
+    # A row's own --lr replaces the subword rows' 0.05 (clap takes a flag once).
+    sub=$SUB
+    [[ $tflags == *--lr* ]] && sub=${SUB/--lr 0.05/}
     /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "max_rss_kb": %M}' -o $O/time$TAG.json \
-      $B train --corpus $O/vocab-$key/corpus.ids -o $m --force --engine native --threads $THREADS --seed $s --progress silent $SUB $tflags
+      $B train --corpus $O/vocab-$key/corpus.ids -o $m --force --engine native --threads $THREADS --seed $s --progress silent $sub $tflags
     row="{\"phase\": \"$PHASE\", \"config\": \"$name\", \"subwords\": \"$SUB\", \"vocab_flags\": \"$vflags\", \"train_flags\": \"$tflags\", \"seed\": $s, \"time\": $(cat $O/time$TAG.json), \"dev\": $(score $m dev)"
     [ $PHASE = test ] && row="$row, \"test\": $(score $m test)"
     echo "$row}" | tee -a $OUT

@@ -338,6 +338,10 @@ pub struct Reader<'a> {
     skip: Option<regex::Regex>,
     /// Counters.
     pub stats: ReadStats,
+    /// Stdin as it was read, when it was an input: the compression and
+    /// format its bytes showed, and how many bytes it held. [`discover`]
+    /// cannot know them (it may not read stdin ahead).
+    pub stdin: Option<Input>,
     line: Vec<u8>,
     text: String,
 }
@@ -406,16 +410,19 @@ impl<'a> Reader<'a> {
             cfg,
             skip,
             stats: ReadStats::default(),
+            stdin: None,
             line: Vec::new(),
             text: String::new(),
         })
     }
 
+    /// Opens `input` for streaming, decompressed; also returns the
+    /// compression it was found to have.
     fn open(
         &self,
         input: &Input,
         on_read: Box<dyn FnMut(u64) + Send>,
-    ) -> Result<Box<dyn BufRead + Send>> {
+    ) -> Result<(Box<dyn BufRead + Send>, Compression)> {
         let raw: Box<dyn Read + Send> = if input.path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -449,7 +456,7 @@ impl<'a> Reader<'a> {
                 },
             ));
         }
-        Ok(match compression {
+        let r: Box<dyn BufRead + Send> = match compression {
             Compression::None => Box::new(counted),
             Compression::Gzip => Box::new(BufReader::with_capacity(
                 1 << 20,
@@ -460,7 +467,8 @@ impl<'a> Reader<'a> {
                 zstd::stream::read::Decoder::with_buffer(counted)
                     .map_err(io_err(&input.path, "open zstd stream"))?,
             )),
-        })
+        };
+        Ok((r, compression))
     }
 
     /// Reads `input`, calling `sink` for every unit. `on_read` is told how
@@ -492,7 +500,7 @@ impl<'a> Reader<'a> {
                     c2.fetch_add(n, Ordering::Relaxed);
                     on_read(n)
                 });
-                let r = self.open(input, on_read)?;
+                let (r, compression) = self.open(input, on_read)?;
                 // A tar stream named like text (`.tar.gz` renamed `.txt`, or
                 // piped to stdin) is read as the archive it is.
                 let (head, r) = encoding::peek(r, 512).map_err(io_err(&path, "read"))?;
@@ -520,6 +528,13 @@ impl<'a> Reader<'a> {
                     }
                     _ => input.format,
                 };
+                if path.as_os_str() == "-" {
+                    self.stdin = Some(Input {
+                        compression,
+                        format,
+                        ..input.clone()
+                    });
+                }
                 match format {
                     Format::Tar => self.read_tar(&path, r, sink)?,
                     f => self.read_stream(&path, f, r, false, sink)?,
@@ -527,6 +542,9 @@ impl<'a> Reader<'a> {
             }
         }
         self.stats.bytes_in += counted.load(Ordering::Relaxed);
+        if let Some(i) = self.stdin.as_mut().filter(|_| path.as_os_str() == "-") {
+            i.bytes = counted.load(Ordering::Relaxed);
+        }
         if self.stats.units == before {
             self.stats.empty_files.push(path.display().to_string());
         }

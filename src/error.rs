@@ -104,6 +104,10 @@ pub enum Error {
     /// The user asked to stop before anything was written.
     #[error("interrupted while {0}; nothing written")]
     InterruptedEarly(&'static str),
+    /// The user asked to stop, and the checkpoint could not be written;
+    /// the source says why.
+    #[error("interrupted, but the checkpoint could not be written (the training since the last one is lost)")]
+    InterruptedUnsaved(#[source] Box<Error>),
 }
 
 fn fmt_suggestions(s: &[String]) -> String {
@@ -180,17 +184,39 @@ impl Error {
         out
     }
 
+    /// This error as the last line of a command's stderr ([`final_line`]).
+    pub fn final_line(&self, json: bool) -> String {
+        let interrupted = matches!(self, Error::Interrupted { .. } | Error::InterruptedEarly(_));
+        final_line(&self.report(), interrupted, self.exit_code(), json)
+    }
+
     /// The process exit code: 128 + the stop signal when interrupted (130
     /// for SIGINT, 143 for SIGTERM; see [`crate::signals`]), 2 for usage
     /// errors, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Interrupted { .. } | Error::InterruptedEarly(_) => {
-                crate::signals::interrupted_exit_code()
-            }
+            Error::Interrupted { .. }
+            | Error::InterruptedEarly(_)
+            | Error::InterruptedUnsaved(_) => crate::signals::interrupted_exit_code(),
             e if e.is_usage() => 2,
             _ => 1,
         }
+    }
+}
+
+/// The last line a failed or stopped command writes to stderr:
+/// `w2v: error: MESSAGE`, or `w2v: MESSAGE` when a stop signal ended it
+/// (`w2v: interrupted; …`, the same from every command); with
+/// `--progress json`, one JSON object like the progress lines before it:
+/// `{"level": "error"|"interrupted", "message", "exit_code"}`.
+pub fn final_line(message: &str, interrupted: bool, exit_code: u8, json: bool) -> String {
+    if json {
+        let level = if interrupted { "interrupted" } else { "error" };
+        serde_json::json!({"level": level, "message": message, "exit_code": exit_code}).to_string()
+    } else if interrupted {
+        format!("w2v: {message}")
+    } else {
+        format!("w2v: error: {message}")
     }
 }
 

@@ -239,50 +239,6 @@ pub fn claim_model_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// The outermost missing directory on the way to `dir` (what creating
-/// `dir` adds), or `None` when `dir` exists.
-fn missing_root(dir: &Path) -> Option<PathBuf> {
-    let mut root = None;
-    let mut cur = Some(dir);
-    while let Some(d) = cur {
-        if d.as_os_str().is_empty() || d.exists() {
-            break;
-        }
-        root = Some(d.to_path_buf());
-        cur = d.parent();
-    }
-    root
-}
-
-/// The directories a stage is about to create (for each path, its
-/// outermost missing ancestor), removed again when the guard is dropped
-/// before [`NewDirs::keep`]: a stage that refuses before its real work
-/// (memory, disk, bad inputs) leaves nothing behind. Declare it before the
-/// directory's lock, so the lock is released first.
-pub struct NewDirs(Vec<PathBuf>);
-
-impl NewDirs {
-    /// Records what creating `dirs` will add; call before creating them.
-    pub fn before_creating(dirs: &[&Path]) -> NewDirs {
-        let mut roots: Vec<PathBuf> = dirs.iter().filter_map(|d| missing_root(d)).collect();
-        roots.dedup();
-        NewDirs(roots)
-    }
-
-    /// The stage got past its checks: its directories stay.
-    pub fn keep(mut self) {
-        self.0.clear();
-    }
-}
-
-impl Drop for NewDirs {
-    fn drop(&mut self) {
-        for d in &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 /// Refuses two directories that are one (`pairs --vocab-dir X --shards-dir X`).
 pub fn refuse_same_dir(a: &Path, a_flag: &str, b: &Path, b_flag: &str) -> Result<()> {
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -395,8 +351,46 @@ pub fn check_output_path(path: &Path, stage: &str) -> Result<()> {
 }
 
 /// An advisory lock (`flock`) on an output directory, held until dropped.
+/// The directories [`lock_dir`] had to create are removed again on drop
+/// (and by [`remove_temp_files`]) when the stage left them empty, so a
+/// stage that fails or is stopped before its first output leaves no empty
+/// directories behind.
 pub struct DirLock {
-    _file: Option<std::fs::File>,
+    file: Option<std::fs::File>,
+    /// What `lock_dir` created, deepest first.
+    created: Vec<PathBuf>,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        self.file.take();
+        unregister_created(&self.created);
+        remove_empty_dirs(&self.created);
+    }
+}
+
+/// Removes each of `dirs` (deepest first) while it is empty; `remove_dir`
+/// refuses a directory with anything in it, so outputs are never touched.
+fn remove_empty_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+/// `dir` and those of its ancestors that do not exist yet, deepest first.
+fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        out.push(p.to_path_buf());
+        d = p.parent();
+    }
+    out
 }
 
 /// Creates `dir` if needed and locks it, so a second w2v writing into it
@@ -404,7 +398,16 @@ pub struct DirLock {
 /// run left there ([`clean_stale_temps`]). On file systems without `flock`
 /// the lock is skipped.
 pub fn lock_dir(dir: &Path) -> Result<DirLock> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
+    let created = missing_dirs(dir);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        remove_empty_dirs(&created);
+        return Err(io_err(dir, "create directory")(e));
+    }
+    register_created(&created);
+    let mut lock = DirLock {
+        file: None,
+        created,
+    };
     let file = std::fs::File::open(dir).map_err(io_err(dir, "open directory to lock"))?;
     match file.try_lock() {
         Ok(()) => {}
@@ -415,10 +418,11 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
             })
         }
         // No flock here (some network file systems): go on unlocked.
-        Err(std::fs::TryLockError::Error(_)) => return Ok(DirLock { _file: None }),
+        Err(std::fs::TryLockError::Error(_)) => return Ok(lock),
     }
     clean_stale_temps(dir);
-    Ok(DirLock { _file: Some(file) })
+    lock.file = Some(file);
+    Ok(lock)
 }
 
 /// True for the name of an [`AtomicFile`] temp file (`.NAME.XXXXXX.tmp`) or
@@ -468,6 +472,21 @@ fn register_temp(p: &Path) {
     }
 }
 
+/// Directories a live [`DirLock`] created, for [`remove_temp_files`].
+static LIVE_CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register_created(dirs: &[PathBuf]) {
+    if let Ok(mut v) = LIVE_CREATED.lock() {
+        v.extend(dirs.iter().cloned());
+    }
+}
+
+fn unregister_created(dirs: &[PathBuf]) {
+    if let Ok(mut v) = LIVE_CREATED.lock() {
+        v.retain(|d| !dirs.contains(d));
+    }
+}
+
 fn unregister_temp(p: &Path) {
     if let Ok(mut v) = LIVE_TEMPS.lock() {
         if let Some(i) = v.iter().rposition(|x| x == p) {
@@ -490,6 +509,15 @@ pub fn remove_temp_files() -> usize {
         } else {
             std::fs::remove_file(p)
         };
+    }
+    // Then the output directories this run created, where that left them
+    // empty, deepest first (two locks may share a new parent).
+    if let Ok(dirs) = LIVE_CREATED.lock() {
+        let mut dirs = dirs.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in &dirs {
+            let _ = std::fs::remove_dir(d);
+        }
     }
     paths.len()
 }
@@ -1086,6 +1114,32 @@ impl std::io::Write for AtomicFile {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_lock_removes_the_directories_it_created_when_they_stay_empty() {
+        let d = tempfile::tempdir().unwrap();
+        // New and nested: both levels go when nothing was written.
+        let deep = d.path().join("a/b");
+        drop(lock_dir(&deep).unwrap());
+        assert!(!d.path().join("a").exists());
+        // An output written: everything stays.
+        let lock = lock_dir(&deep).unwrap();
+        std::fs::write(deep.join("out"), "x").unwrap();
+        drop(lock);
+        assert!(deep.join("out").exists());
+        // A directory that was there before stays, empty or not.
+        let old = d.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        drop(lock_dir(&old).unwrap());
+        assert!(old.is_dir());
+        // Two locks sharing a new parent, dropped as a stage's locals are.
+        let (x, y) = (d.path().join("p/x"), d.path().join("p/y"));
+        let lx = lock_dir(&x).unwrap();
+        let ly = lock_dir(&y).unwrap();
+        drop(ly);
+        drop(lx);
+        assert!(!d.path().join("p").exists());
+    }
 
     #[test]
     fn a_model_killed_mid_rename_is_still_a_models_directory() {

@@ -592,8 +592,8 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
     claim_dir(vdir, Owner::Vocab)?;
     claim_dir(sdir, Owner::Shards)?;
     refuse_same_dir(vdir, "--vocab-dir", sdir, "--shards-dir")?;
-    // Directories this run creates are removed again if it refuses.
-    let new_dirs = crate::manifest::NewDirs::before_creating(&[vdir, sdir]);
+    // A refusal or failure leaves no new directory: each lock removes the
+    // directories it created while they stay empty (shards', then vocab's).
     let _vocab_lock = lock_dir(vdir)?;
     let _shards_lock = lock_dir(sdir)?;
     check_existing(sdir, cfg.force)?;
@@ -608,7 +608,6 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
         crate::parallel::threads(cfg.threads),
     );
     preflight(cfg, &estimate)?;
-    new_dirs.keep();
     let corpus = built.corpus.clone();
     let staging = staging_dir(sdir)?;
     let mut summary = write_pairs(

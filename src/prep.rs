@@ -180,7 +180,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let mut out_hash = xxhash_rust::xxh3::Xxh3::new();
 
     let stop_prints = std::sync::atomic::AtomicBool::new(false);
-    let (read_stats, input_prints) = std::thread::scope(|scope| -> Result<_> {
+    let ((read_stats, stdin_read), input_prints) = std::thread::scope(|scope| -> Result<_> {
         // The inputs' fingerprints for the manifest, hashed alongside the
         // work instead of after it.
         let prints = scope.spawn(|| {
@@ -193,7 +193,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         let reader_stage = stage.clone();
         let read_cfg = &cfg.read;
         let inputs = &inputs;
-        let producer = scope.spawn(move || -> Result<ReadStats> {
+        let producer = scope.spawn(move || -> Result<(ReadStats, Option<Input>)> {
             let mut reader = Reader::new(read_cfg)?;
             let mut block = String::with_capacity(BLOCK_BYTES + 4096);
             for input in inputs {
@@ -219,7 +219,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
                 let _ = tx.send(Block { text: block });
             }
             drop(tx);
-            Ok(reader.stats)
+            Ok((reader.stats, reader.stdin))
         });
 
         // Blocks go to the pool as they arrive, up to `window` in flight,
@@ -341,6 +341,12 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             summary.segments_below_min_tokens,
             cfg.min_tokens
         ));
+    }
+    // Stdin's entry as read: the size and compression its bytes showed.
+    if let Some(seen) = stdin_read {
+        for i in summary.inputs.iter_mut().filter(|i| i.path == seen.path) {
+            *i = seen.clone();
+        }
     }
     // (Replaced invalid UTF-8 is reported by the caller, from the summary.)
     summary.read = read_stats;

@@ -668,11 +668,10 @@ pub fn prepare(cfg: &VocabConfig, built: Built) -> Result<Prepared> {
 pub fn run(cfg: &VocabConfig, progress: &Progress) -> Result<(Vocab, VocabSummary)> {
     cfg.validate()?;
     crate::manifest::claim_dir(&cfg.vocab_dir, crate::manifest::Owner::Vocab)?;
-    // A refusal (memory, an empty vocabulary) leaves nothing behind.
-    let new_dirs = crate::manifest::NewDirs::before_creating(&[&cfg.vocab_dir]);
+    // A refusal (memory, an empty vocabulary) leaves no new directory:
+    // the lock removes what it created while it stays empty.
     let _lock = crate::manifest::lock_dir(&cfg.vocab_dir)?;
     let built = build(cfg, progress)?;
-    new_dirs.keep();
     commit(cfg, built)
 }
 

@@ -376,6 +376,96 @@ fn class6_train_without_resume_refuses_a_checkpoint_and_force_discards_it() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 }
 
+/// A stage that fails before its first output (here `train --resume` with
+/// nothing to resume) left the directories it had created, empty; now it
+/// removes them, and keeps a directory that was there before.
+#[test]
+fn class6_a_stage_that_writes_nothing_leaves_no_new_directory() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let resume = |out| ["train", "--engine", "native", "--resume", "-o", out];
+    fails(p, &resume("new/m"), 1, "nothing to resume");
+    assert!(!p.join("new").exists());
+    std::fs::create_dir(p.join("old")).unwrap();
+    fails(p, &resume("old"), 1, "nothing to resume");
+    assert!(p.join("old").is_dir());
+}
+
+/// `--progress json` keeps stderr JSON to its last line: a failure and an
+/// interruption end with one object, not a plain-text line. A stopped
+/// `train` says `w2v: interrupted; …` as every other command does, not
+/// `w2v: error: interrupted; …`.
+#[test]
+fn class6_the_last_line_on_stderr_follows_the_progress_mode() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let run = |args: &[&str], mode: &str| {
+        let o = Command::new(BIN)
+            .args(args)
+            .args(["--progress", mode])
+            .current_dir(p)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let last = err.lines().last().unwrap_or_default().to_string();
+        (o.status.code(), last)
+    };
+    let json = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let (code, last) = run(&["train", "--corpus", "nope.ids", "-o", "m"], "json");
+    assert_eq!(code, Some(1));
+    let v = json(&last);
+    assert_eq!(v["level"], "error", "{last}");
+    assert_eq!(v["exit_code"], 1, "{last}");
+    assert!(
+        v["message"].as_str().unwrap().contains("nope.ids"),
+        "{last}"
+    );
+    let cut = |out| {
+        let mut args: Vec<&str> =
+            "train --engine native --dim 16 --epochs 1 --stop-after-pairs 50000 -o"
+                .split(' ')
+                .collect();
+        args.push(out);
+        args
+    };
+    let (code, last) = run(&cut("m1"), "json");
+    assert_eq!(code, Some(130));
+    let v = json(&last);
+    assert_eq!(v["level"], "interrupted", "{last}");
+    assert_eq!(v["exit_code"], 130, "{last}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint written"),
+        "{last}"
+    );
+    let (code, last) = run(&cut("m2"), "plain");
+    assert_eq!(code, Some(130));
+    assert!(
+        last.starts_with("w2v: interrupted; checkpoint written"),
+        "{last}"
+    );
+    // The checkpoint after a stop fails (the disk is full): the error says
+    // the run was stopped and what was lost, not only the I/O error.
+    let o = Command::new(BIN)
+        .args(cut("m3"))
+        .args(["--progress", "plain"])
+        .env("W2V_FAULT_ENOSPC_AFTER_BYTES", "20000")
+        .current_dir(p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted, but the checkpoint could not be written")
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+}
+
 #[test]
 fn class6_import_over_a_model_needs_force() {
     let d = trained();
@@ -519,6 +609,8 @@ fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
         );
         assert!(temps(&p.join("data")).is_empty(), "{:?}", temps(p));
         assert!(!p.join("data/corpus.txt").exists());
+        // The output directory the run created goes with its temp file.
+        assert!(!p.join("data").exists());
     }
 }
 

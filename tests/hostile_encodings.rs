@@ -61,6 +61,26 @@ fn prep_from_stdin_reports_the_bytes_it_read() {
     let m = manifest(p, "out/stdin.txt");
     assert_eq!(m["summary"]["read"]["bytes_in"], data.len() as u64, "{m}");
     assert!(m["summary"]["mb_per_s"].as_f64().unwrap() > 0.0, "{m}");
+    // Stdin's input entry says what came: its size and its compression,
+    // which only its bytes show (it listed 0 bytes and "none" for gzip).
+    let input = &m["summary"]["inputs"][0];
+    assert_eq!(input["path"], "-", "{m}");
+    assert_eq!(input["bytes"], data.len() as u64, "{m}");
+    assert_eq!(input["compression"], "none", "{m}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, data.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let o = prep_stdin(p, &gz, "out/stdin-gz.txt");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(p.join("out/stdin-gz.txt")).unwrap(),
+        std::fs::read(p.join("out/stdin.txt")).unwrap()
+    );
+    let m = manifest(p, "out/stdin-gz.txt");
+    let input = &m["summary"]["inputs"][0];
+    assert_eq!(input["bytes"], gz.len() as u64, "{m}");
+    assert_eq!(input["compression"], "gzip", "{m}");
+    assert_eq!(input["format"], "text", "{m}");
 }
 
 #[test]

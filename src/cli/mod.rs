@@ -148,27 +148,29 @@ fn progress(p: ProgressArg) -> Progress {
 /// SIGINT/SIGTERM outside `train` (which checkpoints instead): remove the
 /// temp files of the outputs being written, say so when there were any,
 /// exit 128 + the signal (130, 143).
-fn exit_on_signal() {
-    let _ = w2v::signals::on_stop(|_| {
+fn exit_on_signal(json: bool) {
+    let _ = w2v::signals::on_stop(move |_| {
+        let code = w2v::signals::interrupted_exit_code();
+        let what = if w2v::manifest::remove_temp_files() > 0 {
+            "interrupted; unfinished outputs removed"
+        } else {
+            "interrupted"
+        };
         // Not eprintln!: after SIGHUP stderr may be a closed terminal, and
         // a failed write must not stop the exit.
         let _ = writeln!(
             std::io::stderr(),
-            "w2v: interrupted{}",
-            if w2v::manifest::remove_temp_files() > 0 {
-                "; unfinished outputs removed"
-            } else {
-                ""
-            }
+            "{}",
+            w2v::error::final_line(what, true, code, json)
         );
-        std::process::exit(i32::from(w2v::signals::interrupted_exit_code()));
+        std::process::exit(i32::from(code));
     });
 }
 
 fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {
     let p = progress(cli.progress);
     if !matches!(cli.cmd, Cmd::Train(_)) {
-        exit_on_signal();
+        exit_on_signal(matches!(cli.progress, ProgressArg::Json));
     }
     let none = |r: std::result::Result<(), Fail>| r.map(|()| None);
     match cli.cmd {
@@ -209,10 +211,12 @@ fn parse() -> Cli {
     Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
 }
 
-/// Entry point: parse, run, print `w2v: error: …` and set the exit code
+/// Entry point: parse, run, print the final line ([`Error::final_line`]) and set the exit code
 /// (1 runtime, 2 usage, 130/143 interrupted by SIGINT/SIGTERM; a closed pipe is a quiet success).
 pub fn main() -> ExitCode {
-    match run(parse()) {
+    let cli = parse();
+    let json = matches!(cli.progress, ProgressArg::Json);
+    match run(cli) {
         Ok(Some(code)) => code,
         Ok(None) | Err(Fail::Pipe) => ExitCode::SUCCESS,
         // `w2v prep data -o - | head`: the reader left; not an error.
@@ -222,7 +226,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Fail::Lib(e)) => {
-            let _ = writeln!(std::io::stderr(), "w2v: error: {}", e.report());
+            let _ = writeln!(std::io::stderr(), "{}", e.final_line(json));
             ExitCode::from(e.exit_code())
         }
     }

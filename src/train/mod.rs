@@ -654,7 +654,9 @@ impl Driver<'_> {
                 .stop_after_pairs
                 .is_some_and(|p| self.cursor.pairs_done >= p);
         if stop_now {
-            let path = self.checkpoint()?;
+            let path = self
+                .checkpoint()
+                .map_err(|e| Error::InterruptedUnsaved(Box::new(e)))?;
             return Err(Error::Interrupted { path });
         }
         if self.schedule.due(self.cursor.pairs_done) {
@@ -702,8 +704,8 @@ pub fn run(
     cfg.validate()?;
     let start = Instant::now();
     crate::manifest::claim_model_dir(&cfg.output)?;
-    // A refusal before training starts leaves no new directory behind.
-    let new_dirs = crate::manifest::NewDirs::before_creating(&[&cfg.output]);
+    // A refusal before training starts leaves no new directory behind:
+    // the lock removes what it created while it stays empty.
     let _lock = crate::manifest::lock_dir(&cfg.output)?;
     if !cfg.resume {
         if let Some(ckpt) = checkpoint::existing(&cfg.output) {
@@ -730,7 +732,6 @@ pub fn run(
     let v = inputs.vocab.len();
     check_memory(cfg, v)?;
     let evals = log::Evals::load(cfg, &inputs.vocab)?;
-    new_dirs.keep();
     if !cfg.resume && cfg.force {
         let ckpt = checkpoint::checkpoint_dir(&cfg.output);
         if ckpt.exists() {

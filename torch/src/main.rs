@@ -63,11 +63,13 @@ fn run(cli: Cli) -> w2v::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let json = matches!(&cli.cmd, Cmd::Train { progress, .. } if progress == "json");
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Not eprintln!: stderr may be a closed terminal (SIGHUP).
-            let _ = writeln!(std::io::stderr(), "w2v: error: {}", e.report());
+            let _ = writeln!(std::io::stderr(), "{}", e.final_line(json));
             ExitCode::from(e.exit_code())
         }
     }
