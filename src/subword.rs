@@ -261,13 +261,16 @@ pub fn compose<'a>(
 }
 
 /// Every vocabulary word's vector, `V × dim`: the mean of its own row
-/// (`input[i]`) and its n-gram rows (`input[V + g]`), where `input` is a
-/// subword model's `(V + buckets) × dim` training table.
+/// (`input[i]`), weighted `own_weight`, and its n-gram rows
+/// (`input[V + g]`), where `input` is a subword model's
+/// `(V + buckets) × dim` training table. `own_weight` 1 is fastText's plain
+/// mean.
 pub fn compose_vocab<S: AsRef<str> + Sync>(
     cfg: &SubwordConfig,
     words: &[S],
     input: &[f32],
     dim: usize,
+    own_weight: f32,
 ) -> Vec<f32> {
     let v = words.len();
     let (own, grams) = input.split_at(v * dim);
@@ -278,14 +281,29 @@ pub fn compose_vocab<S: AsRef<str> + Sync>(
             ids.clear();
             cfg.ngrams_into(words[i].as_ref(), ids);
             let row = |g: u32| &grams[g as usize * dim..(g as usize + 1) * dim];
-            compose(Some(&own[i * dim..(i + 1) * dim]), ids, row, o);
+            let mine = &own[i * dim..(i + 1) * dim];
+            if own_weight == 1.0 {
+                compose(Some(mine), ids, row, o);
+            } else {
+                // (a·own + Σ rows) / (a + n): the plain mean of the n-grams
+                // and of the own row counted a times.
+                compose(None, ids, row, o);
+                let n = ids.len() as f32;
+                let k = 1.0 / (own_weight + n);
+                for (x, m) in o.iter_mut().zip(mine) {
+                    *x = (*x * n + own_weight * m) * k;
+                }
+            }
         });
     out
 }
 
-/// The inverse of [`compose_vocab`] for one word: its own (trained) row,
+/// The inverse of fastText's mean for one word: the own row that makes the
+/// plain mean of it and the n-gram rows equal `composed`,
 /// `composed · (1 + n) − Σ n-gram rows`, into `out` (for exports that store
-/// raw rows, such as fastText's `.bin`).
+/// raw rows, such as fastText's `.bin`). With `--own-weight 1` and no
+/// `--output-weight` it is the trained row; otherwise it carries the saved
+/// vector, so fastText composes what w2v saved.
 pub fn own_row<'a>(
     composed: &[f32],
     buckets: &[u32],
@@ -417,13 +435,23 @@ mod tests {
         let words = ["да", "нет"];
         let dim = 2;
         let input: Vec<f32> = (0..(2 + 5) * dim).map(|x| x as f32).collect();
-        let out = compose_vocab(&c, &words, &input, dim);
+        let out = compose_vocab(&c, &words, &input, dim, 1.0);
+        // Own weight 3: the plain mean with the own row listed three times.
+        let heavy = compose_vocab(&c, &words, &input, dim, 3.0);
         for (i, w) in words.iter().enumerate() {
             let mut want = [0f32; 2];
             let own = &input[i * dim..(i + 1) * dim];
             let row = |g: u32| &input[(2 + g as usize) * dim..(3 + g as usize) * dim];
             compose(Some(own), &c.ngrams(w), row, &mut want);
             assert_eq!(out[i * dim..(i + 1) * dim], want);
+            let mut thrice = c.ngrams(w);
+            let own_at = u32::MAX;
+            thrice.extend([own_at; 3]);
+            let row3 = |g: u32| if g == own_at { own } else { row(g) };
+            compose(None, &thrice, row3, &mut want);
+            for (a, b) in heavy[i * dim..(i + 1) * dim].iter().zip(want) {
+                assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{w}: {a} vs {b}");
+            }
         }
     }
 }

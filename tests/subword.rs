@@ -4,6 +4,7 @@
 //! tests/python/run_tests.py.
 
 use super::{fails, ok, prepared, read, topic_precision, w2v};
+use w2v::embeddings::NpyMatrix;
 
 fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec![
@@ -38,6 +39,13 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
     // fastText's power by default for a subword model (the sweep's choice),
     // recorded so a resume checks it.
     assert_eq!(m["config"]["ns_exponent"], 0.5, "{}", m["config"]);
+    // The saved vectors' composition, chosen the same way (session 15).
+    assert_eq!(m["config"]["own_weight"], 4.0, "{}", m["config"]);
+    assert_eq!(
+        m["config"]["output_weight"], 0.1f32 as f64,
+        "{}",
+        m["config"]
+    );
     assert!(m["outputs"]
         .as_array()
         .unwrap()
@@ -197,5 +205,76 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
         &train_args("bad2", &["--native-update", "pair"]),
         2,
         "window update",
+    );
+}
+
+/// `--own-weight A --output-weight B` change the saved word vectors only:
+/// training is the same (the n-gram rows are the plain run's, bit for bit),
+/// and each word's vector is (A·own + Σ n-gram rows)/(A + n) plus B times
+/// its output vector at that length, computed here from the plain run's
+/// tables.
+#[test]
+fn own_and_output_weights_shape_the_saved_vectors_only() {
+    let d = prepared(300_000, 1);
+    let p = d.path();
+    let plain = ["--save-output", "--own-weight", "1", "--output-weight", "0"];
+    ok(p, &train_args("plain", &plain));
+    let weights = ["--own-weight", "3", "--output-weight", "0.2"];
+    ok(p, &train_args("heavy", &weights));
+    let npy = |dir: &str, f: &str| NpyMatrix::open(&p.join(dir).join(f)).unwrap();
+    let (plain, grams, out) = (
+        npy("plain", "input.npy"),
+        npy("plain", "ngrams.npy"),
+        npy("plain", "output.npy"),
+    );
+    let heavy = npy("heavy", "input.npy");
+    assert_eq!(grams.data(), npy("heavy", "ngrams.npy").data());
+    assert_ne!(plain.data(), heavy.data());
+    let cfg = w2v::subword::SubwordConfig {
+        minn: 3,
+        maxn: 5,
+        buckets: 5000,
+    };
+    let norm = |r: &[f32]| r.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let words = std::fs::read_to_string(p.join("plain/words.txt")).unwrap();
+    for (i, w) in words.lines().enumerate() {
+        let ids = cfg.ngrams(w);
+        let n = ids.len() as f32;
+        let mut sum = vec![0f32; plain.cols()];
+        for &g in &ids {
+            sum.iter_mut()
+                .zip(grams.row(g as usize))
+                .for_each(|(a, b)| *a += b);
+        }
+        let h: Vec<f32> = plain
+            .row(i)
+            .iter()
+            .zip(&sum)
+            .map(|(v, s)| (3.0 * (v * (1.0 + n) - s) + s) / (3.0 + n))
+            .collect();
+        let c = out.row(i);
+        let k = 0.2 * norm(&h) / norm(c);
+        for (got, (a, b)) in heavy.row(i).iter().zip(h.iter().zip(c)) {
+            let want = a + k * b;
+            assert!(
+                (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "{w}: {got} vs {want}"
+            );
+        }
+    }
+    // A word-level model has no n-grams to weigh its own row against.
+    fails(
+        p,
+        &[
+            "train",
+            "--engine",
+            "native",
+            "--own-weight",
+            "2",
+            "-o",
+            "x",
+        ],
+        2,
+        "needs --subwords",
     );
 }

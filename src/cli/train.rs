@@ -134,6 +134,12 @@ pub struct TrainArgs {
     /// Draw negatives from counts^X, rebuilding the unigram table from the vocabulary's counts (default: 0.5 with --subwords, as fastText; else the table `w2v vocab --ns-exponent` wrote, 0.75).
     #[arg(long, value_name = "X")]
     pub ns_exponent: Option<f64>,
+    /// With --subwords: a word's saved vector weighs its own row A times one n-gram row (1 = fastText's plain mean; default 4, chosen by measurement). Applied as the model is written; training is the same.
+    #[arg(long, value_name = "A")]
+    pub own_weight: Option<f32>,
+    /// Add B times each word's output (context) vector, at the input vector's length, to its saved vector (default 0.1 with --subwords, else 0). Applied as the model is written; training is the same.
+    #[arg(long, value_name = "B")]
+    pub output_weight: Option<f32>,
 }
 
 /// Threads per core beyond which `--threads` is capped (more only thrash).
@@ -326,6 +332,16 @@ impl TrainArgs {
             ns_exponent: self.ns_exponent.or(subwords
                 .is_some()
                 .then_some(w2v::train::config::SUBWORD_NS_EXPONENT)),
+            own_weight: self.own_weight.unwrap_or(if subwords.is_some() {
+                w2v::train::config::SUBWORD_OWN_WEIGHT
+            } else {
+                1.0
+            }),
+            output_weight: self.output_weight.unwrap_or(if subwords.is_some() {
+                w2v::train::config::SUBWORD_OUTPUT_WEIGHT
+            } else {
+                0.0
+            }),
             ..Default::default()
         };
         cfg.validate()?;

@@ -302,6 +302,15 @@ pub struct TrainConfig {
     /// vocabulary's counts. By default, none: the table `w2v vocab` wrote
     /// (its `--ns-exponent`, 0.75 unless set there).
     pub ns_exponent: Option<f64>,
+    /// A subword model's saved word vectors weigh the word's own row this
+    /// many times one n-gram row (1 = fastText's plain mean). Applied when
+    /// the model is written; training is fastText's either way. By default, 1.
+    pub own_weight: f32,
+    /// Each saved word vector adds the word's output (context) vector, scaled
+    /// to the input vector's length, times this (0 = the input vector alone;
+    /// Levy, Goldberg & Dagan 2015's w + c). Applied when the model is
+    /// written. By default, 0.
+    pub output_weight: f32,
 }
 
 impl Default for TrainConfig {
@@ -327,6 +336,8 @@ impl Default for TrainConfig {
             eval_pairs: Vec::new(),
             subwords: None,
             ns_exponent: None,
+            own_weight: 1.0,
+            output_weight: 0.0,
         }
     }
 }
@@ -346,6 +357,9 @@ const HARMLESS_ON_RESUME: &[&str] = &[
     "stop_after_pairs",
     "eval_pairs",
     "engine.prefetch",
+    // Applied to the vectors as the model is written, not while training.
+    "own_weight",
+    "output_weight",
 ];
 
 /// The flag that sets a config field, for messages.
@@ -407,6 +421,19 @@ fn as_flags(mut v: Vec<(String, serde_json::Value)>) -> Vec<(String, serde_json:
 /// (BENCHMARKS.md, session 11).
 pub const SUBWORD_NS_EXPONENT: f64 = 0.5;
 
+/// `--own-weight` with `--subwords` when not given: a word's saved vector
+/// weighs its own row 4 times one n-gram row. Chosen with
+/// [`SUBWORD_OUTPUT_WEIGHT`] on the similarity sets' dev halves over three
+/// seeds (of 1, 2, 4, 8 × 0, 0.1, 0.25, 0.4, the pair that raised both sets
+/// most: +0.015 simlex, +0.013 hj); on the test halves it gained +0.022 on
+/// simlex, beyond the seed spread, and tied hj (−0.003) (BENCHMARKS.md,
+/// session 15). fastText's plain mean is 1.
+pub const SUBWORD_OWN_WEIGHT: f32 = 4.0;
+
+/// `--output-weight` with `--subwords` when not given (see
+/// [`SUBWORD_OWN_WEIGHT`]); word-level models keep 0.
+pub const SUBWORD_OUTPUT_WEIGHT: f32 = 0.1;
+
 /// Most epochs of one run: the plan holds an entry per chunk (or shard) of
 /// each epoch (Taiga: about 5,000 chunks).
 pub const MAX_EPOCHS: u32 = 1000;
@@ -438,6 +465,17 @@ impl TrainConfig {
         }
         if self.ns_exponent.is_some_and(|x| !(0.0..=2.0).contains(&x)) {
             return bad("--ns-exponent must be within 0..=2");
+        }
+        if !(self.own_weight > 0.0 && self.own_weight <= 100.0) {
+            return bad("--own-weight must be within (0, 100]");
+        }
+        if self.own_weight != 1.0 && self.subwords.is_none() {
+            return bad(
+                "--own-weight weighs a word's own row against its n-grams; it needs --subwords",
+            );
+        }
+        if !(0.0..=10.0).contains(&self.output_weight) {
+            return bad("--output-weight must be within 0..=10");
         }
         if let Some(sw) = &self.subwords {
             sw.validate()?;

@@ -887,6 +887,27 @@ pub fn run(
     Ok(summary)
 }
 
+/// Adds `weight` times each word's output row, scaled to the length of its
+/// input row, to the input row: `|w| (w/|w| + weight · c/|c|)` (rows of zero
+/// length are left as they are). The word keeps its length, so vectors of
+/// out-of-vocabulary words composed from n-grams stay on the same scale.
+fn add_output_vectors(input: &mut [f32], output: &[f32], dim: usize, weight: f32) {
+    use rayon::prelude::*;
+    let norm = |r: &[f32]| r.iter().map(|x| x * x).sum::<f32>().sqrt();
+    input
+        .par_chunks_mut(dim)
+        .zip(output.par_chunks(dim))
+        .for_each(|(w, c)| {
+            let (nw, nc) = (norm(w), norm(c));
+            if nw > 0.0 && nc > 0.0 {
+                let k = weight * nw / nc;
+                for (x, y) in w.iter_mut().zip(c) {
+                    *x += k * y;
+                }
+            }
+        });
+}
+
 fn write_model(
     cfg: &TrainConfig,
     inputs: &TrainInputs,
@@ -897,10 +918,16 @@ fn write_model(
     // A subword model's words are written composed (mean of own and n-gram
     // rows, what queries and word2vec exports use), its n-gram rows apart.
     let words_len = inputs.vocab.len() * cfg.dim;
-    let composed;
+    let mut composed = Vec::new();
     let (input, subwords) = match &cfg.subwords {
         Some(sw) => {
-            composed = crate::subword::compose_vocab(sw, &inputs.vocab.words, input, cfg.dim);
+            composed = crate::subword::compose_vocab(
+                sw,
+                &inputs.vocab.words,
+                input,
+                cfg.dim,
+                cfg.own_weight,
+            );
             (
                 &composed[..],
                 Some(crate::model::Subwords {
@@ -909,7 +936,21 @@ fn write_model(
                 }),
             )
         }
-        None => (input, None),
+        None => (&input[..words_len], None),
+    };
+    let input = if cfg.output_weight > 0.0 {
+        if composed.is_empty() {
+            composed = input.to_vec();
+        }
+        add_output_vectors(
+            &mut composed,
+            &output[..words_len],
+            cfg.dim,
+            cfg.output_weight,
+        );
+        &composed[..]
+    } else {
+        input
     };
     let (vocab, vocab_dir, psum) = (&inputs.vocab, &inputs.vocab_dir, &inputs.pairs);
     let mut s = serde_json::to_value(summary).unwrap_or_default();

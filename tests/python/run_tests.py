@@ -135,33 +135,36 @@ SUBWORD_PROBES = ["кошками", "пространство", "красиве�
 def test_fasttext_and_gensim_load_the_subword_export(d):
     """Our n-grams and bucket ids equal fastText's own (get_subwords on our
     export), and fastText and gensim load the export to our vectors, in and
-    out of vocabulary."""
+    out of vocabulary: for fastText's plain mean (--own-weight 1
+    --output-weight 0) and for the default weights, which the export's own
+    rows carry."""
     import fasttext
     from gensim.models.fasttext import load_facebook_vectors
 
-    w2v(d, "train", "--engine", "native", "--dim", "32", "--epochs", "1", "--subwords", "3-6",
-        "--buckets", "20011", "-o", "sw")
-    path = os.path.join(d, "sw.bin")
-    w2v(d, "export", "--format", "fasttext-bin", "-o", path, "--model", "sw")
-    words = open(os.path.join(d, "sw", "words.txt")).read().splitlines()
-    probes = words[:3] + words[-2:] + SUBWORD_PROBES
-    ours = [json.loads(l) for l in w2v(d, "vector", *probes, "--ngrams", "--model", "sw").splitlines()]
-    ft = fasttext.load_model(path)
-    assert ft.get_dimension() == 32 and len(ft.get_words()) == len(words)
-    kv = load_facebook_vectors(path)
-    nw = len(words)
-    oov = 0
-    for w, o in zip(probes, ours):
-        assert o["word"] == w, o
-        grams, ids = ft.get_subwords(w)
-        theirs = [(g, int(i) - nw) for g, i in zip(grams, ids) if i >= nw]
-        assert [tuple(x) for x in o["ngrams"]] == theirs, (w, o["ngrams"], theirs)
-        assert o["oov"] == (w not in set(words)), o
-        oov += o["oov"]
-        v = np.array(o["vector"], dtype=np.float32)
-        assert np.allclose(ft.get_word_vector(w), v, atol=2e-5), w
-        assert np.allclose(kv[w], v, atol=2e-5), w
-    assert oov >= 5, "the probes must include out-of-vocabulary words"
+    for name, extra in [("sw", ["--own-weight", "1", "--output-weight", "0"]), ("swh", [])]:
+        w2v(d, "train", "--engine", "native", "--dim", "32", "--epochs", "1", "--subwords", "3-6",
+            "--buckets", "20011", "-o", name, *extra)
+        path = os.path.join(d, name + ".bin")
+        w2v(d, "export", "--format", "fasttext-bin", "-o", path, "--model", name)
+        words = open(os.path.join(d, name, "words.txt")).read().splitlines()
+        probes = words[:3] + words[-2:] + SUBWORD_PROBES
+        ours = [json.loads(l) for l in w2v(d, "vector", *probes, "--ngrams", "--model", name).splitlines()]
+        ft = fasttext.load_model(path)
+        assert ft.get_dimension() == 32 and len(ft.get_words()) == len(words)
+        kv = load_facebook_vectors(path)
+        nw = len(words)
+        oov = 0
+        for w, o in zip(probes, ours):
+            assert o["word"] == w, o
+            grams, ids = ft.get_subwords(w)
+            theirs = [(g, int(i) - nw) for g, i in zip(grams, ids) if i >= nw]
+            assert [tuple(x) for x in o["ngrams"]] == theirs, (w, o["ngrams"], theirs)
+            assert o["oov"] == (w not in set(words)), o
+            oov += o["oov"]
+            v = np.array(o["vector"], dtype=np.float32)
+            assert np.allclose(ft.get_word_vector(w), v, atol=2e-5), (name, w)
+            assert np.allclose(kv[w], v, atol=2e-5), (name, w)
+        assert oov >= 5, "the probes must include out-of-vocabulary words"
 
 
 def test_prep_reads_parquet_in_every_layout_pyarrow_writes(d):
