@@ -165,6 +165,12 @@ pub struct ReadStats {
 
 /// Expands directories (recursively, sorted) and detects formats.
 pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(invalid(
+            Path::new("-"),
+            "stdin is listed more than once; it can be read only once, so give '-' once",
+        ));
+    }
     let mut files = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {

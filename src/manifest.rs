@@ -290,13 +290,22 @@ fn kind_of(md: &std::fs::Metadata) -> &'static str {
 }
 
 /// Refuses `path` as an output file: `-` (callers that support stdout
-/// handle it before), or an existing path that is not a regular file (a
-/// device, a FIFO, a directory), which a rename would silently replace.
+/// handle it before), a path that names a directory (`out/`), or an
+/// existing path that is not a regular file (a device, a FIFO, a
+/// directory), which a rename would silently replace.
 pub fn check_writable(path: &Path) -> Result<()> {
     if path.as_os_str() == "-" {
         return Err(Error::InvalidConfig(
             "`-` (stdout) is supported only by `w2v prep -o -` and `w2v export -o -` (text formats); give a file name".into(),
         ));
+    }
+    // `out/` or `out/..` names a directory, whether or not it exists yet.
+    let ends_in_dir = path.as_os_str().as_encoded_bytes().ends_with(b"/");
+    if ends_in_dir || path.file_name().is_none() {
+        return Err(Error::InvalidInput {
+            path: path.to_path_buf(),
+            message: "names a directory, not a file; give a file name (such as DIR/out.txt)".into(),
+        });
     }
     match std::fs::metadata(path) {
         Ok(md) if !md.is_file() => Err(Error::InvalidInput {
@@ -379,7 +388,9 @@ fn remove_empty_dirs(dirs: &[PathBuf]) {
     }
 }
 
-/// `dir` and those of its ancestors that do not exist yet, deepest first.
+/// `dir` and those of its ancestors that do not exist yet, deepest first
+/// (`a/b/../c` gives `a/b/../c` and `a/b`, then `a`: a `..` or `.` step
+/// names no directory of its own).
 fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut d = Some(dir);
@@ -387,7 +398,9 @@ fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
         if p.as_os_str().is_empty() || p.exists() {
             break;
         }
-        out.push(p.to_path_buf());
+        if p.file_name().is_some() {
+            out.push(p.to_path_buf());
+        }
         d = p.parent();
     }
     out
@@ -398,12 +411,20 @@ fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
 /// run left there ([`clean_stale_temps`]). On file systems without `flock`
 /// the lock is skipped.
 pub fn lock_dir(dir: &Path) -> Result<DirLock> {
-    let created = missing_dirs(dir);
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        remove_empty_dirs(&created);
-        return Err(io_err(dir, "create directory")(e));
-    }
-    register_created(&created);
+    let created = registering(|_| {
+        let created = missing_dirs(dir);
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            remove_empty_dirs(&created);
+            return Err(io_err(dir, "create directory")(e));
+        }
+        // Resolved (`a/b/../c` is `a/c`), so that deepest-first sorts right.
+        let created: Vec<PathBuf> = created
+            .into_iter()
+            .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+            .collect();
+        register_created(&created);
+        Ok(created)
+    })?;
     let mut lock = DirLock {
         file: None,
         created,
@@ -466,43 +487,54 @@ pub fn clean_stale_temps(dir: &Path) {
 /// Temp files and staging directories in use, for [`remove_temp_files`].
 static LIVE_TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn register_temp(p: &Path) {
-    if let Ok(mut v) = LIVE_TEMPS.lock() {
-        v.push(p.to_path_buf());
-    }
+/// Runs `f` (which creates something and registers it) while holding the
+/// temp registry, so the signal handler's sweep ([`remove_temp_files`]) sees
+/// all of it or none of it. After the sweep the registry stays held until
+/// the process exits, so no thread creates anything after it.
+fn registering<T>(f: impl FnOnce(&mut Vec<PathBuf>) -> T) -> T {
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut live)
+}
+
+/// `create_dir_all(dir)` for a directory inside a staging directory or
+/// other temp output: held against the signal handler's sweep like a temp
+/// file, so a swept staging directory is not created again on the way out.
+pub fn create_temp_subdir(dir: &Path) -> Result<()> {
+    registering(|_| std::fs::create_dir_all(dir)).map_err(io_err(dir, "create directory"))
 }
 
 /// Directories a live [`DirLock`] created, for [`remove_temp_files`].
 static LIVE_CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn register_created(dirs: &[PathBuf]) {
-    if let Ok(mut v) = LIVE_CREATED.lock() {
-        v.extend(dirs.iter().cloned());
-    }
+    let mut v = LIVE_CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    v.extend(dirs.iter().cloned());
 }
 
 fn unregister_created(dirs: &[PathBuf]) {
-    if let Ok(mut v) = LIVE_CREATED.lock() {
-        v.retain(|d| !dirs.contains(d));
-    }
+    let mut v = LIVE_CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    v.retain(|d| !dirs.contains(d));
 }
 
 fn unregister_temp(p: &Path) {
-    if let Ok(mut v) = LIVE_TEMPS.lock() {
+    registering(|v| {
         if let Some(i) = v.iter().rposition(|x| x == p) {
             v.swap_remove(i);
         }
-    }
+    })
 }
 
-/// Removes every temp file and staging directory this process has open
-/// (for a SIGINT/SIGTERM handler that then exits; the writers are not told),
-/// and returns how many there were.
+/// Removes every temp file and staging directory this process has open,
+/// then the new output directories that leaves empty, and returns how many
+/// temp files and directories there were. For a SIGINT/SIGTERM handler
+/// that then exits (the writers are not told): the registry stays held
+/// from here on, so another thread that goes on writing blocks before it
+/// creates anything new, instead of leaving it behind.
 pub fn remove_temp_files() -> usize {
-    let paths = match LIVE_TEMPS.lock() {
-        Ok(mut v) => std::mem::take(&mut *v),
-        Err(_) => return 0,
-    };
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+    let paths = std::mem::take(&mut *live);
+    // Held until the process exits (see above).
+    std::mem::forget(live);
     for p in &paths {
         let _ = if p.is_dir() {
             std::fs::remove_dir_all(p)
@@ -512,12 +544,13 @@ pub fn remove_temp_files() -> usize {
     }
     // Then the output directories this run created, where that left them
     // empty, deepest first (two locks may share a new parent).
-    if let Ok(dirs) = LIVE_CREATED.lock() {
-        let mut dirs = dirs.clone();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        for d in &dirs {
-            let _ = std::fs::remove_dir(d);
-        }
+    let mut dirs = LIVE_CREATED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in &dirs {
+        let _ = std::fs::remove_dir(d);
     }
     paths.len()
 }
@@ -530,11 +563,14 @@ pub struct StagingDir {
 
 /// Creates a [`StagingDir`] inside `dir`.
 pub fn staging_dir(dir: &Path) -> Result<StagingDir> {
-    let t = tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
-        .tempdir_in(dir)
-        .map_err(io_err(dir, "create a staging directory in"))?;
-    register_temp(t.path());
+    let t = registering(|live| {
+        let t = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(dir)?;
+        live.push(t.path().to_path_buf());
+        Ok(t)
+    })
+    .map_err(io_err(dir, "create a staging directory in"))?;
     Ok(StagingDir { dir: t })
 }
 
@@ -864,15 +900,19 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create directory"))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(io_err(path, "create temp file for"))?;
-        let file = tmp.reopen().map_err(io_err(path, "open temp file for"))?;
-        register_temp(tmp.path());
+        // Created and registered at once (see `registering`).
+        let (tmp, file) = registering(|live| {
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create directory"))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".tmp")
+                .tempfile_in(&dir)
+                .map_err(io_err(path, "create temp file for"))?;
+            let file = tmp.reopen().map_err(io_err(path, "open temp file for"))?;
+            live.push(tmp.path().to_path_buf());
+            Ok::<_, Error>((tmp, file))
+        })?;
         Ok(AtomicFile {
             tmp: Some(tmp),
             path: path.to_path_buf(),
@@ -1132,6 +1172,10 @@ mod tests {
         std::fs::create_dir(&old).unwrap();
         drop(lock_dir(&old).unwrap());
         assert!(old.is_dir());
+        // A `..` step: `x` is created on the way to `y` (`x/../y`), and
+        // both go.
+        drop(lock_dir(&d.path().join("x/../y")).unwrap());
+        assert!(!d.path().join("x").exists() && !d.path().join("y").exists());
         // Two locks sharing a new parent, dropped as a stage's locals are.
         let (x, y) = (d.path().join("p/x"), d.path().join("p/y"));
         let lx = lock_dir(&x).unwrap();

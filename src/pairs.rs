@@ -305,7 +305,8 @@ impl DrawWriter {
     fn new(root: &Path, draw: u32, cfg: &PairsConfig) -> Result<Self> {
         let rel = draw_dir(draw);
         let dir = root.join(&rel);
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create shard directory"))?;
+        // Inside the staging directory: held against a signal's sweep.
+        crate::manifest::create_temp_subdir(&dir)?;
         Ok(DrawWriter {
             dir,
             rel,

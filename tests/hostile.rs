@@ -422,6 +422,20 @@ fn class6_the_last_line_on_stderr_follows_the_progress_mode() {
         v["message"].as_str().unwrap().contains("nope.ids"),
         "{last}"
     );
+    // A usage error too, found before the command line is parsed.
+    let (code, last) = run(&["train", "--no-such-flag"], "json");
+    assert_eq!(code, Some(2));
+    let v = json(&last);
+    assert_eq!(v["exit_code"], 2, "{last}");
+    assert!(
+        v["message"].as_str().unwrap().contains("--no-such-flag"),
+        "{last}"
+    );
+    // An output path that names a directory is refused before any work.
+    let (code, last) = run(&["prep", "data/corpus.txt", "-o", "newdir/"], "plain");
+    assert_eq!(code, Some(1));
+    assert!(last.contains("names a directory"), "{last}");
+    assert!(!p.join("newdir").exists());
     let cut = |out| {
         let mut args: Vec<&str> =
             "train --engine native --dim 16 --epochs 1 --stop-after-pairs 50000 -o"

@@ -21,15 +21,23 @@ fn prep(dir: &Path, input: &str, out: &str, extra: &[&str]) -> Vec<u8> {
 }
 
 fn prep_stdin(dir: &Path, data: &[u8], out: &str) -> std::process::Output {
+    prep_stdin_args(dir, data, &["-", "-o", out])
+}
+
+/// `w2v prep ARGS` with `data` on stdin (which it may refuse unread).
+fn prep_stdin_args(dir: &Path, data: &[u8], args: &[&str]) -> std::process::Output {
     let mut c = Command::new(BIN)
-        .args(["prep", "-", "-o", out, "--progress", "silent"])
+        .arg("prep")
+        .args(args)
+        .args(["--progress", "silent"])
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(data).unwrap();
+    // A refusal closes stdin before it is read: the write may fail then.
+    let _ = c.stdin.take().unwrap().write_all(data);
     c.wait_with_output().unwrap()
 }
 
@@ -81,6 +89,12 @@ fn prep_from_stdin_reports_the_bytes_it_read() {
     assert_eq!(input["bytes"], gz.len() as u64, "{m}");
     assert_eq!(input["compression"], "gzip", "{m}");
     assert_eq!(input["format"], "text", "{m}");
+    // Stdin twice read it once and listed it twice, with 0 bytes each.
+    let o = prep_stdin_args(p, data.as_bytes(), &["-", "-", "-o", "out/twice.txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stdin is listed more than once"), "{err}");
+    assert!(!p.join("out/twice.txt").exists());
 }
 
 #[test]

@@ -39,6 +39,8 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
     // fastText's power by default for a subword model (the sweep's choice),
     // recorded so a resume checks it.
     assert_eq!(m["config"]["ns_exponent"], 0.5, "{}", m["config"]);
+    // fastText's learning rate, kept by the sweep (session 15).
+    assert_eq!(m["config"]["lr"], 0.05f32 as f64, "{}", m["config"]);
     // The saved vectors' composition, chosen the same way (session 15).
     assert_eq!(m["config"]["own_weight"], 4.0, "{}", m["config"]);
     assert_eq!(

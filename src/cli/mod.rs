@@ -204,11 +204,48 @@ fn positive_count(s: &str) -> std::result::Result<usize, String> {
 /// The command line, with negative numbers taken as values in every
 /// subcommand (`--lr -1` reaches the range check, not "unexpected argument").
 fn parse() -> Cli {
+    use clap::error::ErrorKind;
     use clap::{CommandFactory, FromArgMatches};
-    let m = Cli::command()
+    let parsed = Cli::command()
         .mut_subcommands(|s| s.allow_negative_numbers(true))
-        .get_matches();
-    Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    parsed.unwrap_or_else(|e| {
+        let shown = matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        // A usage error under `--progress json` ends stderr with the same
+        // JSON object as any other failure.
+        if !shown && json_asked() {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let code = u8::try_from(e.exit_code()).unwrap_or(2);
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}",
+                w2v::error::final_line(message, false, code, true)
+            );
+            std::process::exit(i32::from(code));
+        }
+        e.exit()
+    })
+}
+
+/// Whether the raw command line asks for `--progress json` (for errors
+/// found before it is parsed).
+fn json_asked() -> bool {
+    // args_os: a file name that is not UTF-8 must not panic here.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter().any(|a| a == "--progress=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--progress" && w[1] == "json")
 }
 
 /// Entry point: parse, run, print the final line ([`Error::final_line`]) and set the exit code

@@ -74,8 +74,9 @@ pub struct TrainArgs {
     pub dim: usize,
     #[arg(long, default_value_t = 5)]
     pub negative: usize,
-    #[arg(long, default_value_t = 0.025)]
-    pub lr: f32,
+    /// Starting learning rate (default 0.025, word2vec's; 0.05 with --subwords, fastText's, which the sweep kept).
+    #[arg(long)]
+    pub lr: Option<f32>,
     #[arg(long, default_value_t = 5)]
     pub epochs: u32,
     /// Pairs per torch batch (default 4096 on CPU; on CUDA 1048576 fused, 16384 ops).
@@ -317,7 +318,11 @@ impl TrainArgs {
             engine,
             dim: self.dim,
             negative: self.negative,
-            lr: self.lr,
+            lr: self.lr.unwrap_or(if subwords.is_some() {
+                w2v::train::config::SUBWORD_LR
+            } else {
+                TrainConfig::default().lr
+            }),
             epochs: self.epochs,
             checkpoint_every_pairs: self.checkpoint_every,
             checkpoint_every_secs: self.checkpoint_every_secs,
@@ -332,7 +337,14 @@ impl TrainArgs {
             ns_exponent: self.ns_exponent.or(subwords
                 .is_some()
                 .then_some(w2v::train::config::SUBWORD_NS_EXPONENT)),
-            own_weight: self.own_weight.unwrap_or(if subwords.is_some() {
+            own_weight: match (self.own_weight, subwords) {
+                (Some(_), None) => return Err(Error::InvalidConfig(
+                    "--own-weight weighs a word's own row against its n-grams; it needs --subwords"
+                        .into(),
+                )),
+                (w, _) => w,
+            }
+            .unwrap_or(if subwords.is_some() {
                 w2v::train::config::SUBWORD_OWN_WEIGHT
             } else {
                 1.0
