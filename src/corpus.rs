@@ -547,9 +547,10 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        self.stats.bytes_in += counted.load(Ordering::Relaxed);
+        let read = counted.load(Ordering::Relaxed);
+        self.stats.bytes_in += read;
         if let Some(i) = self.stdin.as_mut().filter(|_| path.as_os_str() == "-") {
-            i.bytes = counted.load(Ordering::Relaxed);
+            i.bytes = read;
         }
         if self.stats.units == before {
             self.stats.empty_files.push(path.display().to_string());

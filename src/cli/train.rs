@@ -14,7 +14,10 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use w2v::progress::Progress;
-use w2v::train::config::{available_threads, default_batch, fused_supports};
+use w2v::train::config::{
+    available_threads, default_batch, fused_supports, OWN_WEIGHT_NEEDS_SUBWORDS, SUBWORD_LR,
+    SUBWORD_OUTPUT_WEIGHT, SUBWORD_OWN_WEIGHT,
+};
 use w2v::train::{
     CudaStep, Device, EngineConfig, NativeBuilder, NativeConfig, NativeUpdate, StreamConfig,
     TorchConfig, TrainConfig,
@@ -310,6 +313,13 @@ impl TrainArgs {
             })
         };
         let (shards_dir, stream) = self.input(&mut warnings)?;
+        // --own-weight means nothing without n-grams, even at its no-op 1.
+        if self.own_weight.is_some() && subwords.is_none() {
+            return Err(Error::InvalidConfig(OWN_WEIGHT_NEEDS_SUBWORDS.into()));
+        }
+        // Subword models have their own measured defaults for these.
+        let word_level = TrainConfig::default();
+        let by_kind = |sub: f32, word: f32| if subwords.is_some() { sub } else { word };
         let cfg = TrainConfig {
             shards_dir,
             stream,
@@ -318,11 +328,7 @@ impl TrainArgs {
             engine,
             dim: self.dim,
             negative: self.negative,
-            lr: self.lr.unwrap_or(if subwords.is_some() {
-                w2v::train::config::SUBWORD_LR
-            } else {
-                TrainConfig::default().lr
-            }),
+            lr: self.lr.unwrap_or(by_kind(SUBWORD_LR, word_level.lr)),
             epochs: self.epochs,
             checkpoint_every_pairs: self.checkpoint_every,
             checkpoint_every_secs: self.checkpoint_every_secs,
@@ -337,23 +343,12 @@ impl TrainArgs {
             ns_exponent: self.ns_exponent.or(subwords
                 .is_some()
                 .then_some(w2v::train::config::SUBWORD_NS_EXPONENT)),
-            own_weight: match (self.own_weight, subwords) {
-                (Some(_), None) => return Err(Error::InvalidConfig(
-                    "--own-weight weighs a word's own row against its n-grams; it needs --subwords"
-                        .into(),
-                )),
-                (w, _) => w,
-            }
-            .unwrap_or(if subwords.is_some() {
-                w2v::train::config::SUBWORD_OWN_WEIGHT
-            } else {
-                1.0
-            }),
-            output_weight: self.output_weight.unwrap_or(if subwords.is_some() {
-                w2v::train::config::SUBWORD_OUTPUT_WEIGHT
-            } else {
-                0.0
-            }),
+            own_weight: self
+                .own_weight
+                .unwrap_or(by_kind(SUBWORD_OWN_WEIGHT, word_level.own_weight)),
+            output_weight: self
+                .output_weight
+                .unwrap_or(by_kind(SUBWORD_OUTPUT_WEIGHT, word_level.output_weight)),
             ..Default::default()
         };
         cfg.validate()?;

@@ -433,6 +433,11 @@ pub const SUBWORD_LR: f32 = 0.05;
 /// session 15). fastText's plain mean is 1.
 pub const SUBWORD_OWN_WEIGHT: f32 = 4.0;
 
+/// Why `--own-weight` is refused without `--subwords` (by the CLI even at
+/// 1, which changes nothing; by [`TrainConfig::validate`] otherwise).
+pub const OWN_WEIGHT_NEEDS_SUBWORDS: &str =
+    "--own-weight weighs a word's own row against its n-grams; it needs --subwords";
+
 /// `--output-weight` with `--subwords` when not given (see
 /// [`SUBWORD_OWN_WEIGHT`]); word-level models keep 0.
 pub const SUBWORD_OUTPUT_WEIGHT: f32 = 0.1;
@@ -473,9 +478,7 @@ impl TrainConfig {
             return bad("--own-weight must be within (0, 100]");
         }
         if self.own_weight != 1.0 && self.subwords.is_none() {
-            return bad(
-                "--own-weight weighs a word's own row against its n-grams; it needs --subwords",
-            );
+            return bad(OWN_WEIGHT_NEEDS_SUBWORDS);
         }
         if !(0.0..=10.0).contains(&self.output_weight) {
             return bad("--output-weight must be within 0..=10");

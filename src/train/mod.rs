@@ -918,40 +918,21 @@ fn write_model(
     // A subword model's words are written composed (mean of own and n-gram
     // rows, what queries and word2vec exports use), its n-gram rows apart.
     let words_len = inputs.vocab.len() * cfg.dim;
-    let mut composed = Vec::new();
-    let (input, subwords) = match &cfg.subwords {
+    let mut words: std::borrow::Cow<[f32]> = match &cfg.subwords {
         Some(sw) => {
-            composed = crate::subword::compose_vocab(
-                sw,
-                &inputs.vocab.words,
-                input,
-                cfg.dim,
-                cfg.own_weight,
-            );
-            (
-                &composed[..],
-                Some(crate::model::Subwords {
-                    config: *sw,
-                    ngrams: &input[words_len..],
-                }),
-            )
+            let w = &inputs.vocab.words;
+            crate::subword::compose_vocab(sw, w, input, cfg.dim, cfg.own_weight).into()
         }
-        None => (&input[..words_len], None),
+        None => input[..words_len].into(),
     };
-    let input = if cfg.output_weight > 0.0 {
-        if composed.is_empty() {
-            composed = input.to_vec();
-        }
-        add_output_vectors(
-            &mut composed,
-            &output[..words_len],
-            cfg.dim,
-            cfg.output_weight,
-        );
-        &composed[..]
-    } else {
-        input
-    };
+    if cfg.output_weight > 0.0 {
+        let weight = cfg.output_weight;
+        add_output_vectors(words.to_mut(), &output[..words_len], cfg.dim, weight);
+    }
+    let subwords = cfg.subwords.map(|config| crate::model::Subwords {
+        config,
+        ngrams: &input[words_len..],
+    });
     let (vocab, vocab_dir, psum) = (&inputs.vocab, &inputs.vocab_dir, &inputs.pairs);
     let mut s = serde_json::to_value(summary).unwrap_or_default();
     s["vocab_fingerprint"] = serde_json::Value::String(psum.vocab_fingerprint.clone());
@@ -959,7 +940,7 @@ fn write_model(
     let parts = crate::model::ModelParts {
         producer: crate::model::Producer::Train,
         words: &vocab.words,
-        input,
+        input: &words,
         output: cfg.save_output.then_some(output),
         dim: cfg.dim,
         normalize: vocab.normalize.clone(),
