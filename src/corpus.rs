@@ -759,12 +759,19 @@ impl<'a> Reader<'a> {
     ) -> Result<()> {
         use arrow::array::{Array, AsArray};
         use arrow::datatypes::DataType;
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
         use parquet::arrow::ProjectionMask;
 
+        // The column's type comes from the parquet schema alone. The arrow
+        // schema a writer embeds is only a hint, and the crate (60.1) does
+        // not check UTF-8 when that hint makes an unannotated byte column a
+        // string column: a release build would hand on invalid `&str`s, a
+        // debug build panics (found by fuzzing, tests/fuzz). A column
+        // without the UTF-8 annotation is read as bytes and decoded here.
+        let options = || ArrowReaderOptions::new().with_skip_arrow_metadata(true);
         let f = File::open(path).map_err(io_err(path, "open"))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq_err(path, "read parquet"))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options())
+            .map_err(pq_err(path, "read parquet"))?;
         let schema = builder.parquet_schema();
         let col = (0..schema.num_columns())
             .find(|&i| schema.column(i).path().string() == self.cfg.text_column)
@@ -790,6 +797,7 @@ impl<'a> Reader<'a> {
             })?;
         let meta = builder.metadata().clone();
         let mask = ProjectionMask::leaves(schema, [col]);
+        let mut lossy = LossyValues::default();
         // One row group at a time: never the whole file in memory.
         for (rg, group) in meta.row_groups().iter().enumerate() {
             let f = File::open(path).map_err(io_err(path, "open"))?;
@@ -797,7 +805,7 @@ impl<'a> Reader<'a> {
             // and can stall on some page headers: check the text column's
             // chunks first (found by fuzzing, tests/fuzz).
             crate::parquet_guard::check_row_group(path, &f, &meta, rg, &[col])?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+            let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options())
                 .map_err(pq_err(path, "read parquet"))?
                 .with_projection(mask.clone())
                 .with_row_groups(vec![rg])
@@ -810,22 +818,7 @@ impl<'a> Reader<'a> {
                     action: "decode parquet batch from",
                     source: e,
                 })?;
-                let mut array = batch.column(0).clone();
-                // A dictionary-encoded string column (pandas categoricals,
-                // `dictionary_encode()`) is read as its strings.
-                if let DataType::Dictionary(_, value) = array.data_type() {
-                    if matches!(
-                        **value,
-                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                    ) {
-                        let to = (**value).clone();
-                        array = arrow::compute::cast(&array, &to).map_err(|e| Error::Arrow {
-                            path: path.to_path_buf(),
-                            action: "decode the dictionary-encoded text column of",
-                            source: e,
-                        })?;
-                    }
-                }
+                let array = batch.column(0);
                 let mut each = |s: Option<&str>| -> Result<()> {
                     if let Some(s) = s {
                         for line in s.lines() {
@@ -842,6 +835,11 @@ impl<'a> Reader<'a> {
                         array.as_string::<i64>().iter().try_for_each(&mut each)?
                     }
                     DataType::Utf8View => array.as_string_view().iter().try_for_each(&mut each)?,
+                    DataType::Binary => lossy.each(array.as_binary::<i32>().iter(), &mut each)?,
+                    DataType::LargeBinary => {
+                        lossy.each(array.as_binary::<i64>().iter(), &mut each)?
+                    }
+                    DataType::BinaryView => lossy.each(array.as_binary_view().iter(), &mut each)?,
                     other => {
                         return Err(invalid(
                             path,
@@ -854,6 +852,39 @@ impl<'a> Reader<'a> {
                 }
             }
             on_read(group.compressed_size() as u64);
+        }
+        self.stats.invalid_utf8 += lossy.invalid;
+        if !self.cfg.allow_invalid && encoding::too_invalid(lossy.invalid, lossy.bytes) {
+            return Err(too_invalid_error(path, lossy.invalid, lossy.bytes));
+        }
+        Ok(())
+    }
+}
+
+/// The values of a parquet byte column (one without the UTF-8 annotation),
+/// decoded as UTF-8 with invalid sequences replaced and counted, as a text
+/// file's lines are.
+#[derive(Default)]
+struct LossyValues {
+    scratch: String,
+    invalid: u64,
+    bytes: u64,
+}
+
+impl LossyValues {
+    fn each<'a>(
+        &mut self,
+        values: impl Iterator<Item = Option<&'a [u8]>>,
+        each: &mut impl FnMut(Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        for v in values {
+            match v {
+                Some(b) => {
+                    self.bytes += b.len() as u64;
+                    each(Some(decode_lossy(b, &mut self.scratch, &mut self.invalid)))?
+                }
+                None => each(None)?,
+            }
         }
         Ok(())
     }

@@ -87,6 +87,14 @@ fn class1_fifo_or_directory_as_output_is_refused_not_replaced() {
     std::fs::create_dir(p.join("adir")).unwrap();
     fails(p, &["prep", "in.txt", "-o", "adir"], 1, "is a directory");
     fails(p, &["synth", "--out", "adir"], 1, "is a directory");
+    // A size of 0 wrote an empty corpus and exited 0.
+    fails(
+        p,
+        &["synth", "--out", "empty.txt", "--bytes", "0"],
+        2,
+        "--bytes must be at least 1",
+    );
+    assert!(!p.join("empty.txt").exists());
     // A file where a directory is expected.
     std::fs::write(p.join("afile"), "x").unwrap();
     fails(

@@ -532,6 +532,99 @@ fn fuzz_found_parquet_with_an_empty_dictionary_page_holding_bytes_is_refused() {
     assert!(!d.path().join("corpus.txt").exists());
 }
 
+/// Found by fuzzing (`reader_parquet`, TESTING.md): a byte column without
+/// the UTF-8 annotation, which the file's embedded arrow schema calls a
+/// string column, holding invalid UTF-8. The parquet crate took the hint
+/// without checking the bytes: it panicked in a debug build and would hand
+/// invalid `&str`s on in a release one. prep now types the column from the
+/// parquet schema alone and decodes a byte column as it decodes a text
+/// file's lines: invalid sequences replaced and counted.
+#[test]
+fn fuzz_found_parquet_byte_column_hinted_as_strings_is_decoded_not_trusted() {
+    let d = super::fuzz_regression_as_parquet("reader_parquet-utf8-hint-on-a-byte-column.parquet");
+    // 8 invalid sequences in its 303 text bytes: over the limit, like a
+    // text file with as many.
+    let err = fails(
+        d.path(),
+        &["prep", "x.parquet", "-o", "corpus.txt"],
+        1,
+        "8 invalid UTF-8 sequences in 303 bytes",
+    );
+    assert!(err.contains("x.parquet"), "{err}");
+    assert!(!d.path().join("corpus.txt").exists());
+    ok(
+        d.path(),
+        &["prep", "x.parquet", "-o", "corpus.txt", "--allow-invalid"],
+    );
+    let text = std::fs::read_to_string(d.path().join("corpus.txt")).unwrap();
+    // The valid rows read as they are; the broken one keeps its valid
+    // words, the normalizer splitting at each U+FFFD.
+    assert!(text.contains("перенос слово e-mail и т д\n"), "{text}");
+    assert!(
+        text.contains("mixed english an d сский текст here\n"),
+        "{text}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(d.path().join("corpus.txt.prep.manifest.json"))).unwrap();
+    assert_eq!(
+        manifest.pointer("/summary/read/invalid_utf8"),
+        Some(&serde_json::json!(8)),
+        "{manifest}"
+    );
+}
+
+/// A text column written as plain bytes (no UTF-8 annotation, as some
+/// writers store strings) reads as text; one whose bytes are mostly not
+/// UTF-8 is refused as a text file would be, unless `--allow-invalid`.
+#[test]
+fn prep_reads_a_parquet_byte_column_as_utf8_text() {
+    use arrow::array::{Array, BinaryArray, RecordBatch};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let write = |name: &str, rows: Vec<&[u8]>| {
+        let col = BinaryArray::from(rows);
+        let schema = Schema::new(vec![Field::new("text", col.data_type().clone(), false)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(col)]).unwrap();
+        let f = std::fs::File::create(p.join(name)).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    write(
+        "bytes.parquet",
+        vec!["Первая строка".as_bytes(), "Вторая строка".as_bytes()],
+    );
+    ok(p, &["prep", "bytes.parquet", "-o", "a/corpus.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("a/corpus.txt")).unwrap(),
+        "первая строка\nвторая строка\n"
+    );
+    let junk: Vec<u8> = (0..400u32).map(|i| 0x80 + (i % 64) as u8).collect();
+    write("junk.parquet", vec![&junk, "Третья строка".as_bytes()]);
+    let err = fails(
+        p,
+        &["prep", "junk.parquet", "-o", "b/corpus.txt"],
+        1,
+        "invalid UTF-8 sequences",
+    );
+    assert!(err.contains("junk.parquet"), "{err}");
+    assert!(!p.join("b/corpus.txt").exists());
+    ok(
+        p,
+        &[
+            "prep",
+            "junk.parquet",
+            "-o",
+            "b/corpus.txt",
+            "--allow-invalid",
+        ],
+    );
+    let kept = std::fs::read_to_string(p.join("b/corpus.txt")).unwrap();
+    assert!(kept.contains("третья строка"), "{kept}");
+}
+
 /// Found by fuzzing (`reader_parquet`, TESTING.md): a 1.5 kB parquet file
 /// whose page header announces a Thrift collection of 255 million elements
 /// stalled the parquet crate's skip loop for minutes. `prep` now walks the

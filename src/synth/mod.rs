@@ -74,6 +74,11 @@ impl SynthConfig {
                 "synth needs n_groups >= 1, group_size >= 2, n_filler >= 1".into(),
             ));
         }
+        if self.bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "synth --bytes must be at least 1 (0 would write an empty corpus)".into(),
+            ));
+        }
         Ok(())
     }
 }
