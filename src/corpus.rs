@@ -813,10 +813,24 @@ impl<'a> Reader<'a> {
                 .build()
                 .map_err(pq_err(path, "read parquet"))?;
             for batch in reader {
-                let batch = batch.map_err(|e| Error::Arrow {
-                    path: path.to_path_buf(),
-                    action: "decode parquet batch from",
-                    source: e,
+                let batch = batch.map_err(|e| {
+                    // The crate checks a string column's UTF-8 itself and
+                    // cannot hand on what it refuses.
+                    if e.to_string().contains("non UTF-8") {
+                        invalid(
+                            path,
+                            format!(
+                                "column '{}' is a string column holding invalid UTF-8, which the parquet reader refuses (--allow-invalid applies only to a column of plain bytes)",
+                                self.cfg.text_column
+                            ),
+                        )
+                    } else {
+                        Error::Arrow {
+                            path: path.to_path_buf(),
+                            action: "decode parquet batch from",
+                            source: e,
+                        }
+                    }
                 })?;
                 let array = batch.column(0);
                 let mut each = |s: Option<&str>| -> Result<()> {
@@ -854,8 +868,27 @@ impl<'a> Reader<'a> {
             on_read(group.compressed_size() as u64);
         }
         self.stats.invalid_utf8 += lossy.invalid;
+        let column = &self.cfg.text_column;
+        // A text file's checks, on the column's bytes: binary data (UTF-16
+        // text among it: its bytes are valid UTF-8, half of them NUL or
+        // control bytes), then too much invalid UTF-8.
+        if lossy.looks_binary() {
+            return Err(invalid(
+                path,
+                format!("column '{column}' holds binary data, not UTF-8 text ({} NUL and {} other control bytes in {} bytes); a parquet text column is read as UTF-8", lossy.nul, lossy.ctrl, lossy.bytes),
+            ));
+        }
         if !self.cfg.allow_invalid && encoding::too_invalid(lossy.invalid, lossy.bytes) {
-            return Err(too_invalid_error(path, lossy.invalid, lossy.bytes));
+            return Err(invalid(
+                path,
+                format!(
+                    "{} invalid UTF-8 sequences in the {} bytes of column '{column}' ({:.1}%, over the {}% limit): a parquet text column is read as UTF-8 (--encoding applies to text files); --allow-invalid keeps it with U+FFFD in their place",
+                    lossy.invalid,
+                    lossy.bytes,
+                    100.0 * lossy.invalid as f64 / lossy.bytes.max(1) as f64,
+                    encoding::MAX_INVALID_SHARE * 100.0
+                ),
+            ));
         }
         Ok(())
     }
@@ -869,9 +902,19 @@ struct LossyValues {
     scratch: String,
     invalid: u64,
     bytes: u64,
+    /// NUL bytes, and other control bytes as [`encoding::looks_binary`]
+    /// counts them.
+    nul: u64,
+    ctrl: u64,
 }
 
 impl LossyValues {
+    /// [`encoding::looks_binary`]'s rule over every byte of the column.
+    fn looks_binary(&self) -> bool {
+        let n = self.bytes as f64;
+        self.nul as f64 > 0.01 * n || self.ctrl as f64 > 0.05 * n
+    }
+
     fn each<'a>(
         &mut self,
         values: impl Iterator<Item = Option<&'a [u8]>>,
@@ -881,6 +924,11 @@ impl LossyValues {
             match v {
                 Some(b) => {
                     self.bytes += b.len() as u64;
+                    self.nul += b.iter().filter(|&&x| x == 0).count() as u64;
+                    self.ctrl += b
+                        .iter()
+                        .filter(|&&x| encoding::is_binary_control(x))
+                        .count() as u64;
                     each(Some(decode_lossy(b, &mut self.scratch, &mut self.invalid)))?
                 }
                 None => each(None)?,

@@ -223,12 +223,16 @@ pub fn looks_binary(sample: &[u8]) -> bool {
         return false;
     }
     let nul = sample.iter().filter(|&&b| b == 0).count();
-    let ctrl = sample
-        .iter()
-        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | 0x1B))
-        .count();
+    let ctrl = sample.iter().filter(|&&b| is_binary_control(b)).count();
     let n = sample.len() as f64;
     nul as f64 > 0.01 * n || ctrl as f64 > 0.05 * n
+}
+
+/// A control byte that text does not hold: below 0x20, other than tab,
+/// newline, carriage return, form feed, vertical tab and escape (NUL
+/// included; [`looks_binary`] counts NUL apart as well).
+pub fn is_binary_control(b: u8) -> bool {
+    b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | 0x1B)
 }
 
 /// Invalid UTF-8 sequences in `bytes` (each maximal invalid run once, as

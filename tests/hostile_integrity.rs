@@ -548,7 +548,7 @@ fn fuzz_found_parquet_byte_column_hinted_as_strings_is_decoded_not_trusted() {
         d.path(),
         &["prep", "x.parquet", "-o", "corpus.txt"],
         1,
-        "8 invalid UTF-8 sequences in 303 bytes",
+        "8 invalid UTF-8 sequences in the 303 bytes of column 'text'",
     );
     assert!(err.contains("x.parquet"), "{err}");
     assert!(!d.path().join("corpus.txt").exists());
@@ -623,6 +623,59 @@ fn prep_reads_a_parquet_byte_column_as_utf8_text() {
     );
     let kept = std::fs::read_to_string(p.join("b/corpus.txt")).unwrap();
     assert!(kept.contains("третья строка"), "{kept}");
+    // UTF-16 is valid UTF-8 byte by byte (a Cyrillic letter is a byte and
+    // 0x04): it was read as junk Latin letters. Refused as binary data, as
+    // a text file of such bytes is, whatever --allow-invalid says.
+    let utf16: Vec<u8> = "Четвёртая строка"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    write("utf16.parquet", vec![&utf16, &utf16]);
+    for extra in [&[][..], &["--allow-invalid"][..]] {
+        let args = [&["prep", "utf16.parquet", "-o", "c/corpus.txt"][..], extra].concat();
+        let err = fails(
+            p,
+            &args,
+            1,
+            "column 'text' holds binary data, not UTF-8 text",
+        );
+        assert!(err.contains("utf16.parquet"), "{err}");
+    }
+    assert!(!p.join("c/corpus.txt").exists());
+    // A string column (UTF-8 annotated) holding invalid bytes: the crate
+    // refuses it; one line names the file and the column.
+    let col = arrow::array::StringArray::from(vec!["Пятая строка", "QQQQQQQQQQQQQQQQ"]);
+    let schema = Schema::new(vec![Field::new("text", col.data_type().clone(), false)]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(col)]).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
+        .build();
+    let mut buf = Vec::new();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let at = buf.windows(16).position(|x| x == [b'Q'; 16]).unwrap();
+    buf[at..at + 16].fill(0xFF);
+    std::fs::write(p.join("bad-str.parquet"), buf).unwrap();
+    for extra in [&[][..], &["--allow-invalid"][..]] {
+        let args = [
+            &["prep", "bad-str.parquet", "-o", "d/corpus.txt"][..],
+            extra,
+        ]
+        .concat();
+        let err = fails(
+            p,
+            &args,
+            1,
+            "column 'text' is a string column holding invalid UTF-8",
+        );
+        assert!(
+            err.contains("bad-str.parquet") && !err.trim_end().contains('\n'),
+            "{err}"
+        );
+    }
 }
 
 /// Found by fuzzing (`reader_parquet`, TESTING.md): a 1.5 kB parquet file
