@@ -655,7 +655,7 @@ impl<'a> Reader<'a> {
         result?;
         let invalid = self.stats.invalid_utf8 - invalid_before;
         if !self.cfg.allow_invalid && encoding::too_invalid(invalid, bytes) {
-            return Err(too_invalid_error(path, invalid, bytes));
+            return Err(too_invalid_text(path, invalid, bytes));
         }
         Ok(())
     }
@@ -671,7 +671,7 @@ impl<'a> Reader<'a> {
         }
         let invalid = encoding::invalid_sequences(head);
         if !self.cfg.allow_invalid && encoding::too_invalid(invalid, head.len() as u64) {
-            return Err(too_invalid_error(path, invalid, head.len() as u64));
+            return Err(too_invalid_text(path, invalid, head.len() as u64));
         }
         Ok(())
     }
@@ -872,22 +872,20 @@ impl<'a> Reader<'a> {
         // A text file's checks, on the column's bytes: binary data (UTF-16
         // text among it: its bytes are valid UTF-8, half of them NUL or
         // control bytes), then too much invalid UTF-8.
-        if lossy.looks_binary() {
+        let seen = lossy.seen;
+        if seen.looks_binary() {
             return Err(invalid(
                 path,
-                format!("column '{column}' holds binary data, not UTF-8 text ({} NUL and {} other control bytes in {} bytes); a parquet text column is read as UTF-8", lossy.nul, lossy.ctrl, lossy.bytes),
+                format!("column '{column}' holds binary data, not UTF-8 text ({} NUL and {} other control bytes in {} bytes); a parquet text column is read as UTF-8", seen.nul, seen.ctrl, seen.bytes),
             ));
         }
-        if !self.cfg.allow_invalid && encoding::too_invalid(lossy.invalid, lossy.bytes) {
-            return Err(invalid(
+        if !self.cfg.allow_invalid && encoding::too_invalid(lossy.invalid, seen.bytes) {
+            return Err(too_invalid_error(
                 path,
-                format!(
-                    "{} invalid UTF-8 sequences in the {} bytes of column '{column}' ({:.1}%, over the {}% limit): a parquet text column is read as UTF-8 (--encoding applies to text files); --allow-invalid keeps it with U+FFFD in their place",
-                    lossy.invalid,
-                    lossy.bytes,
-                    100.0 * lossy.invalid as f64 / lossy.bytes.max(1) as f64,
-                    encoding::MAX_INVALID_SHARE * 100.0
-                ),
+                lossy.invalid,
+                seen.bytes,
+                &format!("the {} bytes of column '{column}'", seen.bytes),
+                "a parquet text column is read as UTF-8 (--encoding applies to text files); --allow-invalid keeps it with U+FFFD in their place",
             ));
         }
         Ok(())
@@ -901,20 +899,11 @@ impl<'a> Reader<'a> {
 struct LossyValues {
     scratch: String,
     invalid: u64,
-    bytes: u64,
-    /// NUL bytes, and other control bytes as [`encoding::looks_binary`]
-    /// counts them.
-    nul: u64,
-    ctrl: u64,
+    /// Every byte of the column, for [`encoding::looks_binary`]'s rule.
+    seen: encoding::BinaryCounts,
 }
 
 impl LossyValues {
-    /// [`encoding::looks_binary`]'s rule over every byte of the column.
-    fn looks_binary(&self) -> bool {
-        let n = self.bytes as f64;
-        self.nul as f64 > 0.01 * n || self.ctrl as f64 > 0.05 * n
-    }
-
     fn each<'a>(
         &mut self,
         values: impl Iterator<Item = Option<&'a [u8]>>,
@@ -923,12 +912,7 @@ impl LossyValues {
         for v in values {
             match v {
                 Some(b) => {
-                    self.bytes += b.len() as u64;
-                    self.nul += b.iter().filter(|&&x| x == 0).count() as u64;
-                    self.ctrl += b
-                        .iter()
-                        .filter(|&&x| encoding::is_binary_control(x))
-                        .count() as u64;
+                    self.seen.add(b);
                     each(Some(decode_lossy(b, &mut self.scratch, &mut self.invalid)))?
                 }
                 None => each(None)?,
@@ -938,14 +922,28 @@ impl LossyValues {
     }
 }
 
-fn too_invalid_error(path: &Path, n_invalid: u64, bytes: u64) -> Error {
+/// A text file's bytes (or a parquet column's, `what`) with too much
+/// invalid UTF-8 for [`encoding::too_invalid`], with `advice` after.
+fn too_invalid_error(path: &Path, n_invalid: u64, bytes: u64, what: &str, advice: &str) -> Error {
     invalid(
         path,
         format!(
-            "{n_invalid} invalid UTF-8 sequences in {bytes} bytes ({:.1}%, over the {}% limit): not UTF-8, nor recognisably cp1251, koi8-r or UTF-16; pass --encoding if you know the encoding, or --allow-invalid to keep the text with U+FFFD in their place",
+            "{n_invalid} invalid UTF-8 sequences in {what} ({:.1}%, over the {}% limit): {advice}",
             100.0 * n_invalid as f64 / bytes.max(1) as f64,
             100.0 * encoding::MAX_INVALID_SHARE
         ),
+    )
+}
+
+/// [`too_invalid_error`] for text: what `--encoding` and `--allow-invalid`
+/// can do about it.
+fn too_invalid_text(path: &Path, n_invalid: u64, bytes: u64) -> Error {
+    too_invalid_error(
+        path,
+        n_invalid,
+        bytes,
+        &format!("{bytes} bytes"),
+        "not UTF-8, nor recognisably cp1251, koi8-r or UTF-16; pass --encoding if you know the encoding, or --allow-invalid to keep the text with U+FFFD in their place",
     )
 }
 

@@ -219,20 +219,36 @@ fn single_byte_cyrillic(sample: &[u8]) -> Option<Detected> {
 /// than 5% control bytes other than tab, newline, carriage return, form
 /// feed, vertical tab and escape (UTF-16 is decided before this is asked).
 pub fn looks_binary(sample: &[u8]) -> bool {
-    if sample.is_empty() {
-        return false;
-    }
-    let nul = sample.iter().filter(|&&b| b == 0).count();
-    let ctrl = sample.iter().filter(|&&b| is_binary_control(b)).count();
-    let n = sample.len() as f64;
-    nul as f64 > 0.01 * n || ctrl as f64 > 0.05 * n
+    let mut c = BinaryCounts::default();
+    c.add(sample);
+    c.looks_binary()
 }
 
-/// A control byte that text does not hold: below 0x20, other than tab,
-/// newline, carriage return, form feed, vertical tab and escape (NUL
-/// included; [`looks_binary`] counts NUL apart as well).
-pub fn is_binary_control(b: u8) -> bool {
-    b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | 0x1B)
+/// [`looks_binary`]'s counts, added up over several pieces (the values of
+/// a parquet byte column).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BinaryCounts {
+    pub bytes: u64,
+    pub nul: u64,
+    /// Control bytes that text does not hold, NUL among them.
+    pub ctrl: u64,
+}
+
+impl BinaryCounts {
+    pub fn add(&mut self, b: &[u8]) {
+        self.bytes += b.len() as u64;
+        for &x in b {
+            self.nul += u64::from(x == 0);
+            self.ctrl +=
+                u64::from(x < 0x20 && !matches!(x, b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | 0x1B));
+        }
+    }
+
+    /// [`looks_binary`]'s rule over everything added (false for nothing).
+    pub fn looks_binary(&self) -> bool {
+        let n = self.bytes as f64;
+        self.nul as f64 > 0.01 * n || self.ctrl as f64 > 0.05 * n
+    }
 }
 
 /// Invalid UTF-8 sequences in `bytes` (each maximal invalid run once, as
