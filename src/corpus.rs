@@ -876,7 +876,7 @@ impl<'a> Reader<'a> {
         if seen.looks_binary() {
             return Err(invalid(
                 path,
-                format!("column '{column}' holds binary data, not UTF-8 text ({} NUL and {} other control bytes in {} bytes); a parquet text column is read as UTF-8", seen.nul, seen.ctrl, seen.bytes),
+                format!("column '{column}' holds binary data, not UTF-8 text ({} NUL and {} other control bytes in {} bytes); a parquet text column is read as UTF-8", seen.nul, seen.ctrl - seen.nul, seen.bytes),
             ));
         }
         if !self.cfg.allow_invalid && encoding::too_invalid(lossy.invalid, seen.bytes) {

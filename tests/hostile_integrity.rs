@@ -637,7 +637,9 @@ fn prep_reads_a_parquet_byte_column_as_utf8_text() {
             p,
             &args,
             1,
-            "column 'text' holds binary data, not UTF-8 text",
+            // "Четвёртая строка": 15 letters with a 0x04 byte, a space
+            // with a NUL.
+            "column 'text' holds binary data, not UTF-8 text (2 NUL and 30 other control bytes in 64 bytes)",
         );
         assert!(err.contains("utf16.parquet"), "{err}");
     }
