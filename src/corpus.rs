@@ -151,16 +151,57 @@ pub struct ReadStats {
     pub long_lines_cut: u64,
     /// Archive entries skipped (metadata, tagged texts, other file types).
     pub skipped_entries: u64,
+    /// Of those, entries of a kind prep does not read inside an archive
+    /// (parquet, csv, ...), not metadata.
+    #[serde(default)]
+    pub unread_entries: u64,
+    /// The first [`UNREAD_EXAMPLES`] of them, as `archive/entry`.
+    #[serde(default)]
+    pub unread_examples: Vec<String>,
     /// Units dropped by `min_cyrillic_share`.
     pub non_cyrillic_dropped: u64,
     /// JSONL lines that were not JSON or had no string text field.
     pub bad_records: u64,
     /// Input files with no content.
     pub empty_files: Vec<String>,
+    /// Documents kept with invalid UTF-8 replaced, with how many sequences
+    /// each (the first [`INVALID_FILES_LISTED`]; `invalid_utf8` counts all).
+    #[serde(default)]
+    pub invalid_files: Vec<(String, u64)>,
     /// Documents (files, stdin, archive entries) read in an encoding other
     /// than UTF-8, by encoding.
     #[serde(default)]
     pub decoded: std::collections::BTreeMap<String, u64>,
+}
+
+/// How many unread archive entries [`ReadStats::unread_examples`] names.
+pub const UNREAD_EXAMPLES: usize = 3;
+
+/// What [`Reader::entry_kind`] does with an archive entry.
+enum EntryKind {
+    Read(Format),
+    Metadata,
+    Unread,
+}
+
+/// How many documents with invalid UTF-8 [`ReadStats::invalid_files`] names.
+pub const INVALID_FILES_LISTED: usize = 20;
+
+impl ReadStats {
+    /// Notes that `path` was kept with `n` invalid sequences replaced.
+    fn kept_invalid(&mut self, path: &Path, n: u64) {
+        if n > 0 && self.invalid_files.len() < INVALID_FILES_LISTED {
+            self.invalid_files.push((path.display().to_string(), n));
+        }
+    }
+}
+
+/// Whether `path` can be read once only, as it comes: stdin (`-`) or a pipe
+/// named on the command line (`<(zcat …)`, a FIFO). Such an input is not
+/// sniffed nor fingerprinted (either would eat its bytes) and has no size
+/// up front.
+pub fn is_stream(path: &Path) -> bool {
+    path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Expands directories (recursively, sorted) and detects formats.
@@ -268,7 +309,9 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_lowercase();
-    let stdin = path.as_os_str() == "-";
+    // Sniffing a stream would eat its first bytes (the reader decompresses
+    // it by magic number as it reads).
+    let stdin = is_stream(path);
     let magic = if stdin { [0; 4] } else { sniff(path)? };
     let compression = match compression_of(&magic) {
         Compression::None if name.ends_with(".gz") || name.ends_with(".tgz") => Compression::Gzip,
@@ -297,15 +340,7 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
                 ),
             ));
         }
-        if stdin && matches!(f, Format::Parquet | Format::Zip) {
-            return Err(invalid(
-                path,
-                format!(
-                    "a {} file cannot be read as a stream from stdin; save it to a file and pass its path",
-                    f.name()
-                ),
-            ));
-        }
+        refuse_streamed(path, stdin, f)?;
         return Ok((f, compression));
     }
     let inner = name
@@ -326,6 +361,7 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
     } else {
         Format::Text
     };
+    refuse_streamed(path, stdin, format)?;
     if matches!(format, Format::Parquet | Format::Zip) && compression != Compression::None {
         return Err(invalid(
             path,
@@ -333,6 +369,20 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
         ));
     }
     Ok((format, compression))
+}
+
+/// Parquet and zip are read from their end: never from stdin or a pipe.
+fn refuse_streamed(path: &Path, stream: bool, format: Format) -> Result<()> {
+    if stream && matches!(format, Format::Parquet | Format::Zip) {
+        return Err(invalid(
+            path,
+            format!(
+                "a {} file cannot be read as a stream (from stdin or a pipe); save it to a file and pass its path",
+                format.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Receives text units; returns an error to stop reading.
@@ -452,7 +502,7 @@ impl<'a> Reader<'a> {
             let kind = if magic == *b"PAR1" { "parquet" } else { "zip" };
             return Err(invalid(
                 &input.path,
-                if input.path.as_os_str() == "-" {
+                if is_stream(&input.path) {
                     format!("is a {kind} file, which cannot be read as a stream; save it to a file named .{kind} and pass that")
                 } else {
                     format!(
@@ -657,6 +707,7 @@ impl<'a> Reader<'a> {
         if !self.cfg.allow_invalid && encoding::too_invalid(invalid, bytes) {
             return Err(too_invalid_text(path, invalid, bytes));
         }
+        self.stats.kept_invalid(path, invalid);
         Ok(())
     }
 
@@ -677,9 +728,14 @@ impl<'a> Reader<'a> {
     }
 
     /// What to do with an archive entry: `None` skips it.
-    fn entry_kind(&self, name: &str) -> Option<Format> {
+    /// What to do with the archive entry `name`: read it (as a format, its
+    /// compression decided by magic numbers when it is read), skip it as
+    /// metadata (Taiga's `meta`, `tagged_texts`, hidden files,
+    /// `--skip-pattern`), or skip it as a kind prep does not read inside an
+    /// archive (named in a warning).
+    fn entry_kind(&self, name: &str) -> EntryKind {
         if self.skip.as_ref().is_some_and(|re| re.is_match(name)) {
-            return None;
+            return EntryKind::Metadata;
         }
         let lower = name.to_lowercase();
         let comps: Vec<&str> = lower.split('/').collect();
@@ -690,15 +746,63 @@ impl<'a> Reader<'a> {
             || file.starts_with('.')
             || file.contains("meta")
         {
-            return None;
+            return EntryKind::Metadata;
         }
-        if file.ends_with(".conllu") {
-            return Some(Format::Conllu);
+        let inner = file
+            .strip_suffix(".gz")
+            .or_else(|| file.strip_suffix(".zst"))
+            .unwrap_or(file);
+        if inner.ends_with(".conllu") {
+            EntryKind::Read(Format::Conllu)
+        } else if inner.ends_with(".jsonl") || inner.ends_with(".ndjson") {
+            EntryKind::Read(Format::Jsonl)
+        } else if inner.ends_with(".txt") || inner.ends_with(".text") || !inner.contains('.') {
+            EntryKind::Read(Format::Text)
+        } else {
+            EntryKind::Unread
         }
-        if file.ends_with(".txt") || file.ends_with(".text") || !file.contains('.') {
-            return Some(Format::Text);
+    }
+
+    /// Reads or skips one archive entry (see [`Self::entry_kind`]).
+    fn read_entry(
+        &mut self,
+        path: &Path,
+        name: &str,
+        entry: impl Read,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let kind = match self.entry_kind(name) {
+            EntryKind::Read(kind) => kind,
+            EntryKind::Metadata => {
+                self.stats.skipped_entries += 1;
+                return Ok(());
+            }
+            EntryKind::Unread => {
+                self.stats.skipped_entries += 1;
+                self.stats.unread_entries += 1;
+                if self.stats.unread_examples.len() < UNREAD_EXAMPLES {
+                    self.stats
+                        .unread_examples
+                        .push(path.join(name).display().to_string());
+                }
+                return Ok(());
+            }
+        };
+        let entry_path = path.join(name);
+        let (magic, r) =
+            encoding::peek(BufReader::new(entry), 4).map_err(io_err(&entry_path, "read"))?;
+        match compression_of(&magic) {
+            Compression::None => self.read_stream(&entry_path, kind, r, true, sink),
+            Compression::Gzip => {
+                let r = BufReader::new(flate2::bufread::MultiGzDecoder::new(r));
+                self.read_stream(&entry_path, kind, r, true, sink)
+            }
+            Compression::Zstd => {
+                let r = zstd::stream::read::Decoder::with_buffer(r)
+                    .map_err(io_err(&entry_path, "open zstd stream"))?;
+                self.read_stream(&entry_path, kind, BufReader::new(r), true, sink)
+            }
         }
-        None
     }
 
     fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead + Send>, sink: &mut Sink) -> Result<()> {
@@ -713,12 +817,7 @@ impl<'a> Reader<'a> {
                 .map_err(io_err(path, "read tar entry name in"))?
                 .to_string_lossy()
                 .into_owned();
-            let Some(kind) = self.entry_kind(&name) else {
-                self.stats.skipped_entries += 1;
-                continue;
-            };
-            let entry_path = path.join(&name);
-            self.read_stream(&entry_path, kind, BufReader::new(entry), true, sink)?;
+            self.read_entry(path, &name, entry, sink)?;
         }
         Ok(())
     }
@@ -741,12 +840,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let name = entry.name().to_string();
-            let Some(kind) = self.entry_kind(&name) else {
-                self.stats.skipped_entries += 1;
-                continue;
-            };
-            let entry_path = path.join(&name);
-            self.read_stream(&entry_path, kind, BufReader::new(entry), true, sink)?;
+            self.read_entry(path, &name, entry, sink)?;
         }
         Ok(())
     }
@@ -771,7 +865,15 @@ impl<'a> Reader<'a> {
         let options = || ArrowReaderOptions::new().with_skip_arrow_metadata(true);
         let f = File::open(path).map_err(io_err(path, "open"))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options())
-            .map_err(pq_err(path, "read parquet"))?;
+            .map_err(|e| match e {
+                // The crate's wording ("file too small ... need 827474264")
+                // reads like a size to supply; say what it means.
+                parquet::errors::ParquetError::EOF(m) => invalid(
+                    path,
+                    format!("is not a complete parquet file (truncated, or not parquet: {m}); re-download or re-export it"),
+                ),
+                e => pq_err(path, "read parquet")(e),
+            })?;
         let schema = builder.parquet_schema();
         let col = (0..schema.num_columns())
             .find(|&i| schema.column(i).path().string() == self.cfg.text_column)
@@ -789,10 +891,28 @@ impl<'a> Reader<'a> {
                             self.cfg.text_column
                         ),
                     ),
-                    None => invalid(
-                        path,
-                        format!("no column '{}' (use --text-column)", self.cfg.text_column),
-                    ),
+                    None => {
+                        let fields = builder.schema().fields();
+                        let names: Vec<&str> =
+                            fields.iter().take(20).map(|f| f.name().as_str()).collect();
+                        let more = if fields.len() > names.len() {
+                            format!(" and {} more", fields.len() - names.len())
+                        } else {
+                            String::new()
+                        };
+                        invalid(
+                            path,
+                            format!(
+                                "no column '{}'; its columns are {}{more} (choose one with --text-column)",
+                                self.cfg.text_column,
+                                if names.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    names.join(", ")
+                                }
+                            ),
+                        )
+                    }
                 }
             })?;
         let meta = builder.metadata().clone();
@@ -888,6 +1008,7 @@ impl<'a> Reader<'a> {
                 "a parquet text column is read as UTF-8 (--encoding applies to text files); --allow-invalid keeps it with U+FFFD in their place",
             ));
         }
+        self.stats.kept_invalid(path, lossy.invalid);
         Ok(())
     }
 }

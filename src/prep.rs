@@ -158,8 +158,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         Some(crate::manifest::lock_dir(dir)?)
     };
     let inputs = without_output(discover(&cfg.inputs, &cfg.read)?, cfg)?;
-    // Unknown (0) when stdin is among the inputs: it has no size up front.
-    let total: u64 = if inputs.iter().any(|i| i.path.as_os_str() == "-") {
+    // Unknown (0) when stdin or a pipe is among the inputs: it has no size
+    // up front.
+    let total: u64 = if inputs.iter().any(|i| crate::corpus::is_stream(&i.path)) {
         0
     } else {
         inputs.iter().map(|i| i.bytes).sum()
@@ -186,7 +187,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         let prints = scope.spawn(|| {
             inputs
                 .iter()
-                .filter(|i| i.path.as_os_str() != "-")
+                .filter(|i| !crate::corpus::is_stream(&i.path))
                 .map(|i| fingerprint_unless(&i.path, &stop_prints))
                 .collect::<Result<Vec<_>>>()
         });
@@ -313,6 +314,13 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             "skipped {} JSONL records that are not JSON or have no string field '{}' (--text-field)",
             read_stats.bad_records,
             crate::error::shown(&cfg.read.text_field)
+        ));
+    }
+    if read_stats.unread_entries > 0 {
+        progress.warn(&format!(
+            "skipped {} archive entries of a kind prep does not read inside an archive (such as {}); extract them and pass them to prep directly",
+            read_stats.unread_entries,
+            read_stats.unread_examples.join(", ")
         ));
     }
     for f in &read_stats.empty_files {

@@ -507,7 +507,7 @@ fn careless_inputs_are_named_for_what_they_are() {
         p,
         &args,
         1,
-        "a zip file cannot be read as a stream from stdin",
+        "a zip file cannot be read as a stream (from stdin or a pipe)",
     );
     // Detected, the archive is read as one.
     ok(p, &["prep", "x.tar.gz", "-o", "c.txt"]);

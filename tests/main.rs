@@ -800,6 +800,140 @@ fn prep_reads_taiga_archives_without_unpacking() {
 }
 
 #[test]
+fn prep_reads_compressed_and_jsonl_archive_entries_and_names_what_it_skips() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let tgz = tar_gz(&[
+        ("a/texts/one.txt.gz", &gz("Сжатый внутри".as_bytes())),
+        (
+            "a/texts/two.txt.zst",
+            &zstd::encode_all("Второй сжатый".as_bytes(), 3).unwrap(),
+        ),
+        (
+            "a/texts/three.jsonl",
+            "{\"text\": \"Запись в архиве\"}\n".as_bytes(),
+        ),
+        (
+            "a/data/shard.parquet",
+            &parquet_of(&["Не прочтётся"], "text"),
+        ),
+        ("a/data/table.csv", b"x,y\n"),
+        ("a/meta/info.txt", b"metadata"),
+    ]);
+    std::fs::write(p.join("mixed.tar.gz"), tgz).unwrap();
+    let (code, _, err) = plain(p, &["prep", "mixed.tar.gz", "-o", "out/corpus.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/corpus.txt")).unwrap(),
+        "сжатый внутри\nвторой сжатый\nзапись в архиве\n"
+    );
+    // The parquet and csv entries are named; the metadata is not.
+    let warn = err
+        .lines()
+        .find(|l| l.contains("archive entries"))
+        .unwrap_or_else(|| panic!("no warning about skipped entries: {err}"));
+    assert!(warn.contains("skipped 2 archive entries"), "{warn}");
+    assert!(warn.contains("shard.parquet"), "{warn}");
+    assert!(warn.contains("table.csv"), "{warn}");
+    assert!(!warn.contains("info.txt"), "{warn}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&read(p.join("out/corpus.txt.prep.manifest.json"))).unwrap();
+    assert_eq!(m["summary"]["read"]["skipped_entries"], 3);
+    assert_eq!(m["summary"]["read"]["unread_entries"], 2);
+}
+
+#[test]
+fn prep_names_a_parquet_files_columns_and_refuses_non_files_in_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("t.parquet"), parquet_of(&["Строка"], "body")).unwrap();
+    let err = fails(
+        p,
+        &["prep", "t.parquet", "-o", "out/c.txt"],
+        1,
+        "no column 'text'; its columns are id, body",
+    );
+    assert!(err.contains("t.parquet"), "{err}");
+    // A file that ends before a footer: what it means, not the crate's
+    // "need 827474264" bytes.
+    std::fs::write(p.join("short.parquet"), b"PAR1PAR1").unwrap();
+    let err = fails(
+        p,
+        &["prep", "short.parquet", "-o", "out/c.txt"],
+        1,
+        "is not a complete parquet file",
+    );
+    assert!(err.contains("short.parquet"), "{err}");
+    // A pipe named .parquet is refused at once, not waited on.
+    #[cfg(unix)]
+    {
+        let fifo = p.join("pipe.parquet");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let err = fails(
+            p,
+            &["prep", "pipe.parquet", "-o", "out/c.txt"],
+            1,
+            "a parquet file cannot be read as a stream (from stdin or a pipe)",
+        );
+        assert!(err.contains("pipe.parquet"), "{err}");
+        // A text pipe is read once, whole: sniffing its format must not eat
+        // its first bytes (it did: the corpus came out empty, exit 0).
+        for (name, data) in [
+            ("pipe.txt", "Первая строка\nвторая\n".as_bytes().to_vec()),
+            ("pipe.gz", gz("Сжатая труба\n".as_bytes())),
+        ] {
+            let fifo = p.join(name);
+            assert!(Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success());
+            let writer = std::thread::spawn(move || std::fs::write(fifo, data).unwrap());
+            let text = prep_out(p, &[name], &[]);
+            writer.join().unwrap();
+            let want = if name == "pipe.txt" {
+                "первая строка\nвторая\n"
+            } else {
+                "сжатая труба\n"
+            };
+            assert_eq!(text, want, "{name}");
+        }
+    }
+    assert!(!p.join("out/c.txt").exists());
+}
+
+#[test]
+fn prep_warning_for_kept_invalid_utf8_names_the_files_and_the_rule() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    // 3 invalid sequences: over 1% of the bytes but under the floor of 8.
+    std::fs::write(
+        p.join("few.txt"),
+        b"\xff\xfe\xfd \xd0\xbf\xd1\x80\xd0\xb8\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("clean.txt"), "Чистый текст\n").unwrap();
+    let (code, _, err) = plain(p, &["prep", "few.txt", "clean.txt", "-o", "out/c.txt"]);
+    assert_eq!(code, 0, "{err}");
+    let warn = err
+        .lines()
+        .find(|l| l.contains("invalid UTF-8"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(warn.contains("3 invalid UTF-8 sequences"), "{warn}");
+    assert!(warn.contains("few.txt (3)"), "{warn}");
+    assert!(!warn.contains("clean.txt"), "{warn}");
+    assert!(warn.contains("8 or more"), "{warn}");
+    assert!(!warn.contains("under the 1% limit"), "{warn}");
+    let (code, _, err) = plain(
+        p,
+        &["prep", "few.txt", "-o", "out/c.txt", "--allow-invalid"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("kept by --allow-invalid"), "{err}");
+}
+
+#[test]
 fn prep_bad_input_is_reported_without_partial_output() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();

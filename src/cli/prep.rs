@@ -76,6 +76,40 @@ impl From<PrepArgs> for PrepConfig {
     }
 }
 
+/// The warning for documents kept with invalid UTF-8: which, and why they
+/// were kept.
+fn invalid_warning(r: &w2v::corpus::ReadStats, allowed: bool) -> String {
+    let listed: Vec<String> = r
+        .invalid_files
+        .iter()
+        .take(3)
+        .map(|(f, n)| format!("{f} ({n})"))
+        .collect();
+    let others = r.invalid_files.len().saturating_sub(listed.len());
+    let more = match (
+        others,
+        r.invalid_files.len() >= w2v::corpus::INVALID_FILES_LISTED,
+    ) {
+        (0, _) => String::new(),
+        (n, false) => format!(" and {n} more"),
+        (_, true) => " and more".to_string(),
+    };
+    let why = if allowed {
+        "kept by --allow-invalid".to_string()
+    } else {
+        format!(
+            "kept: a document is refused only when it has {} or more and they are over {}% of its bytes",
+            w2v::encoding::MIN_INVALID_TO_REFUSE,
+            100.0 * w2v::encoding::MAX_INVALID_SHARE
+        )
+    };
+    format!(
+        "prep: {} invalid UTF-8 sequences were replaced by U+FFFD in {}{more} ({why})",
+        r.invalid_utf8,
+        listed.join(", ")
+    )
+}
+
 pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
     super::common::warn_threads(a.threads, p);
     let cfg: PrepConfig = a.into();
@@ -84,11 +118,7 @@ pub fn run(a: PrepArgs, p: &Progress) -> std::result::Result<(), Fail> {
         p.info(&format!("prep: decoded {n} document(s) from {enc}"));
     }
     if s.read.invalid_utf8 > 0 {
-        p.warn(&format!(
-            "prep: {} invalid UTF-8 sequences were replaced by U+FFFD (under the 1% limit per file{})",
-            s.read.invalid_utf8,
-            if cfg.read.allow_invalid { ", or allowed by --allow-invalid" } else { "" }
-        ));
+        p.warn(&invalid_warning(&s.read, cfg.read.allow_invalid));
     }
     p.info(&format!(
         "prep: {} lines, {} tokens from {:.1} MB in {:.1}s ({:.1} MB/s); {} invalid UTF-8 sequences replaced; wrote {}",
