@@ -100,6 +100,7 @@ pub struct ReadConfig {
     /// Parquet column holding the text. By default, `text`.
     pub text_column: String,
     /// Drop units whose Cyrillic share of letters is below this. By default, 0 (off).
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub min_cyrillic_share: f32,
     /// Drop archive entries whose path matches this regex. By default, none.
     pub skip_pattern: Option<String>,

@@ -860,6 +860,13 @@ pub fn fingerprint_unless(
     })
 }
 
+/// Serializes an `f32` setting as the shortest decimal that reads back as
+/// it (`0.1`, not its f64 widening `0.10000000149011612`), so a manifest
+/// shows what was typed. It reads back into the same `f32`.
+pub fn short_f32<S: serde::Serializer>(x: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(x.to_string().parse::<f64>().unwrap_or(f64::from(*x)))
+}
+
 /// Writes `bytes` to `path` through a temp file in the same directory and a
 /// rename, so a crash never leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -1154,6 +1161,28 @@ impl std::io::Write for AtomicFile {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn f32_settings_are_written_as_typed_and_read_back_unchanged() {
+        let mut c = crate::train::TrainConfig {
+            lr: 0.1,
+            own_weight: 4.0,
+            ..Default::default()
+        };
+        c.output_weight = 0.3;
+        let j = serde_json::to_string(&c).unwrap();
+        assert!(j.contains("\"lr\":0.1,"), "{j}");
+        assert!(j.contains("\"output_weight\":0.3"), "{j}");
+        assert!(j.contains("\"own_weight\":4.0"), "{j}");
+        assert!(!j.contains("0.10000000149"), "{j}");
+        let back: crate::train::TrainConfig = serde_json::from_str(&j).unwrap();
+        assert_eq!((back.lr, back.output_weight), (0.1f32, 0.3f32));
+        // A manifest written before, with the f64 widening, reads the same.
+        let old = j.replace("\"lr\":0.1,", "\"lr\":0.10000000149011612,");
+        let back: crate::train::TrainConfig = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.lr, 0.1f32);
+        assert!(back.resume_conflicts(&c).is_empty());
+    }
 
     #[test]
     fn a_lock_removes_the_directories_it_created_when_they_stay_empty() {

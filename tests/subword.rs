@@ -40,14 +40,11 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
     // recorded so a resume checks it.
     assert_eq!(m["config"]["ns_exponent"], 0.5, "{}", m["config"]);
     // fastText's learning rate, kept by the sweep (session 15).
-    assert_eq!(m["config"]["lr"], 0.05f32 as f64, "{}", m["config"]);
+    // f32 settings are written as typed, not widened (0.05, not 0.0500000007).
+    assert_eq!(m["config"]["lr"], 0.05, "{}", m["config"]);
     // The saved vectors' composition, chosen the same way (session 15).
     assert_eq!(m["config"]["own_weight"], 4.0, "{}", m["config"]);
-    assert_eq!(
-        m["config"]["output_weight"], 0.1f32 as f64,
-        "{}",
-        m["config"]
-    );
+    assert_eq!(m["config"]["output_weight"], 0.1, "{}", m["config"]);
     assert!(m["outputs"]
         .as_array()
         .unwrap()

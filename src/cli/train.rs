@@ -356,16 +356,16 @@ impl TrainArgs {
     }
 }
 
+/// The refusal of the torch engine when `w2v-torch` is not next to `w2v`.
+const NO_TORCH_HELPER: &str = "the torch engine lives in the w2v-torch binary, which is not next to this w2v; build it with `make build` (or `cargo build --release --workspace`), or use --engine native";
+
 /// Runs the resolved torch configuration under `w2v-torch`; returns its exit code.
 fn delegate_to_torch(
     cfg: &TrainConfig,
     progress: ProgressArg,
 ) -> std::result::Result<ExitCode, Fail> {
     let Some(helper) = torch_helper() else {
-        return Err(Error::InvalidConfig(
-            "the torch engine lives in the w2v-torch binary, which is not next to this w2v; build it with `make build` (or `cargo build --release --workspace`), or use --engine native".into(),
-        )
-        .into());
+        return Err(Error::InvalidConfig(NO_TORCH_HELPER.into()).into());
     };
     let json = serde_json::to_string(cfg).map_err(|e| {
         Error::InvalidConfig(format!("cannot encode the training configuration: {e}"))
@@ -446,6 +446,11 @@ pub fn run(
     p: &Progress,
     progress: ProgressArg,
 ) -> std::result::Result<Option<ExitCode>, Fail> {
+    // An explicit --engine torch without its helper is told so first: the
+    // inputs would be the next thing to fix, not the first.
+    if matches!(a.engine, EngineArg::Torch) && torch_helper().is_none() {
+        return Err(Error::InvalidConfig(NO_TORCH_HELPER.into()).into());
+    }
     let Resolved { cfg, warnings } = a.resolve()?;
     for w in &warnings {
         p.warn(w);

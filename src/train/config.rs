@@ -124,6 +124,7 @@ pub struct TorchConfig {
     pub batch: usize,
     /// Ops step: a row met n times in one batch gets min(1, row_cap / n) of
     /// its summed gradient; 0 sums them all. By default, [`ROW_CAP`].
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub row_cap: f32,
     /// libtorch CPU threads (the CPU device only). By default, the core count.
     pub threads: usize,
@@ -271,8 +272,10 @@ pub struct TrainConfig {
     /// Negatives per pair. By default, 5.
     pub negative: usize,
     /// Starting learning rate. By default, 0.025.
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub lr: f32,
     /// Final learning rate as a fraction of `lr`. By default, 1e-4.
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub min_lr_frac: f32,
     /// Epochs; epoch e reads draw e % n_draws. By default, 5.
     pub epochs: u32,
@@ -305,11 +308,13 @@ pub struct TrainConfig {
     /// A subword model's saved word vectors weigh the word's own row this
     /// many times one n-gram row (1 = fastText's plain mean). Applied when
     /// the model is written; training is fastText's either way. By default, 1.
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub own_weight: f32,
     /// Each saved word vector adds the word's output (context) vector, scaled
     /// to the input vector's length, times this (0 = the input vector alone;
     /// Levy, Goldberg & Dagan 2015's w + c). Applied when the model is
     /// written. By default, 0.
+    #[serde(serialize_with = "crate::manifest::short_f32")]
     pub output_weight: f32,
 }
 
