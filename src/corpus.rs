@@ -213,12 +213,24 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
             "stdin is listed more than once; it can be read only once, so give '-' once",
         ));
     }
+    let mut pipes: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-" && is_stream(p))
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    pipes.sort();
+    if let Some(w) = pipes.windows(2).find(|w| w[0] == w[1]) {
+        return Err(invalid(
+            &w[0],
+            "is a pipe listed more than once; it can be read only once, so give it once",
+        ));
+    }
     let mut files = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
             files.push(p.clone());
         } else if p.is_dir() {
-            walk(p, &mut files)?;
+            walk(p, &mut files, &mut std::collections::HashSet::new())?;
         } else {
             std::fs::metadata(p).map_err(io_err(p, "read input"))?;
             files.push(p.clone());
@@ -245,7 +257,17 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
         .collect()
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    // A directory reached twice (a symlink to `.` or to a parent) is read
+    // once: following it again would repeat its files, or never end.
+    let real = std::fs::canonicalize(dir).map_err(io_err(dir, "list directory"))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir, "list directory"))?
         .map(|e| e.map(|e| e.path()).map_err(io_err(dir, "list directory")))
@@ -262,7 +284,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, out, seen)?;
         } else if p.is_file() {
             out.push(p);
         }
@@ -371,6 +393,11 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
     }
     Ok((format, compression))
 }
+
+/// A parquet file cut short or not parquet at all (no footer where one
+/// must be). The crate's words ("file too small ... need 827474264")
+/// read like a size to supply.
+const NOT_WHOLE_PARQUET: &str = "is not a complete parquet file (it is truncated, or not parquet: no valid footer at its end); re-download or re-export it";
 
 /// Parquet and zip are read from their end: never from stdin or a pipe.
 fn refuse_streamed(path: &Path, stream: bool, format: Format) -> Result<()> {
@@ -739,14 +766,21 @@ impl<'a> Reader<'a> {
             return EntryKind::Metadata;
         }
         let lower = name.to_lowercase();
-        let comps: Vec<&str> = lower.split('/').collect();
+        let comps: Vec<&str> = lower.split('/').filter(|c| !c.is_empty()).collect();
         let file = comps.last().copied().unwrap_or("");
-        if comps
-            .iter()
-            .any(|c| *c == "tagged_texts" || *c == "meta" || c.starts_with("__macosx"))
-            || file.starts_with('.')
-            || file.contains("meta")
-        {
+        // Metadata by whole words of the path (Taiga's `meta/`,
+        // `newmetadata.csv`, `x.metatable_texts.txt`, `tagged_texts/`), not
+        // by substring: `kometa.txt` is a text.
+        let meta_word = |c: &str| {
+            c.split(['.', '_', '-', ' '])
+                .any(|w| w == "meta" || w.contains("metadata") || w.contains("metatable"))
+        };
+        if comps.iter().any(|c| {
+            *c == "tagged_texts"
+                || c.starts_with("__macosx")
+                || (c.starts_with('.') && *c != "." && *c != "..")
+                || meta_word(c)
+        }) {
             return EntryKind::Metadata;
         }
         let inner = file
@@ -782,9 +816,8 @@ impl<'a> Reader<'a> {
                 self.stats.skipped_entries += 1;
                 self.stats.unread_entries += 1;
                 if self.stats.unread_examples.len() < UNREAD_EXAMPLES {
-                    self.stats
-                        .unread_examples
-                        .push(path.join(name).display().to_string());
+                    let shown = crate::error::shown(&path.join(name).display().to_string());
+                    self.stats.unread_examples.push(shown);
                 }
                 return Ok(());
             }
@@ -820,6 +853,11 @@ impl<'a> Reader<'a> {
                 .into_owned();
             self.read_entry(path, &name, entry, sink)?;
         }
+        // The archive ends at its end-of-archive blocks; reading on to the
+        // end of the stream lets gzip and zstd check their trailer (a
+        // flipped bit in a .tar.gz was read without a word).
+        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
+            .map_err(io_err(path, "read tar archive"))?;
         Ok(())
     }
 
@@ -865,16 +903,17 @@ impl<'a> Reader<'a> {
         // without the UTF-8 annotation is read as bytes and decoded here.
         let options = || ArrowReaderOptions::new().with_skip_arrow_metadata(true);
         let f = File::open(path).map_err(io_err(path, "open"))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options())
-            .map_err(|e| match e {
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options()).map_err(
+            |e| match e {
                 // The crate's wording ("file too small ... need 827474264")
                 // reads like a size to supply; say what it means.
-                parquet::errors::ParquetError::EOF(m) => invalid(
-                    path,
-                    format!("is not a complete parquet file (truncated, or not parquet: {m}); re-download or re-export it"),
-                ),
+                parquet::errors::ParquetError::EOF(_) => invalid(path, NOT_WHOLE_PARQUET),
+                parquet::errors::ParquetError::General(m) if m.contains("Corrupt footer") => {
+                    invalid(path, NOT_WHOLE_PARQUET)
+                }
                 e => pq_err(path, "read parquet")(e),
-            })?;
+            },
+        )?;
         let schema = builder.parquet_schema();
         let col = (0..schema.num_columns())
             .find(|&i| schema.column(i).path().string() == self.cfg.text_column)

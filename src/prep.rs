@@ -389,7 +389,11 @@ fn without_output(inputs: Vec<Input>, cfg: &PrepConfig) -> Result<Vec<Input>> {
     let mut kept = Vec::with_capacity(inputs.len());
     for i in inputs {
         if i.path.as_os_str() != "-" && canon(&i.path).as_ref() == Some(&out) {
-            if cfg.inputs.contains(&i.path) {
+            // Found by walking a directory, a previous prep output (its
+            // manifest beside it) is left out; any other file there is the
+            // user's text, which the run would overwrite.
+            let previous = crate::manifest::prep_manifest_path(&i.path).is_file();
+            if cfg.inputs.contains(&i.path) || !previous {
                 return Err(Error::InvalidConfig(format!(
                     "{} is both an input and the output (-o); write the corpus elsewhere",
                     i.path.display()

@@ -819,27 +819,118 @@ fn prep_reads_compressed_and_jsonl_archive_entries_and_names_what_it_skips() {
         ),
         ("a/data/table.csv", b"x,y\n"),
         ("a/meta/info.txt", b"metadata"),
+        ("a/.git/config", b"[core]"),
+        ("a/newmetadata.csv", b"id,author"),
+        // Metadata by whole words of the path only: a text about a comet.
+        ("./a/texts/kometa.txt", "Комета".as_bytes()),
+        ("a/data/\x1b[31mred.csv", b"x"),
     ]);
     std::fs::write(p.join("mixed.tar.gz"), tgz).unwrap();
     let (code, _, err) = plain(p, &["prep", "mixed.tar.gz", "-o", "out/corpus.txt"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         std::fs::read_to_string(p.join("out/corpus.txt")).unwrap(),
-        "сжатый внутри\nвторой сжатый\nзапись в архиве\n"
+        "сжатый внутри\nвторой сжатый\nзапись в архиве\nкомета\n"
     );
     // The parquet and csv entries are named; the metadata is not.
     let warn = err
         .lines()
         .find(|l| l.contains("archive entries"))
         .unwrap_or_else(|| panic!("no warning about skipped entries: {err}"));
-    assert!(warn.contains("skipped 2 archive entries"), "{warn}");
+    assert!(warn.contains("skipped 3 archive entries"), "{warn}");
     assert!(warn.contains("shard.parquet"), "{warn}");
     assert!(warn.contains("table.csv"), "{warn}");
-    assert!(!warn.contains("info.txt"), "{warn}");
+    // An entry's name is shown escaped: no terminal escape reaches stderr.
+    assert!(warn.contains("\\u{1b}[31mred.csv"), "{warn}");
+    assert!(!err.contains('\x1b'), "{err}");
+    assert!(
+        !warn.contains("info.txt") && !warn.contains("config"),
+        "{warn}"
+    );
     let m: serde_json::Value =
         serde_json::from_slice(&read(p.join("out/corpus.txt.prep.manifest.json"))).unwrap();
-    assert_eq!(m["summary"]["read"]["skipped_entries"], 3);
-    assert_eq!(m["summary"]["read"]["unread_entries"], 2);
+    assert_eq!(m["summary"]["read"]["skipped_entries"], 6);
+    assert_eq!(m["summary"]["read"]["unread_entries"], 3);
+    // A flipped bit in a .tar.gz is caught by gzip's checksum (the tar
+    // reader stopped at the archive's end blocks, before the trailer).
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    let text = "мама мыла раму\n".as_bytes();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "t.txt", text).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&tar.into_inner().unwrap()).unwrap();
+    let mut bytes = e.finish().unwrap();
+    let at = bytes
+        .windows(text.len())
+        .position(|w| w == text)
+        .expect("stored, not deflated");
+    bytes[at + 1] ^= 0x01;
+    std::fs::write(p.join("flip.tar.gz"), bytes).unwrap();
+    let err = fails(
+        p,
+        &["prep", "flip.tar.gz", "-o", "out/flip.txt"],
+        1,
+        "flip.tar.gz",
+    );
+    assert!(
+        err.contains("corrupt") || err.contains("checksum") || err.contains("crc"),
+        "{err}"
+    );
+    assert!(!p.join("out/flip.txt").exists());
+}
+
+#[test]
+fn prep_walks_a_symlink_loop_once_and_never_overwrites_an_input_it_walked() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir_all(p.join("d/sub")).unwrap();
+    std::fs::write(p.join("d/a.txt"), "Первый\n").unwrap();
+    std::fs::write(p.join("d/sub/b.txt"), "Второй\n").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(".", p.join("d/loop")).unwrap();
+        std::os::unix::fs::symlink("..", p.join("d/sub/up")).unwrap();
+    }
+    assert_eq!(prep_out(p, &["d"], &[]), "первый\nвторой\n");
+    // -o naming a file the walk finds: the user's text, not a previous
+    // corpus (no prep manifest beside it), so it is refused, not replaced.
+    let err = fails(
+        p,
+        &["prep", "d", "-o", "d/sub/b.txt"],
+        2,
+        "both an input and the output",
+    );
+    assert!(err.contains("b.txt"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("d/sub/b.txt")).unwrap(),
+        "Второй\n"
+    );
+    // A previous corpus there (with its manifest) is left out and replaced.
+    ok(p, &["prep", "d/a.txt", "-o", "d/sub/c.txt"]);
+    let (code, _, err) = plain(p, &["prep", "d", "-o", "d/sub/c.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("d/sub/c.txt")).unwrap(),
+        "первый\nвторой\n"
+    );
+    // The same pipe twice would wait forever for a second writer.
+    #[cfg(unix)]
+    {
+        assert!(Command::new("mkfifo")
+            .arg(p.join("f"))
+            .status()
+            .unwrap()
+            .success());
+        fails(
+            p,
+            &["prep", "f", "./f", "-o", "out/x.txt"],
+            1,
+            "listed more than once",
+        );
+    }
 }
 
 #[test]
