@@ -340,6 +340,23 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             None => progress.warn(&format!("{f}: empty input, nothing read")),
         }
     }
+    // An empty result never replaces a corpus already there (the next
+    // stages refuse an empty one anyway): the run fails and keeps it.
+    let previous = !to_stdout
+        && cfg.output.is_file()
+        && crate::manifest::prep_manifest_path(&cfg.output).is_file();
+    if summary.lines_out == 0 && previous {
+        return Err(Error::InvalidInput {
+            path: cfg.output.clone(),
+            message: format!(
+                "the inputs gave no text ({} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}); the corpus already here is kept, not replaced by an empty one",
+                read_stats.units,
+                read_stats.non_cyrillic_dropped,
+                summary.segments_below_min_tokens,
+                cfg.min_tokens
+            ),
+        });
+    }
     if summary.lines_out == 0 {
         progress.warn(&format!(
             "{}: wrote an empty corpus ({} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}); the next stages need text",

@@ -526,6 +526,16 @@ fn careless_inputs_are_named_for_what_they_are() {
             && err.contains("1 segments under --min-tokens 5"),
         "{err}"
     );
+    // It never replaces a corpus already there: the run fails and keeps it.
+    let before = std::fs::read(p.join("c.txt")).unwrap();
+    let err = fails(
+        p,
+        &["prep", "short.txt", "-o", "c.txt", "--min-tokens", "5"],
+        1,
+        "the corpus already here is kept, not replaced by an empty one",
+    );
+    assert!(err.contains("c.txt"), "{err}");
+    assert_eq!(std::fs::read(p.join("c.txt")).unwrap(), before);
     // Shards that are a file, or a directory with no manifest.
     fails(
         p,

@@ -39,7 +39,7 @@ use w2v::Error;
     about = "word2vec (skip-gram, negative sampling) for Russian text"
 )]
 pub struct Cli {
-    /// How to report progress on stderr.
+    /// How to report progress, warnings and notes on stderr (`silent`: errors only).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
     #[command(subcommand)]
@@ -48,10 +48,15 @@ pub struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ProgressArg {
+    /// A bar on a terminal, plain lines otherwise.
     Auto,
+    /// An indicatif bar (rate, ETA, loss).
     Bar,
+    /// One JSON object per line: progress, warnings, notes.
     Json,
+    /// Plain key=value progress lines and `w2v: warning:` lines.
     Plain,
+    /// Errors only: no progress, and no warnings either.
     Silent,
 }
 
