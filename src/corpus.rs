@@ -394,6 +394,26 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
     Ok((format, compression))
 }
 
+/// `r` (read from `path`) decompressed as `compression` says, buffered.
+fn decompressed<'r>(
+    r: impl BufRead + 'r,
+    compression: Compression,
+    path: &Path,
+) -> Result<Box<dyn BufRead + 'r>> {
+    Ok(match compression {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(r),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            1 << 20,
+            zstd::stream::read::Decoder::with_buffer(r)
+                .map_err(io_err(path, "open zstd stream"))?,
+        )),
+    })
+}
+
 /// A parquet file cut short or not parquet at all (no footer where one
 /// must be). The crate's words ("file too small ... need 827474264")
 /// read like a size to supply.
@@ -506,7 +526,7 @@ impl<'a> Reader<'a> {
         &self,
         input: &Input,
         on_read: Box<dyn FnMut(u64) + Send>,
-    ) -> Result<(Box<dyn BufRead + Send>, Compression)> {
+    ) -> Result<(Box<dyn BufRead>, Compression)> {
         let raw: Box<dyn Read + Send> = if input.path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -540,19 +560,10 @@ impl<'a> Reader<'a> {
                 },
             ));
         }
-        let r: Box<dyn BufRead + Send> = match compression {
-            Compression::None => Box::new(counted),
-            Compression::Gzip => Box::new(BufReader::with_capacity(
-                1 << 20,
-                flate2::bufread::MultiGzDecoder::new(counted),
-            )),
-            Compression::Zstd => Box::new(BufReader::with_capacity(
-                1 << 20,
-                zstd::stream::read::Decoder::with_buffer(counted)
-                    .map_err(io_err(&input.path, "open zstd stream"))?,
-            )),
-        };
-        Ok((r, compression))
+        Ok((
+            decompressed(counted, compression, &input.path)?,
+            compression,
+        ))
     }
 
     /// Reads `input`, calling `sink` for every unit. `on_read` is told how
@@ -588,7 +599,7 @@ impl<'a> Reader<'a> {
                 // A tar stream named like text (`.tar.gz` renamed `.txt`, or
                 // piped to stdin) is read as the archive it is.
                 let (head, r) = encoding::peek(r, 512).map_err(io_err(&path, "read"))?;
-                let r: Box<dyn BufRead + Send> = Box::new(r);
+                let r: Box<dyn BufRead> = Box::new(r);
                 let format = match (is_tar(&head), self.cfg.format) {
                     (true, None) => Format::Tar,
                     // Read as tar, any other bytes give the tar reader's
@@ -755,7 +766,6 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// What to do with an archive entry: `None` skips it.
     /// What to do with the archive entry `name`: read it (as a format, its
     /// compression decided by magic numbers when it is read), skip it as
     /// metadata (Taiga's `meta`, `tagged_texts`, hidden files,
@@ -825,21 +835,11 @@ impl<'a> Reader<'a> {
         let entry_path = path.join(name);
         let (magic, r) =
             encoding::peek(BufReader::new(entry), 4).map_err(io_err(&entry_path, "read"))?;
-        match compression_of(&magic) {
-            Compression::None => self.read_stream(&entry_path, kind, r, true, sink),
-            Compression::Gzip => {
-                let r = BufReader::new(flate2::bufread::MultiGzDecoder::new(r));
-                self.read_stream(&entry_path, kind, r, true, sink)
-            }
-            Compression::Zstd => {
-                let r = zstd::stream::read::Decoder::with_buffer(r)
-                    .map_err(io_err(&entry_path, "open zstd stream"))?;
-                self.read_stream(&entry_path, kind, BufReader::new(r), true, sink)
-            }
-        }
+        let r = decompressed(r, compression_of(&magic), &entry_path)?;
+        self.read_stream(&entry_path, kind, r, true, sink)
     }
 
-    fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead + Send>, sink: &mut Sink) -> Result<()> {
+    fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead>, sink: &mut Sink) -> Result<()> {
         let mut ar = tar::Archive::new(r);
         for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
             let entry = entry.map_err(io_err(path, "read tar archive"))?;

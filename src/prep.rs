@@ -340,31 +340,25 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             None => progress.warn(&format!("{f}: empty input, nothing read")),
         }
     }
-    // An empty result never replaces a corpus already there (the next
-    // stages refuse an empty one anyway): the run fails and keeps it.
-    let previous = !to_stdout
-        && cfg.output.is_file()
-        && crate::manifest::prep_manifest_path(&cfg.output).is_file();
-    if summary.lines_out == 0 && previous {
-        return Err(Error::InvalidInput {
-            path: cfg.output.clone(),
-            message: format!(
-                "the inputs gave no text ({} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}); the corpus already here is kept, not replaced by an empty one",
-                read_stats.units,
-                read_stats.non_cyrillic_dropped,
-                summary.segments_below_min_tokens,
-                cfg.min_tokens
-            ),
-        });
-    }
     if summary.lines_out == 0 {
-        progress.warn(&format!(
-            "{}: wrote an empty corpus ({} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}); the next stages need text",
-            cfg.output.display(),
+        let why = format!(
+            "{} text units read, {} dropped by --min-cyrillic-share, {} segments under --min-tokens {}",
             read_stats.units,
             read_stats.non_cyrillic_dropped,
             summary.segments_below_min_tokens,
             cfg.min_tokens
+        );
+        // An empty result never replaces a corpus already there (the next
+        // stages refuse an empty one anyway): the run fails and keeps it.
+        if !to_stdout && is_prep_output(&cfg.output) {
+            return Err(Error::InvalidInput {
+                path: cfg.output.clone(),
+                message: format!("the inputs gave no text ({why}); the corpus already here is kept, not replaced by an empty one"),
+            });
+        }
+        progress.warn(&format!(
+            "{}: wrote an empty corpus ({why}); the next stages need text",
+            cfg.output.display()
         ));
     }
     // Stdin's entry as read: the size and compression its bytes showed.
@@ -398,6 +392,12 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
 
 /// The inputs without prep's own output: dropped when a directory walk
 /// found it, refused when named as an input.
+/// Whether `path` is a corpus a previous run of prep wrote (its manifest
+/// beside it).
+fn is_prep_output(path: &std::path::Path) -> bool {
+    path.is_file() && crate::manifest::prep_manifest_path(path).is_file()
+}
+
 fn without_output(inputs: Vec<Input>, cfg: &PrepConfig) -> Result<Vec<Input>> {
     let canon = |p: &std::path::Path| std::fs::canonicalize(p).ok();
     let Some(out) = canon(&cfg.output) else {
@@ -409,8 +409,7 @@ fn without_output(inputs: Vec<Input>, cfg: &PrepConfig) -> Result<Vec<Input>> {
             // Found by walking a directory, a previous prep output (its
             // manifest beside it) is left out; any other file there is the
             // user's text, which the run would overwrite.
-            let previous = crate::manifest::prep_manifest_path(&i.path).is_file();
-            if cfg.inputs.contains(&i.path) || !previous {
+            if cfg.inputs.contains(&i.path) || !is_prep_output(&i.path) {
                 return Err(Error::InvalidConfig(format!(
                     "{} is both an input and the output (-o); write the corpus elsewhere",
                     i.path.display()

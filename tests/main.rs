@@ -652,6 +652,14 @@ fn parquet_of(rows: &[&str], column: &str) -> Vec<u8> {
     buf
 }
 
+/// The `w2v: warning:` line of `stderr` that mentions `needle`.
+fn warning_line<'e>(stderr: &'e str, needle: &str) -> &'e str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("w2v: warning:") && l.contains(needle))
+        .unwrap_or_else(|| panic!("no warning about {needle:?}: {stderr}"))
+}
+
 fn prep_out(dir: &Path, inputs: &[&str], extra: &[&str]) -> String {
     let mut args = vec!["prep"];
     args.extend_from_slice(inputs);
@@ -833,10 +841,7 @@ fn prep_reads_compressed_and_jsonl_archive_entries_and_names_what_it_skips() {
         "сжатый внутри\nвторой сжатый\nзапись в архиве\nкомета\n"
     );
     // The parquet and csv entries are named; the metadata is not.
-    let warn = err
-        .lines()
-        .find(|l| l.contains("archive entries"))
-        .unwrap_or_else(|| panic!("no warning about skipped entries: {err}"));
+    let warn = warning_line(&err, "archive entries");
     assert!(warn.contains("skipped 3 archive entries"), "{warn}");
     assert!(warn.contains("shard.parquet"), "{warn}");
     assert!(warn.contains("table.csv"), "{warn}");
@@ -1007,10 +1012,7 @@ fn prep_warning_for_kept_invalid_utf8_names_the_files_and_the_rule() {
     std::fs::write(p.join("clean.txt"), "Чистый текст\n").unwrap();
     let (code, _, err) = plain(p, &["prep", "few.txt", "clean.txt", "-o", "out/c.txt"]);
     assert_eq!(code, 0, "{err}");
-    let warn = err
-        .lines()
-        .find(|l| l.contains("invalid UTF-8"))
-        .unwrap_or_else(|| panic!("no warning: {err}"));
+    let warn = warning_line(&err, "invalid UTF-8");
     assert!(warn.contains("3 invalid UTF-8 sequences"), "{warn}");
     assert!(warn.contains("few.txt (3)"), "{warn}");
     assert!(!warn.contains("clean.txt"), "{warn}");
