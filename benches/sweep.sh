@@ -53,6 +53,13 @@ declare -A C=(
   [e10win8]="|--epochs 10 --window 8"
   [e10neg10]="|--epochs 10 --negative 10"
   [e10lr0.035]="|--epochs 10 --lr 0.035"
+  # Subword rows only: the n-gram range (replaces the rows' 3-6) and the width.
+  [ng2-5]="|--subwords 2-5"
+  [ng3-5]="|--subwords 3-5"
+  [ng4-6]="|--subwords 4-6"
+  [ng2-6]="|--subwords 2-6"
+  [dim100]="|--dim 100"
+  [dim200]="|--dim 200"
   [chosen]="${CHOSEN:-|}"
 )
 CONFIGS=${CONFIGS:-base lr0.05 lr0.075 lr0.1 neg10 neg15 win2 win3 win8 sample1e-4 sample1e-5 epochs10 epochs15 ns0.5 ns1.0 mc3 mc10}
@@ -73,7 +80,9 @@ for s in ${SEEDS:-1}; do
     m=$O/model$TAG
     # A row's own --lr replaces the subword rows' 0.05 (clap takes a flag once).
     sub=$SUB
-    [[ $tflags == *--lr* ]] && sub=${SUB/--lr 0.05/}
+    [[ $tflags == *--lr* ]] && sub=${sub/--lr 0.05/}
+    # So does a row's own --subwords range.
+    [[ $tflags == *--subwords* ]] && sub=${sub/--subwords 3-6/}
     /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "max_rss_kb": %M}' -o $O/time$TAG.json \
       $B train --corpus $O/vocab-$key/corpus.ids -o $m --force --engine native --threads $THREADS --seed $s --progress silent $sub $tflags
     row="{\"phase\": \"$PHASE\", \"config\": \"$name\", \"subwords\": \"$SUB\", \"vocab_flags\": \"$vflags\", \"train_flags\": \"$tflags\", \"seed\": $s, \"time\": $(cat $O/time$TAG.json), \"dev\": $(score $m dev)"

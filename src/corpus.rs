@@ -9,7 +9,9 @@
 //! the last whitespace before the limit.
 //!
 //! Formats are detected by extension, then by magic bytes, or forced:
-//! - plain text (`.txt`, anything unrecognised), `.gz` / `.zst` wrappers;
+//! - plain text (`.txt`, anything unrecognised), gzip and zstd wrappers,
+//!   found by their magic numbers whatever the name says (a `.gz` that is
+//!   plain text is read as text);
 //! - JSON Lines (`.jsonl`, `.ndjson`, `.json`) with a string field;
 //! - parquet (`.parquet`, magic `PAR1`) with a string column, read one
 //!   record batch at a time (row group by row group);
@@ -20,9 +22,15 @@
 //!   lines are removed; `.conllu` entries are read as CoNLL-U;
 //! - CoNLL-U (`.conllu`): `# text =` lines, or the FORM column rebuilt.
 //!
+//! A directory is walked with the archive rule: the files an archive entry
+//! would be skipped as (metadata, or a kind such as `.csv` or `.pdf`) are
+//! passed over and counted, so an unpacked Taiga reads as its archive does.
+//! A file named on the command line is always read.
+//!
 //! `min_cyrillic_share` drops units whose letters are mostly non-Cyrillic
 //! (the Subtitles segment ships English files beside Russian ones), and
-//! `skip_pattern` drops archive entries whose path matches a regex.
+//! `skip_pattern` drops archive entries and walked files whose path (inside
+//! the archive, or under the directory named) matches a regex.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -159,10 +167,24 @@ pub struct ReadStats {
     /// The first [`UNREAD_EXAMPLES`] of them, as `archive/entry`.
     #[serde(default)]
     pub unread_examples: Vec<String>,
+    /// Files a directory walk passed over as metadata (the archive rule,
+    /// `--skip-pattern` included).
+    #[serde(default)]
+    pub walk_metadata: u64,
+    /// Files a directory walk passed over as a kind prep reads only when
+    /// named (`.csv`, `.pdf`, ...), and the first [`UNREAD_EXAMPLES`].
+    #[serde(default)]
+    pub walk_unread: u64,
+    #[serde(default)]
+    pub walk_unread_examples: Vec<String>,
     /// Units dropped by `min_cyrillic_share`.
     pub non_cyrillic_dropped: u64,
     /// JSONL lines that were not JSON or had no string text field.
     pub bad_records: u64,
+    /// The first [`INVALID_FILES_LISTED`] documents with such lines, with
+    /// how many each.
+    #[serde(default)]
+    pub bad_record_files: Vec<(String, u64)>,
     /// Input files with no content.
     pub empty_files: Vec<String>,
     /// Documents kept with invalid UTF-8 replaced, with how many sequences
@@ -178,7 +200,7 @@ pub struct ReadStats {
 /// How many unread archive entries [`ReadStats::unread_examples`] names.
 pub const UNREAD_EXAMPLES: usize = 3;
 
-/// What [`Reader::entry_kind`] does with an archive entry.
+/// What [`entry_kind`] does with an archive entry or a walked file.
 enum EntryKind {
     Read(Format),
     Metadata,
@@ -205,8 +227,21 @@ pub fn is_stream(path: &Path) -> bool {
     path.as_os_str() == "-" || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
-/// Expands directories (recursively, sorted) and detects formats.
-pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
+/// The `--skip-pattern` regex, compiled.
+fn skip_regex(cfg: &ReadConfig) -> Result<Option<regex::Regex>> {
+    cfg.skip_pattern
+        .as_deref()
+        .map(|p| {
+            regex::Regex::new(p).map_err(|e| Error::InvalidConfig(format!("--skip-pattern: {e}")))
+        })
+        .transpose()
+}
+
+/// Expands directories (recursively, sorted, by the archive rule: see the
+/// module docs) and detects formats. `stats` counts the walked files passed
+/// over.
+pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> Result<Vec<Input>> {
+    let skip = skip_regex(cfg)?;
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(invalid(
             Path::new("-"),
@@ -230,7 +265,29 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
         if p.as_os_str() == "-" {
             files.push(p.clone());
         } else if p.is_dir() {
-            walk(p, &mut files, &mut std::collections::HashSet::new())?;
+            let (kept, passed) = (files.len(), stats.walk_metadata + stats.walk_unread);
+            let mut w = Walk {
+                root: p,
+                skip: skip.as_ref(),
+                out: &mut files,
+                seen: std::collections::HashSet::new(),
+                stats: &mut *stats,
+            };
+            w.walk(p)?;
+            let passed = stats.walk_metadata + stats.walk_unread - passed;
+            if files.len() == kept && passed > 0 {
+                return Err(invalid(
+                    p,
+                    format!(
+                        "holds no file prep reads in a directory: {passed} passed over as metadata or as kinds read only when named{}; name the files on the command line",
+                        if stats.walk_unread_examples.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (such as {})", stats.walk_unread_examples.join(", "))
+                        }
+                    ),
+                ));
+            }
         } else {
             std::fs::metadata(p).map_err(io_err(p, "read input"))?;
             files.push(p.clone());
@@ -257,42 +314,64 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig) -> Result<Vec<Input>> {
         .collect()
 }
 
-fn walk(
-    dir: &Path,
-    out: &mut Vec<PathBuf>,
-    seen: &mut std::collections::HashSet<PathBuf>,
-) -> Result<()> {
-    // A directory reached twice (a symlink to `.` or to a parent) is read
-    // once: following it again would repeat its files, or never end.
-    let real = std::fs::canonicalize(dir).map_err(io_err(dir, "list directory"))?;
-    if !seen.insert(real) {
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io_err(dir, "list directory"))?
-        .map(|e| e.map(|e| e.path()).map_err(io_err(dir, "list directory")))
-        .collect::<Result<_>>()?;
-    entries.sort();
-    for p in entries {
-        // Hidden files (w2v's temp files among them) and w2v's manifests
-        // are never corpus text.
-        let skip = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.') || crate::manifest::is_manifest_name(n));
-        if skip {
-            continue;
+/// One directory named on the command line, walked.
+struct Walk<'w> {
+    root: &'w Path,
+    skip: Option<&'w regex::Regex>,
+    out: &'w mut Vec<PathBuf>,
+    seen: std::collections::HashSet<PathBuf>,
+    stats: &'w mut ReadStats,
+}
+
+impl Walk<'_> {
+    fn walk(&mut self, dir: &Path) -> Result<()> {
+        // A directory reached twice (a symlink to `.` or to a parent) is read
+        // once: following it again would repeat its files, or never end.
+        let real = std::fs::canonicalize(dir).map_err(io_err(dir, "list directory"))?;
+        if !self.seen.insert(real) {
+            return Ok(());
         }
-        if p.is_dir() {
-            walk(&p, out, seen)?;
-        } else if p.is_file() {
-            out.push(p);
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io_err(dir, "list directory"))?
+            .map(|e| e.map(|e| e.path()).map_err(io_err(dir, "list directory")))
+            .collect::<Result<_>>()?;
+        entries.sort();
+        for p in entries {
+            // Hidden files (w2v's temp files among them) and w2v's manifests
+            // are never corpus text.
+            let skip = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') || crate::manifest::is_manifest_name(n));
+            if skip {
+                continue;
+            }
+            if p.is_dir() {
+                self.walk(&p)?;
+            } else if p.is_file() {
+                // The archive rule, on the path under the directory named.
+                let rel = p.strip_prefix(self.root).unwrap_or(&p);
+                let rel = rel
+                    .to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/");
+                match entry_kind(&rel, self.skip, true) {
+                    EntryKind::Read(_) => self.out.push(p),
+                    EntryKind::Metadata => self.stats.walk_metadata += 1,
+                    EntryKind::Unread => {
+                        self.stats.walk_unread += 1;
+                        if self.stats.walk_unread_examples.len() < UNREAD_EXAMPLES {
+                            let shown = crate::error::shown(&p.display().to_string());
+                            self.stats.walk_unread_examples.push(shown);
+                        }
+                    }
+                }
+            }
+            // Anything else found by the walk (a FIFO, a socket, a device, a
+            // dangling link) is not a corpus file: reading a FIFO would block
+            // forever. Named on the command line, a FIFO is read (`<(zcat …)`).
         }
-        // Anything else found by the walk (a FIFO, a socket, a device, a
-        // dangling link) is not a corpus file: reading a FIFO would block
-        // forever. Named on the command line, a FIFO is read (`<(zcat …)`).
+        Ok(())
     }
-    Ok(())
 }
 
 fn sniff(path: &Path) -> Result<[u8; 4]> {
@@ -336,11 +415,10 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
     // it by magic number as it reads).
     let stdin = is_stream(path);
     let magic = if stdin { [0; 4] } else { sniff(path)? };
-    let compression = match compression_of(&magic) {
-        Compression::None if name.ends_with(".gz") || name.ends_with(".tgz") => Compression::Gzip,
-        Compression::None if name.ends_with(".zst") || name.ends_with(".zstd") => Compression::Zstd,
-        c => c,
-    };
+    // The magic number decides, not the name: a `.gz` that holds plain
+    // text (a browser unpacked the download) is read as text, and a stream
+    // is decompressed by what its first bytes show when it is read.
+    let compression = compression_of(&magic);
     if let Some(f) = forced {
         let signed = match f {
             Format::Zip => magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06",
@@ -404,14 +482,98 @@ fn decompressed<'r>(
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             1 << 20,
-            flate2::bufread::MultiGzDecoder::new(r),
+            Damaged {
+                inner: flate2::bufread::MultiGzDecoder::new(r),
+                what: "gzip",
+            },
         )),
         Compression::Zstd => Box::new(BufReader::with_capacity(
             1 << 20,
-            zstd::stream::read::Decoder::with_buffer(r)
-                .map_err(io_err(path, "open zstd stream"))?,
+            Damaged {
+                inner: zstd::stream::read::Decoder::with_buffer(r)
+                    .map_err(io_err(path, "open zstd stream"))?,
+                what: "zstd",
+            },
         )),
     })
+}
+
+/// A decompressor whose data errors say what they mean for the file: the
+/// codecs' own words ("Dictionary mismatch", "invalid gzip header") read
+/// like a setting to fix.
+struct Damaged<R> {
+    inner: R,
+    what: &'static str,
+}
+
+impl<R: Read> Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::ErrorKind as K;
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            k @ (K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other) => {
+                std::io::Error::new(
+                    k,
+                    format!(
+                        "its {} data is damaged or cut short ({e}); re-download or re-compress it",
+                        self.what
+                    ),
+                )
+            }
+            _ => e,
+        })
+    }
+}
+
+/// What to do with the archive entry `name` (or, `walked`, the file at the
+/// path `name` under a directory named on the command line): read it (as a
+/// format, its compression decided by magic numbers when it is read), skip
+/// it as metadata (Taiga's `meta`, `tagged_texts`, hidden files,
+/// `--skip-pattern`), or skip it as a kind prep does not read there (named
+/// in a warning). A walk also reads what prep reads as a file of its own:
+/// parquet, JSON, and archives.
+fn entry_kind(name: &str, skip: Option<&regex::Regex>, walked: bool) -> EntryKind {
+    if skip.is_some_and(|re| re.is_match(name)) {
+        return EntryKind::Metadata;
+    }
+    let lower = name.to_lowercase();
+    let comps: Vec<&str> = lower.split('/').filter(|c| !c.is_empty()).collect();
+    let file = comps.last().copied().unwrap_or("");
+    // Metadata by whole words of the path (Taiga's `meta/`,
+    // `newmetadata.csv`, `x.metatable_texts.txt`, `tagged_texts/`), not
+    // by substring: `kometa.txt` is a text.
+    let meta_word = |c: &str| {
+        c.split(['.', '_', '-', ' '])
+            .any(|w| w == "meta" || w.contains("metadata") || w.contains("metatable"))
+    };
+    if comps.iter().any(|c| {
+        *c == "tagged_texts"
+            || c.starts_with("__macosx")
+            || (c.starts_with('.') && *c != "." && *c != "..")
+            || meta_word(c)
+    }) {
+        return EntryKind::Metadata;
+    }
+    let inner = [".gz", ".zstd", ".zst"]
+        .iter()
+        .find_map(|z| file.strip_suffix(z))
+        .unwrap_or(file);
+    if inner.ends_with(".conllu") {
+        EntryKind::Read(Format::Conllu)
+    } else if inner.ends_with(".jsonl") || inner.ends_with(".ndjson") {
+        EntryKind::Read(Format::Jsonl)
+    } else if inner.ends_with(".txt") || inner.ends_with(".text") || !inner.contains('.') {
+        EntryKind::Read(Format::Text)
+    } else if walked && inner.ends_with(".json") {
+        EntryKind::Read(Format::Jsonl)
+    } else if walked && inner.ends_with(".parquet") {
+        EntryKind::Read(Format::Parquet)
+    } else if walked && (inner.ends_with(".zip")) {
+        EntryKind::Read(Format::Zip)
+    } else if walked && (inner.ends_with(".tar") || file.ends_with(".tgz")) {
+        EntryKind::Read(Format::Tar)
+    } else {
+        EntryKind::Unread
+    }
 }
 
 /// A parquet file cut short or not parquet at all (no footer where one
@@ -442,10 +604,10 @@ pub struct Reader<'a> {
     skip: Option<regex::Regex>,
     /// Counters.
     pub stats: ReadStats,
-    /// Stdin as it was read, when it was an input: the compression and
-    /// format its bytes showed, and how many bytes it held. [`discover`]
-    /// cannot know them (it may not read stdin ahead).
-    pub stdin: Option<Input>,
+    /// Each stream input (stdin, a pipe) as it was read: the compression
+    /// and format its bytes showed, and how many bytes it held. [`discover`]
+    /// cannot know them (it may not read a stream ahead).
+    pub streams: Vec<Input>,
     line: Vec<u8>,
     text: String,
 }
@@ -503,18 +665,11 @@ pub fn decode_lossy<'b>(bytes: &'b [u8], scratch: &'b mut String, invalid: &mut 
 impl<'a> Reader<'a> {
     /// A reader for `cfg`.
     pub fn new(cfg: &'a ReadConfig) -> Result<Self> {
-        let skip = match &cfg.skip_pattern {
-            Some(p) => Some(
-                regex::Regex::new(p)
-                    .map_err(|e| Error::InvalidConfig(format!("--skip-pattern: {e}")))?,
-            ),
-            None => None,
-        };
         Ok(Reader {
             cfg,
-            skip,
+            skip: skip_regex(cfg)?,
             stats: ReadStats::default(),
-            stdin: None,
+            streams: Vec::new(),
             line: Vec::new(),
             text: String::new(),
         })
@@ -623,8 +778,8 @@ impl<'a> Reader<'a> {
                     }
                     _ => input.format,
                 };
-                if path.as_os_str() == "-" {
-                    self.stdin = Some(Input {
+                if is_stream(&path) {
+                    self.streams.push(Input {
                         compression,
                         format,
                         ..input.clone()
@@ -638,7 +793,7 @@ impl<'a> Reader<'a> {
         }
         let read = counted.load(Ordering::Relaxed);
         self.stats.bytes_in += read;
-        if let Some(i) = self.stdin.as_mut().filter(|_| path.as_os_str() == "-") {
+        if let Some(i) = self.streams.last_mut().filter(|i| i.path == path) {
             i.bytes = read;
         }
         if self.stats.units == before {
@@ -678,6 +833,7 @@ impl<'a> Reader<'a> {
                 .or_default() += 1;
         }
         let invalid_before = self.stats.invalid_utf8;
+        let bad_before = self.stats.bad_records;
         let mut bytes = 0u64;
         let mut conllu = ConlluState::default();
         let mut line = std::mem::take(&mut self.line);
@@ -742,6 +898,11 @@ impl<'a> Reader<'a> {
         self.line = line;
         self.text = text;
         result?;
+        let bad = self.stats.bad_records - bad_before;
+        if bad > 0 && self.stats.bad_record_files.len() < INVALID_FILES_LISTED {
+            let shown = crate::error::shown(&path.display().to_string());
+            self.stats.bad_record_files.push((shown, bad));
+        }
         let invalid = self.stats.invalid_utf8 - invalid_before;
         if !self.cfg.allow_invalid && encoding::too_invalid(invalid, bytes) {
             return Err(too_invalid_text(path, invalid, bytes));
@@ -766,48 +927,6 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// What to do with the archive entry `name`: read it (as a format, its
-    /// compression decided by magic numbers when it is read), skip it as
-    /// metadata (Taiga's `meta`, `tagged_texts`, hidden files,
-    /// `--skip-pattern`), or skip it as a kind prep does not read inside an
-    /// archive (named in a warning).
-    fn entry_kind(&self, name: &str) -> EntryKind {
-        if self.skip.as_ref().is_some_and(|re| re.is_match(name)) {
-            return EntryKind::Metadata;
-        }
-        let lower = name.to_lowercase();
-        let comps: Vec<&str> = lower.split('/').filter(|c| !c.is_empty()).collect();
-        let file = comps.last().copied().unwrap_or("");
-        // Metadata by whole words of the path (Taiga's `meta/`,
-        // `newmetadata.csv`, `x.metatable_texts.txt`, `tagged_texts/`), not
-        // by substring: `kometa.txt` is a text.
-        let meta_word = |c: &str| {
-            c.split(['.', '_', '-', ' '])
-                .any(|w| w == "meta" || w.contains("metadata") || w.contains("metatable"))
-        };
-        if comps.iter().any(|c| {
-            *c == "tagged_texts"
-                || c.starts_with("__macosx")
-                || (c.starts_with('.') && *c != "." && *c != "..")
-                || meta_word(c)
-        }) {
-            return EntryKind::Metadata;
-        }
-        let inner = file
-            .strip_suffix(".gz")
-            .or_else(|| file.strip_suffix(".zst"))
-            .unwrap_or(file);
-        if inner.ends_with(".conllu") {
-            EntryKind::Read(Format::Conllu)
-        } else if inner.ends_with(".jsonl") || inner.ends_with(".ndjson") {
-            EntryKind::Read(Format::Jsonl)
-        } else if inner.ends_with(".txt") || inner.ends_with(".text") || !inner.contains('.') {
-            EntryKind::Read(Format::Text)
-        } else {
-            EntryKind::Unread
-        }
-    }
-
     /// Reads or skips one archive entry (see [`Self::entry_kind`]).
     fn read_entry(
         &mut self,
@@ -816,7 +935,7 @@ impl<'a> Reader<'a> {
         entry: impl Read,
         sink: &mut Sink,
     ) -> Result<()> {
-        let kind = match self.entry_kind(name) {
+        let kind = match entry_kind(name, self.skip.as_ref(), false) {
             EntryKind::Read(kind) => kind,
             EntryKind::Metadata => {
                 self.stats.skipped_entries += 1;
@@ -871,14 +990,24 @@ impl<'a> Reader<'a> {
         let mut zip = zip::ZipArchive::new(f)
             .map_err(|e| invalid(path, format!("cannot read zip archive: {e}")))?;
         for i in 0..zip.len() {
-            let entry = zip
-                .by_index(i)
-                .map_err(|e| invalid(path, format!("cannot read zip entry {i}: {e}")))?;
+            let named = zip
+                .name_for_index(i)
+                .map_or_else(|| format!("number {i}"), crate::error::shown);
+            let entry = zip.by_index(i).map_err(|e| {
+                invalid(
+                    path,
+                    format!("cannot read its entry {named} ({e}); the archive is damaged: re-download it"),
+                )
+            })?;
             on_read(entry.compressed_size());
             if !entry.is_file() {
                 continue;
             }
             let name = entry.name().to_string();
+            let entry = Damaged {
+                inner: entry,
+                what: "zip",
+            };
             self.read_entry(path, &name, entry, sink)?;
         }
         Ok(())

@@ -157,7 +157,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         crate::manifest::claim_dir(dir, crate::manifest::Owner::Prep)?;
         Some(crate::manifest::lock_dir(dir)?)
     };
-    let inputs = without_output(discover(&cfg.inputs, &cfg.read)?, cfg)?;
+    // The files a directory walk passes over are counted here.
+    let mut walked = ReadStats::default();
+    let inputs = without_output(discover(&cfg.inputs, &cfg.read, &mut walked)?, cfg)?;
     // Unknown (0) when stdin or a pipe is among the inputs: it has no size
     // up front.
     let total: u64 = if inputs.iter().any(|i| crate::corpus::is_stream(&i.path)) {
@@ -181,118 +183,123 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let mut out_hash = xxhash_rust::xxh3::Xxh3::new();
 
     let stop_prints = std::sync::atomic::AtomicBool::new(false);
-    let ((read_stats, stdin_read), input_prints) = std::thread::scope(|scope| -> Result<_> {
-        // The inputs' fingerprints for the manifest, hashed alongside the
-        // work instead of after it.
-        let prints = scope.spawn(|| {
-            inputs
-                .iter()
-                .filter(|i| !crate::corpus::is_stream(&i.path))
-                .map(|i| fingerprint_unless(&i.path, &stop_prints))
-                .collect::<Result<Vec<_>>>()
-        });
-        let reader_stage = stage.clone();
-        let read_cfg = &cfg.read;
-        let inputs = &inputs;
-        let producer = scope.spawn(move || -> Result<(ReadStats, Option<Input>)> {
-            let mut reader = Reader::new(read_cfg)?;
-            let mut block = String::with_capacity(BLOCK_BYTES + 4096);
-            for input in inputs {
-                let st = reader_stage.clone();
-                let mut sink = |unit: &str| -> Result<()> {
-                    // Units may hold newlines (documents): each line is a segment.
-                    block.push_str(unit);
-                    block.push('\n');
-                    if block.len() >= BLOCK_BYTES {
-                        let full = std::mem::replace(
-                            &mut block,
-                            String::with_capacity(BLOCK_BYTES + 4096),
-                        );
-                        // The consumer hung up: it failed, and reports why.
-                        tx.send(Block { text: full })
-                            .map_err(|_| Error::Cancelled)?;
-                    }
-                    Ok(())
-                };
-                reader.read(input, Box::new(move |n| st.inc(n)), &mut sink)?;
-            }
-            if !block.is_empty() {
-                let _ = tx.send(Block { text: block });
-            }
-            drop(tx);
-            Ok((reader.stats, reader.stdin))
-        });
-
-        // Blocks go to the pool as they arrive, up to `window` in flight,
-        // and are written in order as they finish: the pool never waits for
-        // the writer or for a batch to fill.
-        let consume = (|| -> Result<()> {
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
-            let mut finished = std::collections::BTreeMap::new();
-            let (mut submitted, mut written) = (0u64, 0u64);
-            let mut reader_done = false;
-            loop {
-                while !reader_done && submitted - written < window as u64 {
-                    // Block on the reader only when the pool has nothing.
-                    let got = if submitted == written {
-                        rx.recv().ok()
-                    } else {
-                        rx.try_recv().ok()
-                    };
-                    match got {
-                        Some(block) => {
-                            let (norm, done_tx, seq) = (norm.clone(), done_tx.clone(), submitted);
-                            let min_tokens = cfg.min_tokens;
-                            pool.spawn(move || {
-                                // A panic is caught and sent to the writer,
-                                // which reports it (in a rayon job it would
-                                // abort the process).
-                                let block =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        normalize_block(&norm, min_tokens, &block)
-                                    }));
-                                // The receiver is gone only if the writer failed.
-                                let _ = done_tx.send(Finished { seq, block });
-                            });
-                            submitted += 1;
+    let ((mut read_stats, streams_read), input_prints) =
+        std::thread::scope(|scope| -> Result<_> {
+            // The inputs' fingerprints for the manifest, hashed alongside the
+            // work instead of after it.
+            let prints = scope.spawn(|| {
+                inputs
+                    .iter()
+                    .filter(|i| !crate::corpus::is_stream(&i.path))
+                    .map(|i| fingerprint_unless(&i.path, &stop_prints))
+                    .collect::<Result<Vec<_>>>()
+            });
+            let reader_stage = stage.clone();
+            let read_cfg = &cfg.read;
+            let inputs = &inputs;
+            let producer = scope.spawn(move || -> Result<(ReadStats, Vec<Input>)> {
+                let mut reader = Reader::new(read_cfg)?;
+                let mut block = String::with_capacity(BLOCK_BYTES + 4096);
+                for input in inputs {
+                    let st = reader_stage.clone();
+                    let mut sink = |unit: &str| -> Result<()> {
+                        // Units may hold newlines (documents): each line is a segment.
+                        block.push_str(unit);
+                        block.push('\n');
+                        if block.len() >= BLOCK_BYTES {
+                            let full = std::mem::replace(
+                                &mut block,
+                                String::with_capacity(BLOCK_BYTES + 4096),
+                            );
+                            // The consumer hung up: it failed, and reports why.
+                            tx.send(Block { text: full })
+                                .map_err(|_| Error::Cancelled)?;
                         }
-                        None if submitted == written => reader_done = true,
-                        None => break,
+                        Ok(())
+                    };
+                    reader.read(input, Box::new(move |n| st.inc(n)), &mut sink)?;
+                }
+                if !block.is_empty() {
+                    let _ = tx.send(Block { text: block });
+                }
+                drop(tx);
+                Ok((reader.stats, reader.streams))
+            });
+
+            // Blocks go to the pool as they arrive, up to `window` in flight,
+            // and are written in order as they finish: the pool never waits for
+            // the writer or for a batch to fill.
+            let consume = (|| -> Result<()> {
+                let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
+                let mut finished = std::collections::BTreeMap::new();
+                let (mut submitted, mut written) = (0u64, 0u64);
+                let mut reader_done = false;
+                loop {
+                    while !reader_done && submitted - written < window as u64 {
+                        // Block on the reader only when the pool has nothing.
+                        let got = if submitted == written {
+                            rx.recv().ok()
+                        } else {
+                            rx.try_recv().ok()
+                        };
+                        match got {
+                            Some(block) => {
+                                let (norm, done_tx, seq) =
+                                    (norm.clone(), done_tx.clone(), submitted);
+                                let min_tokens = cfg.min_tokens;
+                                pool.spawn(move || {
+                                    // A panic is caught and sent to the writer,
+                                    // which reports it (in a rayon job it would
+                                    // abort the process).
+                                    let block =
+                                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                            || normalize_block(&norm, min_tokens, &block),
+                                        ));
+                                    // The receiver is gone only if the writer failed.
+                                    let _ = done_tx.send(Finished { seq, block });
+                                });
+                                submitted += 1;
+                            }
+                            None if submitted == written => reader_done = true,
+                            None => break,
+                        }
                     }
+                    if submitted == written {
+                        return Ok(());
+                    }
+                    let done = done_rx.recv().expect("prep worker lost its block");
+                    finished.insert(done.seq, joined("prep normalizer", done.block)?);
+                    while let Some(n) = finished.remove(&written) {
+                        std::io::Write::write_all(&mut out, &n.text)
+                            .map_err(io_err(&cfg.output, "write"))?;
+                        out_hash.update(&n.text);
+                        summary.lines_out += n.lines;
+                        summary.tokens_out += n.tokens;
+                        summary.bytes_out += n.text.len() as u64;
+                        summary.segments_below_min_tokens += n.dropped;
+                        written += 1;
+                    }
+                    stage.message(format!("{} tokens", summary.tokens_out));
                 }
-                if submitted == written {
-                    return Ok(());
-                }
-                let done = done_rx.recv().expect("prep worker lost its block");
-                finished.insert(done.seq, joined("prep normalizer", done.block)?);
-                while let Some(n) = finished.remove(&written) {
-                    std::io::Write::write_all(&mut out, &n.text)
-                        .map_err(io_err(&cfg.output, "write"))?;
-                    out_hash.update(&n.text);
-                    summary.lines_out += n.lines;
-                    summary.tokens_out += n.tokens;
-                    summary.bytes_out += n.text.len() as u64;
-                    summary.segments_below_min_tokens += n.dropped;
-                    written += 1;
-                }
-                stage.message(format!("{} tokens", summary.tokens_out));
+            })();
+            drop(rx);
+            let produced = joined("prep reader", producer.join()).and_then(|r| r);
+            if produced.is_err() || consume.is_err() {
+                stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-        })();
-        drop(rx);
-        let produced = joined("prep reader", producer.join()).and_then(|r| r);
-        if produced.is_err() || consume.is_err() {
-            stop_prints.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        let prints = joined("prep fingerprint", prints.join()).and_then(|r| r);
-        // A reader error explains a writer stop, so it comes first; but a
-        // reader that only stopped because the writer failed defers to it.
-        match (produced, consume) {
-            (Err(Error::Cancelled), Err(e)) | (Ok(_), Err(e)) => Err(e),
-            (Err(e), _) => Err(e),
-            (Ok(stats), Ok(())) => Ok((stats, prints?)),
-        }
-    })?;
+            let prints = joined("prep fingerprint", prints.join()).and_then(|r| r);
+            // A reader error explains a writer stop, so it comes first; but a
+            // reader that only stopped because the writer failed defers to it.
+            match (produced, consume) {
+                (Err(Error::Cancelled), Err(e)) | (Ok(_), Err(e)) => Err(e),
+                (Err(e), _) => Err(e),
+                (Ok(stats), Ok(())) => Ok((stats, prints?)),
+            }
+        })?;
     stage.finish();
+    read_stats.walk_metadata = walked.walk_metadata;
+    read_stats.walk_unread = walked.walk_unread;
+    read_stats.walk_unread_examples = walked.walk_unread_examples;
     if summary.lines_out == 0 && read_stats.bad_records > 0 {
         let jsonl = inputs
             .iter()
@@ -310,10 +317,31 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     let out = out.finish()?;
 
     if read_stats.bad_records > 0 {
+        let files = &read_stats.bad_record_files;
+        let more = if files.len() >= crate::corpus::INVALID_FILES_LISTED {
+            ", ..."
+        } else {
+            ""
+        };
+        let files: Vec<String> = files.iter().map(|(f, n)| format!("{f} ({n})")).collect();
         progress.warn(&format!(
-            "skipped {} JSONL records that are not JSON or have no string field '{}' (--text-field)",
+            "skipped {} JSONL records that are not JSON or have no string field '{}' (--text-field), in {}{more}",
             read_stats.bad_records,
-            crate::error::shown(&cfg.read.text_field)
+            crate::error::shown(&cfg.read.text_field),
+            files.join(", ")
+        ));
+    }
+    if read_stats.walk_unread + read_stats.walk_metadata > 0 {
+        progress.warn(&format!(
+            "passed over {} files in the directories given, as an archive's entries would be: {} metadata (meta/, tagged_texts/, *metadata*, hidden, --skip-pattern) and {} of a kind prep reads only when named{}; name a file on the command line to read it",
+            read_stats.walk_unread + read_stats.walk_metadata,
+            read_stats.walk_metadata,
+            read_stats.walk_unread,
+            if read_stats.walk_unread_examples.is_empty() {
+                String::new()
+            } else {
+                format!(" (such as {})", read_stats.walk_unread_examples.join(", "))
+            }
         ));
     }
     if read_stats.unread_entries > 0 {
@@ -362,7 +390,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         ));
     }
     // Stdin's entry as read: the size and compression its bytes showed.
-    if let Some(seen) = stdin_read {
+    for seen in streams_read {
         for i in summary.inputs.iter_mut().filter(|i| i.path == seen.path) {
             *i = seen.clone();
         }

@@ -38,6 +38,20 @@ pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Like [`stop_flag`], and each stop signal after the first runs `again`:
+/// a second Ctrl-C means the user will not wait for the checkpoint or the
+/// final save (the binary removes its temp files and exits).
+pub fn stop_flag_or(again: impl Fn(i32) + Send + 'static) -> std::io::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    on_stop(move |sig| {
+        if s2.swap(true, Ordering::Relaxed) {
+            again(sig)
+        }
+    })?;
+    Ok(stop)
+}
+
 /// The signal that stopped this process, if one did.
 pub fn received() -> Option<i32> {
     match LAST.load(Ordering::Relaxed) {

@@ -691,6 +691,108 @@ fn signal_checkpoints(engine: &[&str], sig: i32) {
     assert!(p.join("m/checkpoints/checkpoint.json").exists());
 }
 
+/// Runs `train` into `m` with the final save held back 4 s (a test hook),
+/// and returns it once its last block is done, with its stderr to read on.
+/// The caller waits for it (a panic here, which the lint sees, fails the
+/// test and ends the process's pipe).
+#[allow(clippy::zombie_processes)]
+fn training_at_its_final_save(
+    p: &Path,
+    seed: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args([
+            "train",
+            "--engine",
+            "native",
+            "--threads",
+            "1",
+            "--dim",
+            "16",
+        ])
+        .args([
+            "--epochs",
+            "1",
+            "-o",
+            "m",
+            "--progress",
+            "json",
+            "--seed",
+            seed,
+        ])
+        .env("W2V_FAULT_SAVE_DELAY_MS", "4000")
+        .current_dir(p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("ended before its save ({status:?}): {seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("\"stage\":\"train\"") && line.contains("\"finished\":true") {
+            return (child, err);
+        }
+    }
+}
+
+/// A stop signal once the last block was done was not acted on: the run
+/// wrote its model and exited 0 without a word. Now it says the finished
+/// model was written first; a second signal stops at once, and the model
+/// already there stays whole, with no temp files left.
+#[test]
+fn class6_a_signal_during_the_final_save() {
+    use std::io::Read;
+    let d = prepared(200_000, 1);
+    let p = d.path();
+    let (child, mut err) = training_at_its_final_save(p, "1");
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{rest}");
+    assert!(
+        rest.contains("the finished model was written first"),
+        "{rest}"
+    );
+    let model = read(p.join("m/input.npy"));
+    assert!(p.join("m/model.manifest.json").is_file());
+    // Twice: the run stops at once and the model above stays as it was.
+    let (mut child, mut err) = training_at_its_final_save(p, "2");
+    for _ in 0..2 {
+        // SAFETY: as above.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(
+        read(p.join("m/input.npy")) == model,
+        "the model already there changed"
+    );
+    let words = std::fs::read_to_string(p.join("m/words.txt")).unwrap();
+    let word = words.lines().next().unwrap();
+    ok(p, &["neighbors", "--model", "m", word, "-k", "3"]);
+    let temps: Vec<_> = std::fs::read_dir(p.join("m"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
 #[test]
 fn class6_sigterm_checkpoints_training() {
     signal_checkpoints(&["--engine", "native", "--threads", "1"], libc::SIGTERM);

@@ -660,6 +660,13 @@ fn warning_line<'e>(stderr: &'e str, needle: &str) -> &'e str {
         .unwrap_or_else(|| panic!("no warning about {needle:?}: {stderr}"))
 }
 
+/// Writes `data` to `dir/name`, creating its directories.
+fn put_file(dir: &Path, name: &str, data: &[u8]) {
+    let f = dir.join(name);
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(f, data).unwrap();
+}
+
 fn prep_out(dir: &Path, inputs: &[&str], extra: &[&str]) -> String {
     let mut args = vec!["prep"];
     args.extend_from_slice(inputs);
@@ -673,11 +680,7 @@ fn prep_out(dir: &Path, inputs: &[&str], extra: &[&str]) -> String {
 fn prep_reads_every_format() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    let put = |name: &str, data: &[u8]| {
-        let f = p.join(name);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, data).unwrap();
-    };
+    let put = |name: &str, data: &[u8]| put_file(p, name, data);
     put("a.txt", "Привет, Мир!\n\nЁлка 2024\n".as_bytes());
     put("b.txt.gz", &gz("Сжатый ТЕКСТ\n".as_bytes()));
     put(
@@ -985,9 +988,16 @@ fn prep_names_a_parquet_files_columns_and_refuses_non_files_in_one_line() {
                 .status()
                 .unwrap()
                 .success());
+            let len = data.len() as u64;
             let writer = std::thread::spawn(move || std::fs::write(fifo, data).unwrap());
             let text = prep_out(p, &[name], &[]);
             writer.join().unwrap();
+            // The manifest gives the bytes the pipe held (it said 0).
+            let m: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(p.join("out/corpus.txt.prep.manifest.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(m["summary"]["inputs"][0]["bytes"], len, "{name}");
             let want = if name == "pipe.txt" {
                 "первая строка\nвторая\n"
             } else {
@@ -997,6 +1007,65 @@ fn prep_names_a_parquet_files_columns_and_refuses_non_files_in_one_line() {
         }
     }
     assert!(!p.join("out/c.txt").exists());
+}
+
+/// A walked directory follows the archive rule (an unpacked Taiga read its
+/// metadata tables and tagged copies as text, and a `.pdf` failed the run);
+/// compression is decided by magic numbers, and the codecs' errors and the
+/// JSONL warning say which file and what to do.
+#[test]
+fn prep_walks_a_directory_as_an_archive_and_reads_compression_by_magic() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let put = |name: &str, data: &[u8]| put_file(p, name, data);
+    put("d/texts/a.txt", "Текст первый\n".as_bytes());
+    put("d/texts/b.txt.gz", &gz("Текст второй\n".as_bytes()));
+    put("d/newmetadata.csv", "id,title\n1,Мета\n".as_bytes());
+    put("d/meta/m.txt", "Мета текст\n".as_bytes());
+    put("d/tagged_texts/a.conllu", "1\tТекст\t_\n".as_bytes());
+    put("d/stuff.csv", "один,два\n".as_bytes());
+    put("d/doc.pdf", b"%PDF-1.4\n\x00\x01\x02binary");
+    let (code, _, err) = plain(p, &["prep", "d", "-o", "out/corpus.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/corpus.txt")).unwrap(),
+        "текст первый\nтекст второй\n"
+    );
+    let w = warning_line(&err, "passed over 5 files");
+    assert!(w.contains("3 metadata") && w.contains("2 of a kind"), "{w}");
+    assert!(w.contains("doc.pdf") && w.contains("stuff.csv"), "{w}");
+    // Named, a file is read whatever its kind.
+    assert_eq!(prep_out(p, &["d/stuff.csv"], &[]), "один два\n");
+    // A directory whose every file is passed over is an error, not an empty corpus.
+    put("e/only.csv", "а,б\n".as_bytes());
+    let err = fails(
+        p,
+        &["prep", "e", "-o", "out/e.txt"],
+        1,
+        "holds no file prep reads",
+    );
+    assert!(err.contains("only.csv"), "{err}");
+    // Plain text named .gz (a browser unpacked the download) is text.
+    put("plain.txt.gz", "Просто текст\n".as_bytes());
+    assert_eq!(prep_out(p, &["plain.txt.gz"], &[]), "просто текст\n");
+    // A damaged zstd stream says so, not "Dictionary mismatch".
+    put("bad.zst", b"\x28\xb5\x2f\xfdgarbage after the magic");
+    let err = fails(p, &["prep", "bad.zst", "-o", "out/z.txt"], 1, "bad.zst");
+    assert!(
+        err.contains("its zstd data is damaged or cut short"),
+        "{err}"
+    );
+    // Skipped JSONL records: the warning names the file and how many.
+    put(
+        "j.jsonl",
+        "{\"text\": \"Запись\"}\nnot json\n{\"body\": 1}\n".as_bytes(),
+    );
+    let (code, _, err) = plain(p, &["prep", "j.jsonl", "-o", "out/j.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        warning_line(&err, "JSONL records").contains("j.jsonl (2)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -154,22 +154,26 @@ fn progress(p: ProgressArg) -> Progress {
 /// temp files of the outputs being written, say so when there were any,
 /// exit 128 + the signal (130, 143).
 fn exit_on_signal(json: bool) {
-    let _ = w2v::signals::on_stop(move |_| {
-        let code = w2v::signals::interrupted_exit_code();
-        let what = if w2v::manifest::remove_temp_files() > 0 {
-            "interrupted; unfinished outputs removed"
-        } else {
-            "interrupted"
-        };
-        // Not eprintln!: after SIGHUP stderr may be a closed terminal, and
-        // a failed write must not stop the exit.
-        let _ = writeln!(
-            std::io::stderr(),
-            "{}",
-            w2v::error::final_line(what, true, code, json)
-        );
-        std::process::exit(i32::from(code));
-    });
+    let _ = w2v::signals::on_stop(move |_| exit_interrupted(json));
+}
+
+/// Removes the temp files of the outputs being written and exits 128 + the
+/// signal received, saying so.
+fn exit_interrupted(json: bool) {
+    let code = w2v::signals::interrupted_exit_code();
+    let what = if w2v::manifest::remove_temp_files() > 0 {
+        "interrupted; unfinished outputs removed"
+    } else {
+        "interrupted"
+    };
+    // Not eprintln!: after SIGHUP stderr may be a closed terminal, and
+    // a failed write must not stop the exit.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}",
+        w2v::error::final_line(what, true, code, json)
+    );
+    std::process::exit(i32::from(code));
 }
 
 fn run(cli: Cli) -> std::result::Result<Option<ExitCode>, Fail> {

@@ -465,9 +465,15 @@ pub fn run(
     if let EngineConfig::Torch(_) = cfg.engine {
         return delegate_to_torch(&cfg, progress).map(Some);
     }
-    // SIGINT and SIGTERM: finish the block, checkpoint, exit 130 or 143.
-    let stop = w2v::signals::stop_flag().ok();
-    let s = w2v::train::run(&cfg, p, stop, &NativeBuilder)?;
+    // SIGINT and SIGTERM: finish the block, checkpoint, exit 130 or 143. A
+    // second one stops at once, leaving no unfinished output.
+    let json = matches!(progress, ProgressArg::Json);
+    let stop = w2v::signals::stop_flag_or(move |_| super::exit_interrupted(json)).ok();
+    let s = w2v::train::run(&cfg, p, stop.clone(), &NativeBuilder)?;
+    if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+        // Training had ended: the model, not a checkpoint, was written.
+        p.warn("a stop signal came after the last block: the finished model was written first (a second signal stops at once, without it)");
+    }
     p.info(&s.line(&cfg.output));
     Ok(None)
 }

@@ -401,7 +401,7 @@ fn leaves(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json
 }
 
 /// Leaves as the flags show them: a setting left out (null) is absent, so
-/// it reads "unset"; `--subwords`' two ends are one value, `MIN-MAX`.
+/// it reads "not given"; `--subwords`' two ends are one value, `MIN-MAX`.
 fn as_flags(mut v: Vec<(String, serde_json::Value)>) -> Vec<(String, serde_json::Value)> {
     v.retain(|(_, x)| !x.is_null());
     let end = |v: &[(String, serde_json::Value)], k: &str| {
@@ -559,7 +559,7 @@ impl TrainConfig {
             v.iter()
                 .find(|(p, _)| p == k)
                 .map(|(_, x)| show(x))
-                .unwrap_or_else(|| "unset".into())
+                .unwrap_or_else(|| "not given".into())
         };
         if get(&now, "engine.kind") != get(&then, "engine.kind") {
             return vec![format!(
@@ -640,7 +640,7 @@ mod tests {
             t2.resume_conflicts(&torch),
             ["--batch-size was 4096, now 8192"]
         );
-        // A setting left out reads "unset", not JSON's null, and --subwords
+        // A setting left out reads "not given", not JSON's null, and --subwords
         // is one value (its two ends were two garbled conflicts).
         let mut sub = native(2);
         sub.subwords = Some(crate::subword::SubwordConfig::default());
@@ -648,9 +648,9 @@ mod tests {
         assert_eq!(
             native(2).resume_conflicts(&sub),
             [
-                "--ns-exponent was 0.5, now unset",
-                "--subwords was 3-6, now unset",
-                "--buckets was 2000000, now unset"
+                "--ns-exponent was 0.5, now not given",
+                "--subwords was 3-6, now not given",
+                "--buckets was 2000000, now not given"
             ]
         );
     }

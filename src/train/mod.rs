@@ -880,11 +880,21 @@ pub fn run(
         checkpoints: checkpoints.0,
         checkpoint_s: checkpoints.1,
     };
+    fault_save_delay();
     write_model(cfg, &inputs, &weights, &summary)?;
     log.end(cursor.pairs_done, &Ok(()))?;
     log.commit(&cfg.output)?;
     let _ = std::fs::remove_dir_all(checkpoint::checkpoint_dir(&cfg.output));
     Ok(summary)
+}
+
+/// Test hook: `W2V_FAULT_SAVE_DELAY_MS` holds the final save back that
+/// long, so that a test can send a signal while it runs.
+fn fault_save_delay() {
+    let ms = std::env::var("W2V_FAULT_SAVE_DELAY_MS").ok();
+    if let Some(ms) = ms.and_then(|v| v.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Adds `weight` times each word's output row, scaled to the length of its
