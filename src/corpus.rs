@@ -141,10 +141,17 @@ impl Default for ReadConfig {
 /// One input file (or stdin) with its detected format.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Input {
+    /// Written as text, lossily where the name is not UTF-8 (a `PathBuf`
+    /// that is not fails to serialize, and the manifest's summary was lost).
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub format: Format,
     pub compression: Compression,
     pub bytes: u64,
+}
+
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }
 
 /// Counters filled while reading.
@@ -177,10 +184,24 @@ pub struct ReadStats {
     pub walk_unread: u64,
     #[serde(default)]
     pub walk_unread_examples: Vec<String>,
+    /// The first [`UNREAD_EXAMPLES`] files passed over as metadata.
+    #[serde(default)]
+    pub walk_metadata_examples: Vec<String>,
+    /// w2v's own outputs a walk passed over: corpora prep wrote (their
+    /// manifest beside them) and the directories of later stages.
+    #[serde(default)]
+    pub walk_own_outputs: u64,
+    /// Inputs given more than once (named and also found in a directory,
+    /// or reached through a link), read once.
+    #[serde(default)]
+    pub duplicates: u64,
     /// Units dropped by `min_cyrillic_share`.
     pub non_cyrillic_dropped: u64,
     /// JSONL lines that were not JSON or had no string text field.
     pub bad_records: u64,
+    /// Of those, the lines that were not JSON at all.
+    #[serde(default)]
+    pub not_json: u64,
     /// The first [`INVALID_FILES_LISTED`] documents with such lines, with
     /// how many each.
     #[serde(default)]
@@ -261,31 +282,42 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
         ));
     }
     let mut files = Vec::new();
+    let passed = |s: &ReadStats| s.walk_metadata + s.walk_unread + s.walk_own_outputs;
     for p in paths {
         if p.as_os_str() == "-" {
             files.push(p.clone());
         } else if p.is_dir() {
-            let (kept, passed) = (files.len(), stats.walk_metadata + stats.walk_unread);
+            let (kept, before) = (files.len(), passed(stats));
             let mut w = Walk {
                 root: p,
+                root_real: std::fs::canonicalize(p).map_err(io_err(p, "list directory"))?,
                 skip: skip.as_ref(),
                 out: &mut files,
                 seen: std::collections::HashSet::new(),
                 stats: &mut *stats,
             };
             w.walk(p)?;
-            let passed = stats.walk_metadata + stats.walk_unread - passed;
-            if files.len() == kept && passed > 0 {
+            let n = passed(stats) - before;
+            if files.len() == kept {
+                // A mistyped or wrong directory is an error, not an empty corpus.
+                let examples: Vec<&String> = stats
+                    .walk_unread_examples
+                    .iter()
+                    .chain(&stats.walk_metadata_examples)
+                    .collect();
+                let such = if examples.is_empty() {
+                    String::new()
+                } else {
+                    let shown: Vec<&str> = examples.iter().map(|s| s.as_str()).collect();
+                    format!(" (such as {})", shown.join(", "))
+                };
                 return Err(invalid(
                     p,
-                    format!(
-                        "holds no file prep reads in a directory: {passed} passed over as metadata or as kinds read only when named{}; name the files on the command line",
-                        if stats.walk_unread_examples.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (such as {})", stats.walk_unread_examples.join(", "))
-                        }
-                    ),
+                    if n == 0 {
+                        "holds no files to read (an empty directory)".to_string()
+                    } else {
+                        format!("holds no file prep reads in a directory: {n} passed over as metadata, by --skip-pattern, as w2v's own outputs or as kinds read only when named{such}; name the files on the command line")
+                    },
                 ));
             }
         } else {
@@ -293,6 +325,20 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
             files.push(p.clone());
         }
     }
+    // One file given twice (`prep d d/x.txt`, `prep a.txt ./a.txt`, a link
+    // beside its target) is read once.
+    let mut real_files = std::collections::HashSet::new();
+    files.retain(|p| {
+        if is_stream(p) {
+            return true;
+        }
+        let Ok(real) = std::fs::canonicalize(p) else {
+            return true;
+        };
+        let first = real_files.insert(real);
+        stats.duplicates += u64::from(!first);
+        first
+    });
     files
         .into_iter()
         .map(|path| {
@@ -317,6 +363,7 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
 /// One directory named on the command line, walked.
 struct Walk<'w> {
     root: &'w Path,
+    root_real: PathBuf,
     skip: Option<&'w regex::Regex>,
     out: &'w mut Vec<PathBuf>,
     seen: std::collections::HashSet<PathBuf>,
@@ -328,7 +375,10 @@ impl Walk<'_> {
         // A directory reached twice (a symlink to `.` or to a parent) is read
         // once: following it again would repeat its files, or never end.
         let real = std::fs::canonicalize(dir).map_err(io_err(dir, "list directory"))?;
-        if !self.seen.insert(real) {
+        // A link up to a directory above the one named (`ln -s .. up`) would
+        // walk out of it, through its neighbours.
+        let above = dir != self.root && self.root_real.starts_with(&real);
+        if above || !self.seen.insert(real) {
             return Ok(());
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -336,6 +386,18 @@ impl Walk<'_> {
             .map(|e| e.map(|e| e.path()).map_err(io_err(dir, "list directory")))
             .collect::<Result<_>>()?;
         entries.sort();
+        // A directory a later stage wrote (a vocabulary, shards, a model:
+        // its manifest is there) holds no corpus text; `prep .` in a
+        // project read vocab/words.txt as text.
+        let stage_dir = entries.iter().any(|e| {
+            e.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(crate::manifest::is_stage_dir_manifest_name)
+        });
+        if stage_dir {
+            self.stats.walk_own_outputs += 1;
+            return Ok(());
+        }
         for p in entries {
             // Hidden files (w2v's temp files among them) and w2v's manifests
             // are never corpus text.
@@ -349,21 +411,40 @@ impl Walk<'_> {
             if p.is_dir() {
                 self.walk(&p)?;
             } else if p.is_file() {
-                // The archive rule, on the path under the directory named.
+                // A corpus an earlier prep wrote: its text is already here
+                // in the files it was made from.
+                if crate::manifest::prep_manifest_path(&p).is_file() {
+                    self.stats.walk_own_outputs += 1;
+                    continue;
+                }
+                // The archive rule, on the path under the directory named;
+                // --skip-pattern also sees the path as shown.
                 let rel = p.strip_prefix(self.root).unwrap_or(&p);
                 let rel = rel
                     .to_string_lossy()
                     .replace(std::path::MAIN_SEPARATOR, "/");
-                match entry_kind(&rel, self.skip, true) {
-                    EntryKind::Read(_) => self.out.push(p),
-                    EntryKind::Metadata => self.stats.walk_metadata += 1,
-                    EntryKind::Unread => {
-                        self.stats.walk_unread += 1;
-                        if self.stats.walk_unread_examples.len() < UNREAD_EXAMPLES {
-                            let shown = crate::error::shown(&p.display().to_string());
-                            self.stats.walk_unread_examples.push(shown);
-                        }
+                let full = p.to_string_lossy();
+                let kind = match self.skip {
+                    Some(re) if re.is_match(&full) => EntryKind::Metadata,
+                    _ => entry_kind(&rel, self.skip, true),
+                };
+                let (count, examples) = match kind {
+                    EntryKind::Read(_) => {
+                        self.out.push(p);
+                        continue;
                     }
+                    EntryKind::Metadata => (
+                        &mut self.stats.walk_metadata,
+                        &mut self.stats.walk_metadata_examples,
+                    ),
+                    EntryKind::Unread => (
+                        &mut self.stats.walk_unread,
+                        &mut self.stats.walk_unread_examples,
+                    ),
+                };
+                *count += 1;
+                if examples.len() < UNREAD_EXAMPLES {
+                    examples.push(crate::error::shown(&p.display().to_string()));
                 }
             }
             // Anything else found by the walk (a FIFO, a socket, a device, a
@@ -399,6 +480,29 @@ fn compression_of(magic: &[u8]) -> Compression {
     }
 }
 
+/// A compression prep does not read, by its magic number.
+fn unread_compression(magic: &[u8]) -> Option<&'static str> {
+    if magic.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X']) {
+        Some("xz")
+    } else if magic.starts_with(&[b'7', b'z', 0xbc, 0xaf]) {
+        Some("7z")
+    } else if magic.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some("lz4")
+    } else {
+        None
+    }
+}
+
+/// The error for `path`, compressed as `kind`.
+fn unread_compression_error(path: &Path, kind: &str) -> Error {
+    invalid(
+        path,
+        format!("is {kind}-compressed, which prep does not read: decompress it first, or recompress it with gzip or zstd"),
+    )
+}
+
 /// A tar archive: `ustar` at offset 257 (POSIX and GNU headers).
 fn is_tar(head: &[u8]) -> bool {
     head.get(257..262) == Some(b"ustar")
@@ -415,6 +519,9 @@ pub fn detect(path: &Path, forced: Option<Format>) -> Result<(Format, Compressio
     // it by magic number as it reads).
     let stdin = is_stream(path);
     let magic = if stdin { [0; 4] } else { sniff(path)? };
+    if let Some(kind) = unread_compression(&magic) {
+        return Err(unread_compression_error(path, kind));
+    }
     // The magic number decides, not the name: a `.gz` that holds plain
     // text (a browser unpacked the download) is read as text, and a stream
     // is decompressed by what its first bytes show when it is read.
@@ -541,15 +648,21 @@ fn entry_kind(name: &str, skip: Option<&regex::Regex>, walked: bool) -> EntryKin
     // Metadata by whole words of the path (Taiga's `meta/`,
     // `newmetadata.csv`, `x.metatable_texts.txt`, `tagged_texts/`), not
     // by substring: `kometa.txt` is a text.
-    let meta_word = |c: &str| {
-        c.split(['.', '_', '-', ' '])
-            .any(|w| w == "meta" || w.contains("metadata") || w.contains("metatable"))
+    // A directory is metadata when a word of its name is `meta`; a file
+    // only when its name is `meta` (any extension), since `meta-analysis.txt`
+    // or `my.meta.txt` are texts.
+    let meta_word = |c: &str, dir: bool| {
+        let mut words = c.split(['.', '_', '-', ' ']);
+        let stem = c.split('.').next().unwrap_or(c);
+        words.any(|w| w.contains("metadata") || w.contains("metatable") || (dir && w == "meta"))
+            || stem == "meta"
     };
-    if comps.iter().any(|c| {
+    let last = comps.len().saturating_sub(1);
+    if comps.iter().enumerate().any(|(i, c)| {
         *c == "tagged_texts"
             || c.starts_with("__macosx")
             || (c.starts_with('.') && *c != "." && *c != "..")
-            || meta_word(c)
+            || meta_word(c, i < last)
     }) {
         return EntryKind::Metadata;
     }
@@ -610,6 +723,8 @@ pub struct Reader<'a> {
     pub streams: Vec<Input>,
     line: Vec<u8>,
     text: String,
+    /// The compression the document being read came out of, for messages.
+    layer: Compression,
 }
 
 /// Counts bytes read so progress can report input bytes.
@@ -672,6 +787,7 @@ impl<'a> Reader<'a> {
             streams: Vec::new(),
             line: Vec::new(),
             text: String::new(),
+            layer: Compression::None,
         })
     }
 
@@ -697,6 +813,9 @@ impl<'a> Reader<'a> {
         // Magic numbers decide on every input, stdin included: a gzip or
         // zstd stream is decompressed whatever its name says.
         let (magic, counted) = encoding::peek(counted, 4).map_err(io_err(&input.path, "read"))?;
+        if let Some(kind) = unread_compression(&magic) {
+            return Err(unread_compression_error(&input.path, kind));
+        }
         let compression = match input.compression {
             Compression::None => compression_of(&magic),
             c => c,
@@ -785,6 +904,7 @@ impl<'a> Reader<'a> {
                         ..input.clone()
                     });
                 }
+                self.layer = compression;
                 match format {
                     Format::Tar => self.read_tar(&path, r, sink)?,
                     f => self.read_stream(&path, f, r, false, sink)?,
@@ -841,6 +961,7 @@ impl<'a> Reader<'a> {
         let mut lines = BoundedLines::new(encoding::decoder(r, enc), self.cfg.max_line_bytes);
         let result = (|| -> Result<()> {
             let mut first = true;
+            let mut first_record = true;
             loop {
                 line.clear();
                 let got = lines.next_line(&mut line, path)?;
@@ -862,15 +983,19 @@ impl<'a> Reader<'a> {
                         if s.trim().is_empty() {
                             continue;
                         }
-                        let field =
-                            serde_json::from_str::<serde_json::Value>(s)
-                                .ok()
-                                .and_then(|v| {
-                                    v.get(&self.cfg.text_field)
-                                        .and_then(|t| t.as_str().map(str::to_owned))
-                                });
-                        match field {
-                            Some(t) => self.emit(&t, sink)?,
+                        if std::mem::take(&mut first_record) && s.trim_start().starts_with('[') {
+                            return Err(invalid(
+                                path,
+                                "holds a JSON array, not JSON Lines (one object per line); convert it first, e.g. jq -c '.[]' FILE > FILE.jsonl",
+                            ));
+                        }
+                        let Ok(v) = serde_json::from_str::<serde_json::Value>(s) else {
+                            self.stats.bad_records += 1;
+                            self.stats.not_json += 1;
+                            continue;
+                        };
+                        match v.get(&self.cfg.text_field).and_then(|t| t.as_str()) {
+                            Some(t) => self.emit(t, sink)?,
                             None => self.stats.bad_records += 1,
                         }
                     }
@@ -915,9 +1040,18 @@ impl<'a> Reader<'a> {
     /// data, or whose invalid UTF-8 is over the threshold already there.
     fn check_text(&self, path: &Path, head: &[u8]) -> Result<()> {
         if encoding::looks_binary(head) {
+            let layer = match self.layer {
+                Compression::None => None,
+                Compression::Gzip => Some("gzip"),
+                Compression::Zstd => Some("zstd"),
+            };
             return Err(invalid(
                 path,
-                "looks like binary data, not text (NUL or control bytes); if it is an archive or a compressed file, give it its extension or pass --format",
+                match layer {
+                    // The name is right: what it holds is not text.
+                    Some(z) => format!("holds binary data, not text, inside its {z} compression (NUL or control bytes); prep reads text, JSON Lines, CoNLL-U and tar archives compressed so"),
+                    None => "looks like binary data, not text (NUL or control bytes); if it is an archive or a compressed file, give it its extension or pass --format".to_string(),
+                },
             ));
         }
         let invalid = encoding::invalid_sequences(head);
@@ -954,7 +1088,8 @@ impl<'a> Reader<'a> {
         let entry_path = path.join(name);
         let (magic, r) =
             encoding::peek(BufReader::new(entry), 4).map_err(io_err(&entry_path, "read"))?;
-        let r = decompressed(r, compression_of(&magic), &entry_path)?;
+        self.layer = compression_of(&magic);
+        let r = decompressed(r, self.layer, &entry_path)?;
         self.read_stream(&entry_path, kind, r, true, sink)
     }
 

@@ -132,6 +132,13 @@ pub fn is_manifest_name(name: &str) -> bool {
     name == LEGACY_FILE_NAME || name.ends_with(MANIFEST_SUFFIX)
 }
 
+/// Whether `name` is the manifest of a stage that writes a directory of its
+/// own (a vocabulary, shards, a model), not prep's (which sits beside its
+/// corpus among other files).
+pub fn is_stage_dir_manifest_name(name: &str) -> bool {
+    is_manifest_name(name) && !name.ends_with(PREP_SUFFIX)
+}
+
 /// The stage recorded in the manifest at `path`, if it reads as one.
 fn stage_in(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;

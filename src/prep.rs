@@ -300,18 +300,29 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     read_stats.walk_metadata = walked.walk_metadata;
     read_stats.walk_unread = walked.walk_unread;
     read_stats.walk_unread_examples = walked.walk_unread_examples;
+    read_stats.walk_metadata_examples = walked.walk_metadata_examples;
+    read_stats.walk_own_outputs = walked.walk_own_outputs;
+    read_stats.duplicates = walked.duplicates;
     if summary.lines_out == 0 && read_stats.bad_records > 0 {
         let jsonl = inputs
             .iter()
             .find(|i| i.format == crate::corpus::Format::Jsonl)
             .map_or_else(|| cfg.inputs[0].clone(), |i| i.path.clone());
-        return Err(Error::InvalidInput {
-            path: jsonl,
-            message: format!(
+        let message = if read_stats.not_json == read_stats.bad_records {
+            format!(
+                "no text read: its {} lines are not JSON; JSON Lines holds one object per line (convert a pretty-printed file first, e.g. jq -c . FILE > FILE.jsonl)",
+                read_stats.bad_records
+            )
+        } else {
+            format!(
                 "no text read: {} JSONL records are not JSON or have no string field '{}'; name the field with --text-field",
                 read_stats.bad_records,
                 crate::error::shown(&cfg.read.text_field)
-            ),
+            )
+        };
+        return Err(Error::InvalidInput {
+            path: jsonl,
+            message,
         });
     }
     let out = out.finish()?;
@@ -332,16 +343,32 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         ));
     }
     if read_stats.walk_unread + read_stats.walk_metadata > 0 {
-        progress.warn(&format!(
-            "passed over {} files in the directories given, as an archive's entries would be: {} metadata (meta/, tagged_texts/, *metadata*, hidden, --skip-pattern) and {} of a kind prep reads only when named{}; name a file on the command line to read it",
-            read_stats.walk_unread + read_stats.walk_metadata,
-            read_stats.walk_metadata,
-            read_stats.walk_unread,
-            if read_stats.walk_unread_examples.is_empty() {
+        let such = |v: &[String]| {
+            if v.is_empty() {
                 String::new()
             } else {
-                format!(" (such as {})", read_stats.walk_unread_examples.join(", "))
+                format!(" (such as {})", v.join(", "))
             }
+        };
+        progress.warn(&format!(
+            "passed over {} files in the directories given, as an archive's entries would be: {} metadata{} (meta/, tagged_texts/, *metadata*, --skip-pattern) and {} of a kind prep reads only when named{}; name a file on the command line to read it",
+            read_stats.walk_unread + read_stats.walk_metadata,
+            read_stats.walk_metadata,
+            such(&read_stats.walk_metadata_examples),
+            read_stats.walk_unread,
+            such(&read_stats.walk_unread_examples),
+        ));
+    }
+    if read_stats.walk_own_outputs > 0 {
+        progress.info(&format!(
+            "passed over {} of w2v's own outputs in the directories given (a corpus prep wrote, a vocabulary, shards or a model directory)",
+            read_stats.walk_own_outputs
+        ));
+    }
+    if read_stats.duplicates > 0 {
+        progress.warn(&format!(
+            "{} inputs were given more than once (named and also found in a directory, or reached through a link): each was read once",
+            read_stats.duplicates
         ));
     }
     if read_stats.unread_entries > 0 {

@@ -52,6 +52,32 @@ pub fn stop_flag_or(again: impl Fn(i32) + Send + 'static) -> std::io::Result<Arc
     Ok(stop)
 }
 
+/// Blocks the stop signals in the calling thread and in the threads it
+/// starts from now on, so that the kernel hands them to the signal thread
+/// [`on_stop`] started, which is always ready to take one. A thread in a
+/// long write or `fsync` (a model's final save) takes a pending signal only
+/// when the call returns, and a second signal sent meanwhile merges with
+/// the first and is lost: a second Ctrl-C did nothing. Call it after
+/// [`on_stop`], and not before starting a child process that must see the
+/// signals (the mask is inherited across `exec`).
+pub fn route_to_signal_thread() -> std::io::Result<()> {
+    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask
+    // changes only this thread's mask. No memory is shared.
+    let rc = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [SIGINT, SIGTERM, SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
+}
+
 /// The signal that stopped this process, if one did.
 pub fn received() -> Option<i32> {
     match LAST.load(Ordering::Relaxed) {

@@ -1068,6 +1068,96 @@ fn prep_walks_a_directory_as_an_archive_and_reads_compression_by_magic() {
     );
 }
 
+/// From a careless-user pass: `prep .` in a project read vocab/words.txt
+/// and an earlier corpus; a link to `..` walked out of the directory; one
+/// file given twice was read twice; an empty directory gave an empty
+/// corpus; `.json` arrays, bzip2 and gzipped binary got the wrong advice;
+/// `meta_info.txt` was dropped as metadata without a word; a name that is
+/// not UTF-8 lost the manifest's summary.
+#[test]
+fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let put = |name: &str, data: &[u8]| put_file(p, name, data);
+    put("proj/texts/a.txt", "Первый текст\n".as_bytes());
+    put("proj/texts/meta_info.txt", "Второй текст\n".as_bytes());
+    put("proj/Meta/m.txt", "Мета\n".as_bytes());
+    ok(p, &["prep", "proj/texts", "-o", "proj/data/corpus.txt"]);
+    put("proj/vocab/words.txt", "слово\n".as_bytes());
+    put("proj/vocab/vocab.manifest.json", b"{}");
+    put("proj/notes.txt", "Заметка\n".as_bytes());
+    std::os::unix::fs::symlink("..", p.join("proj/texts/up")).unwrap();
+    // Walked from below, the link up is not followed out of the directory.
+    assert_eq!(
+        prep_out(p, &["proj/texts"], &[]),
+        "первый текст\nвторой текст\n"
+    );
+    let (code, _, err) = plain(p, &["prep", "proj", "proj/texts/a.txt", "-o", "out/c.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/c.txt")).unwrap(),
+        "заметка\nпервый текст\nвторой текст\n"
+    );
+    assert!(err.contains("passed over 2 of w2v's own outputs"), "{err}");
+    let w = warning_line(&err, "passed over 1 files");
+    assert!(w.contains("1 metadata (such as proj/Meta/m.txt)"), "{w}");
+    warning_line(&err, "1 inputs were given more than once");
+    // An empty directory, a JSON array, pretty-printed JSON, bzip2, gzipped
+    // binary: each refused with what to do.
+    std::fs::create_dir_all(p.join("empty")).unwrap();
+    fails(
+        p,
+        &["prep", "empty", "-o", "out/e.txt"],
+        1,
+        "empty: holds no files to read",
+    );
+    put("arr.json", "[{\"text\": \"Текст\"}]\n".as_bytes());
+    fails(
+        p,
+        &["prep", "arr.json", "-o", "out/e.txt"],
+        1,
+        "holds a JSON array, not JSON Lines",
+    );
+    put("pretty.json", "{\n  \"text\": \"Текст\"\n}\n".as_bytes());
+    fails(
+        p,
+        &["prep", "pretty.json", "-o", "out/e.txt"],
+        1,
+        "lines are not JSON",
+    );
+    put("a.txt.bz2", b"BZh91AY&SY\x00\x01");
+    fails(
+        p,
+        &["prep", "a.txt.bz2", "-o", "out/e.txt"],
+        1,
+        "is bzip2-compressed",
+    );
+    put("bin.gz", &gz(b"\x00\x01\x02\x03 binary \x00\x00"));
+    fails(
+        p,
+        &["prep", "bin.gz", "-o", "out/e.txt"],
+        1,
+        "holds binary data, not text, inside its gzip",
+    );
+    // A name that is not UTF-8 keeps the summary.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = std::ffi::OsStr::from_bytes(b"b\xff.txt");
+    std::fs::write(p.join(odd), "Текст\n").unwrap();
+    let o = Command::new(BIN)
+        .arg("prep")
+        .arg(odd)
+        .args(["-o", "out/odd.txt", "--progress", "silent"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("out/odd.txt.prep.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["summary"]["inputs"][0]["bytes"], 11, "{m}");
+}
+
 #[test]
 fn prep_warning_for_kept_invalid_utf8_names_the_files_and_the_rule() {
     let d = tempfile::tempdir().unwrap();

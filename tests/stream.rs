@@ -107,7 +107,7 @@ fn stream_refuses_text_other_vocabularies_and_changed_runs() {
         (vec!["--sample", "0.0001"], "--sample was 0.001, now 0.0001"),
         (
             vec!["--no-dynamic-window"],
-            "--dynamic-window was true, now false",
+            "--no-dynamic-window was not given, now given",
         ),
     ] {
         let mut args = base.to_vec();

@@ -48,7 +48,7 @@ pub struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ProgressArg {
-    /// A bar on a terminal, plain lines otherwise.
+    /// A bar on a terminal, JSON lines otherwise.
     Auto,
     /// An indicatif bar (rate, ETA, loss).
     Bar,

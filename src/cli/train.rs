@@ -469,6 +469,10 @@ pub fn run(
     // second one stops at once, leaving no unfinished output.
     let json = matches!(progress, ProgressArg::Json);
     let stop = w2v::signals::stop_flag_or(move |_| super::exit_interrupted(json)).ok();
+    if stop.is_some() {
+        // The native engine starts no child process.
+        let _ = w2v::signals::route_to_signal_thread();
+    }
     let s = w2v::train::run(&cfg, p, stop.clone(), &NativeBuilder)?;
     if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
         // Training had ended: the model, not a checkpoint, was written.

@@ -575,7 +575,14 @@ impl TrainConfig {
             .filter(|k| !HARMLESS_ON_RESUME.contains(k))
             .filter_map(|k| {
                 let (a, b) = (get(&then, k), get(&now, k));
-                (a != b).then(|| format!("{} was {a}, now {b}", flag_of(k)))
+                // A switch the flags turn off reads as the flag given or not.
+                let given = |x: &str| if x == "false" { "given" } else { "not given" };
+                (a != b).then(|| match k {
+                    k if k.rsplit('.').next() == Some("dynamic_window") => {
+                        format!("--no-dynamic-window was {}, now {}", given(&a), given(&b))
+                    }
+                    _ => format!("{} was {a}, now {b}", flag_of(k)),
+                })
             })
             .collect()
     }
@@ -624,6 +631,18 @@ mod tests {
         let c = e.resume_conflicts(&saved);
         assert!(c.contains(&"--epochs was 5, now 7".to_string()), "{c:?}");
         assert!(c.contains(&"--lr was 0.025, now 0.05".to_string()), "{c:?}");
+        // A switch that a --no- flag turns off is named by that flag.
+        let mut streamed = native(2);
+        streamed.stream = Some(StreamConfig::default());
+        let mut fixed = streamed.clone();
+        fixed.stream = Some(StreamConfig {
+            dynamic_window: false,
+            ..StreamConfig::default()
+        });
+        assert_eq!(
+            fixed.resume_conflicts(&streamed),
+            ["--no-dynamic-window was not given, now given"]
+        );
         let torch = TrainConfig {
             engine: EngineConfig::Torch(TorchConfig::on(Device::Cpu)),
             ..Default::default()
