@@ -10,7 +10,8 @@ skipgram defaults (dim 100, -t 1e-4) with those n-grams. Both also save
 OUT.bin and, when EXTRA_WORDS names a file of words (one a line), write
 OUT.full.vec: the vocabulary plus those words, out-of-vocabulary ones
 composed from their n-grams (fastText's get_word_vector), for scoring at
-full coverage. EPOCHS overrides the fastText peers' epochs.
+full coverage. EPOCHS overrides the fastText peers' epochs, NGRAMS=4-6 the
+subword peers' n-gram range.
 """
 import json
 import sys
@@ -41,6 +42,9 @@ elif peer.startswith("fasttext"):
         raise SystemExit(f"unknown peer {peer}")
     if os.environ.get("EPOCHS"):
         kw["epoch"] = int(os.environ["EPOCHS"])
+    # NGRAMS=MINN-MAXN overrides the subword peers' 3-6 (the n-gram range sweep).
+    if os.environ.get("NGRAMS") and peer != "fasttext":
+        kw["minn"], kw["maxn"] = map(int, os.environ["NGRAMS"].split("-"))
     t0 = time.time()
     m = fasttext.train_unsupervised(corpus, model="skipgram", thread=threads, verbose=0, **kw)
     dt = time.time() - t0
