@@ -187,6 +187,13 @@ pub struct ReadStats {
     /// The first [`UNREAD_EXAMPLES`] files passed over as metadata.
     #[serde(default)]
     pub walk_metadata_examples: Vec<String>,
+    /// Entries a directory walk found that are not regular files or
+    /// directories (FIFOs, sockets, devices, dangling links): never read,
+    /// since reading a FIFO would block forever.
+    #[serde(default)]
+    pub walk_special: u64,
+    #[serde(default)]
+    pub walk_special_examples: Vec<String>,
     /// w2v's own outputs a walk passed over: corpora prep wrote (their
     /// manifest beside them) and the directories of later stages.
     #[serde(default)]
@@ -220,6 +227,22 @@ pub struct ReadStats {
 
 /// How many unread archive entries [`ReadStats::unread_examples`] names.
 pub const UNREAD_EXAMPLES: usize = 3;
+
+/// Keeps the first [`UNREAD_EXAMPLES`] paths of one kind for a message.
+fn note_example(examples: &mut Vec<String>, path: &Path) {
+    if examples.len() < UNREAD_EXAMPLES {
+        examples.push(crate::error::shown(&path.display().to_string()));
+    }
+}
+
+/// " (such as a, b)" for a message, or nothing when there are no examples.
+pub fn such_as<S: AsRef<str>>(examples: &[S]) -> String {
+    if examples.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = examples.iter().map(|s| s.as_ref()).collect();
+    format!(" (such as {})", shown.join(", "))
+}
 
 /// What [`entry_kind`] does with an archive entry or a walked file.
 enum EntryKind {
@@ -282,7 +305,8 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
         ));
     }
     let mut files = Vec::new();
-    let passed = |s: &ReadStats| s.walk_metadata + s.walk_unread + s.walk_own_outputs;
+    let passed =
+        |s: &ReadStats| s.walk_metadata + s.walk_unread + s.walk_own_outputs + s.walk_special;
     for p in paths {
         if p.as_os_str() == "-" {
             files.push(p.clone());
@@ -295,28 +319,21 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
                 out: &mut files,
                 seen: std::collections::HashSet::new(),
                 stats: &mut *stats,
+                examples: Vec::new(),
             };
             w.walk(p)?;
+            // This directory's own examples: the ones in `stats` may name
+            // files of a directory given earlier.
+            let such = such_as(&w.examples);
             let n = passed(stats) - before;
             if files.len() == kept {
                 // A mistyped or wrong directory is an error, not an empty corpus.
-                let examples: Vec<&String> = stats
-                    .walk_unread_examples
-                    .iter()
-                    .chain(&stats.walk_metadata_examples)
-                    .collect();
-                let such = if examples.is_empty() {
-                    String::new()
-                } else {
-                    let shown: Vec<&str> = examples.iter().map(|s| s.as_str()).collect();
-                    format!(" (such as {})", shown.join(", "))
-                };
                 return Err(invalid(
                     p,
                     if n == 0 {
                         "holds no files to read (an empty directory)".to_string()
                     } else {
-                        format!("holds no file prep reads in a directory: {n} passed over as metadata, by --skip-pattern, as w2v's own outputs or as kinds read only when named{such}; name the files on the command line")
+                        format!("holds no file prep reads in a directory: {n} passed over as metadata, by --skip-pattern, as w2v's own outputs, as kinds read only when named or as FIFOs, sockets and dangling links{such}; name the files on the command line")
                     },
                 ));
             }
@@ -368,6 +385,9 @@ struct Walk<'w> {
     out: &'w mut Vec<PathBuf>,
     seen: std::collections::HashSet<PathBuf>,
     stats: &'w mut ReadStats,
+    /// The first files this walk passed over, of any kind, for its
+    /// empty-directory error.
+    examples: Vec<String>,
 }
 
 impl Walk<'_> {
@@ -443,13 +463,17 @@ impl Walk<'_> {
                     ),
                 };
                 *count += 1;
-                if examples.len() < UNREAD_EXAMPLES {
-                    examples.push(crate::error::shown(&p.display().to_string()));
-                }
+                note_example(examples, &p);
+                note_example(&mut self.examples, &p);
+            } else {
+                // Anything else found by the walk (a FIFO, a socket, a device,
+                // a dangling link) is not a corpus file: reading a FIFO would
+                // block forever. Named on the command line, a FIFO is read
+                // (`<(zcat …)`).
+                self.stats.walk_special += 1;
+                note_example(&mut self.stats.walk_special_examples, &p);
+                note_example(&mut self.examples, &p);
             }
-            // Anything else found by the walk (a FIFO, a socket, a device, a
-            // dangling link) is not a corpus file: reading a FIFO would block
-            // forever. Named on the command line, a FIFO is read (`<(zcat …)`).
         }
         Ok(())
     }
@@ -1078,10 +1102,7 @@ impl<'a> Reader<'a> {
             EntryKind::Unread => {
                 self.stats.skipped_entries += 1;
                 self.stats.unread_entries += 1;
-                if self.stats.unread_examples.len() < UNREAD_EXAMPLES {
-                    let shown = crate::error::shown(&path.join(name).display().to_string());
-                    self.stats.unread_examples.push(shown);
-                }
+                note_example(&mut self.stats.unread_examples, &path.join(name));
                 return Ok(());
             }
         };
@@ -1095,8 +1116,20 @@ impl<'a> Reader<'a> {
 
     fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead>, sink: &mut Sink) -> Result<()> {
         let mut ar = tar::Archive::new(r);
+        // The entry last read: a cut-short archive fails when the next
+        // header is sought, and the message should say where it was cut.
+        let mut last: Option<String> = None;
         for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
-            let entry = entry.map_err(io_err(path, "read tar archive"))?;
+            let entry = entry.map_err(|e| match &last {
+                Some(name) => invalid(
+                    path,
+                    format!(
+                        "its tar data is damaged or cut short in or after the entry {} ({e}); re-download it",
+                        crate::error::shown(name)
+                    ),
+                ),
+                None => io_err(path, "read tar archive")(e),
+            })?;
             if !entry.header().entry_type().is_file() {
                 continue;
             }
@@ -1105,6 +1138,7 @@ impl<'a> Reader<'a> {
                 .map_err(io_err(path, "read tar entry name in"))?
                 .to_string_lossy()
                 .into_owned();
+            last = Some(name.clone());
             self.read_entry(path, &name, entry, sink)?;
         }
         // The archive ends at its end-of-archive blocks; reading on to the

@@ -413,12 +413,30 @@ fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Creates `dir` if needed and locks it, so a second w2v writing into it
-/// at the same time is refused; then removes the temp files an interrupted
-/// run left there ([`clean_stale_temps`]). On file systems without `flock`
-/// the lock is skipped.
-pub fn lock_dir(dir: &Path) -> Result<DirLock> {
-    let created = registering(|_| {
+/// A directory created for an output still being written (a checkpoint's
+/// `ckpt-*`): until it is dropped, [`remove_temp_files`] removes it (and the
+/// parents created with it) when a stop leaves it empty.
+pub struct NewDir {
+    created: Vec<PathBuf>,
+}
+
+impl Drop for NewDir {
+    fn drop(&mut self) {
+        unregister_created(&self.created);
+    }
+}
+
+/// Creates `dir` and any missing parents as a [`NewDir`].
+pub fn create_new_dir(dir: &Path) -> Result<NewDir> {
+    Ok(NewDir {
+        created: create_registered(dir)?,
+    })
+}
+
+/// `create_dir_all(dir)`, registering what it created (deepest first) for
+/// [`remove_temp_files`]; on failure what it made is removed again.
+fn create_registered(dir: &Path) -> Result<Vec<PathBuf>> {
+    registering(|_| {
         let created = missing_dirs(dir);
         if let Err(e) = std::fs::create_dir_all(dir) {
             remove_empty_dirs(&created);
@@ -431,7 +449,15 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
             .collect();
         register_created(&created);
         Ok(created)
-    })?;
+    })
+}
+
+/// Creates `dir` if needed and locks it, so a second w2v writing into it
+/// at the same time is refused; then removes the temp files an interrupted
+/// run left there ([`clean_stale_temps`]). On file systems without `flock`
+/// the lock is skipped.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let created = create_registered(dir)?;
     let mut lock = DirLock {
         file: None,
         created,

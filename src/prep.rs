@@ -302,6 +302,8 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     read_stats.walk_unread_examples = walked.walk_unread_examples;
     read_stats.walk_metadata_examples = walked.walk_metadata_examples;
     read_stats.walk_own_outputs = walked.walk_own_outputs;
+    read_stats.walk_special = walked.walk_special;
+    read_stats.walk_special_examples = walked.walk_special_examples;
     read_stats.duplicates = walked.duplicates;
     if summary.lines_out == 0 && read_stats.bad_records > 0 {
         let jsonl = inputs
@@ -343,13 +345,7 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
         ));
     }
     if read_stats.walk_unread + read_stats.walk_metadata > 0 {
-        let such = |v: &[String]| {
-            if v.is_empty() {
-                String::new()
-            } else {
-                format!(" (such as {})", v.join(", "))
-            }
-        };
+        let such = crate::corpus::such_as::<String>;
         progress.warn(&format!(
             "passed over {} files in the directories given, as an archive's entries would be: {} metadata{} (meta/, tagged_texts/, *metadata*, --skip-pattern) and {} of a kind prep reads only when named{}; name a file on the command line to read it",
             read_stats.walk_unread + read_stats.walk_metadata,
@@ -357,6 +353,13 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             such(&read_stats.walk_metadata_examples),
             read_stats.walk_unread,
             such(&read_stats.walk_unread_examples),
+        ));
+    }
+    if read_stats.walk_special > 0 {
+        progress.warn(&format!(
+            "passed over {} entries in the directories given that are not regular files (FIFOs, sockets, devices or dangling links){}; name a FIFO on the command line to read it",
+            read_stats.walk_special,
+            crate::corpus::such_as(&read_stats.walk_special_examples),
         ));
     }
     if read_stats.walk_own_outputs > 0 {
@@ -373,9 +376,9 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
     }
     if read_stats.unread_entries > 0 {
         progress.warn(&format!(
-            "skipped {} archive entries of a kind prep does not read inside an archive (such as {}); extract them and pass them to prep directly",
+            "skipped {} archive entries of a kind prep does not read inside an archive{}; extract them and pass them to prep directly",
             read_stats.unread_entries,
-            read_stats.unread_examples.join(", ")
+            crate::corpus::such_as(&read_stats.unread_examples)
         ));
     }
     for f in &read_stats.empty_files {

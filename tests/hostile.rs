@@ -640,7 +640,17 @@ fn class6_sigterm_and_sigint_remove_the_temp_files_of_an_unfinished_output() {
 /// `p`, with SIGINT ignored when `ignore_int` (as a shell starts a
 /// background job: `w2v train ... &`).
 fn spawn_training(p: &Path, engine: &[&str], ignore_int: bool) -> std::process::Child {
+    spawn_training_env(p, engine, ignore_int, &[])
+}
+
+fn spawn_training_env(
+    p: &Path,
+    engine: &[&str],
+    ignore_int: bool,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().copied());
     cmd.arg("train")
         .args(engine)
         .args([
@@ -689,6 +699,41 @@ fn signal_checkpoints(engine: &[&str], sig: i32) {
     assert_eq!(out.status.code(), Some(128 + sig), "{err}");
     assert!(err.contains("checkpoint written"), "{err}");
     assert!(p.join("m/checkpoints/checkpoint.json").exists());
+}
+
+/// A second stop signal while the first one's checkpoint is being written
+/// stops at once, and leaves neither its temp files nor an empty `ckpt-*`
+/// directory (the next run would remove it, but a user sees it first).
+#[test]
+fn class6_a_second_signal_during_a_checkpoint() {
+    let d = prepared(600_000, 2);
+    let p = d.path();
+    let delay = [("W2V_FAULT_CHECKPOINT_DELAY_MS", "4000")];
+    let child = spawn_training_env(p, &["--engine", "native", "--threads", "1"], false, &delay);
+    wait_for("the model directory", || p.join("m").is_dir());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let ckpts = || -> Vec<String> {
+        std::fs::read_dir(p.join("m/checkpoints"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("ckpt-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the checkpoint's directory", || !ckpts().is_empty());
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!err.contains("checkpoint written"), "{err}");
+    assert_eq!(ckpts(), Vec::<String>::new(), "{err}");
+    assert!(!p.join("m/checkpoints/checkpoint.json").exists());
 }
 
 /// Runs `train` into `m` with the final save held back 4 s (a test hook),

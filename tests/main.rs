@@ -605,6 +605,10 @@ fn gz(data: &[u8]) -> Vec<u8> {
 }
 
 fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    gz(&tar_of(entries))
+}
+
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in entries {
         let mut h = tar::Header::new_gnu();
@@ -613,7 +617,7 @@ fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         h.set_cksum();
         b.append_data(&mut h, name, *data).unwrap();
     }
-    gz(&b.into_inner().unwrap())
+    b.into_inner().unwrap()
 }
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -1110,6 +1114,46 @@ fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
         &["prep", "empty", "-o", "out/e.txt"],
         1,
         "empty: holds no files to read",
+    );
+    // FIFOs and dangling links are passed over and counted; a directory
+    // with nothing else names its own, not an earlier directory's, examples.
+    put("odd/a.txt", "Текст\n".as_bytes());
+    let fifo = |path: &Path| {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    };
+    fifo(&p.join("odd/pipe"));
+    std::os::unix::fs::symlink("gone.txt", p.join("odd/dangling.txt")).unwrap();
+    let (code, _, err) = plain(p, &["prep", "odd", "-o", "out/odd.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("out/odd.txt")).unwrap(),
+        "текст\n"
+    );
+    let w = warning_line(&err, "passed over 2 entries");
+    assert!(
+        w.contains("not regular files") && w.contains("odd/pipe"),
+        "{w}"
+    );
+    std::fs::create_dir_all(p.join("pipes")).unwrap();
+    fifo(&p.join("pipes/p"));
+    let (code, _, err) = plain(p, &["prep", "proj", "pipes", "-o", "out/e.txt"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pipes: holds no file prep reads"), "{err}");
+    assert!(err.contains("(such as pipes/p)"), "{err}");
+    // A plain tar cut short inside its second entry names that entry.
+    let big = "Длинный текст для архива.\n".repeat(80);
+    let tar = tar_of(&[
+        ("a.txt", "Текст\n".as_bytes()),
+        ("dir/b.txt", big.as_bytes()),
+    ]);
+    put("cut.tar", &tar[..tar.len() - 1024 - 1000]);
+    fails(
+        p,
+        &["prep", "cut.tar", "-o", "out/e.txt"],
+        1,
+        "cut.tar: its tar data is damaged or cut short in or after the entry dir/b.txt",
     );
     put("arr.json", "[{\"text\": \"Текст\"}]\n".as_bytes());
     fails(

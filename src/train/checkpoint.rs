@@ -68,11 +68,13 @@ pub fn save(
     let ptr = root.join("checkpoint.json");
     state.dir = name.clone();
     let written = (|| {
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create checkpoint directory"))?;
+        // Removed by a second stop signal's sweep if that leaves it empty.
+        let _new = crate::manifest::create_new_dir(&dir)?;
         let mut files = [
             (AtomicFile::create(&dir.join("input.f32"))?, 0usize),
             (AtomicFile::create(&dir.join("output.f32"))?, 0usize),
         ];
+        super::fault_delay("W2V_FAULT_CHECKPOINT_DELAY_MS");
         let step = state.cursor.pairs_done;
         visit(&mut |table, chunk| {
             let (f, seen) = &mut files[usize::from(table != "input")];

@@ -571,8 +571,41 @@ impl TrainConfig {
         let mut keys: Vec<&str> = now.iter().chain(&then).map(|(p, _)| p.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
+        // With --subwords given on one side only, a setting each side took
+        // from its own kind's default (--lr 0.05 against 0.025) is not a
+        // second conflict: giving --subwords as before settles it too.
+        let kind_default = |c: &TrainConfig, k: &str| {
+            let word = TrainConfig::default();
+            let sub = c.subwords.is_some();
+            match k {
+                "lr" => c.lr == if sub { SUBWORD_LR } else { word.lr },
+                "own_weight" => {
+                    c.own_weight
+                        == if sub {
+                            SUBWORD_OWN_WEIGHT
+                        } else {
+                            word.own_weight
+                        }
+                }
+                "output_weight" => {
+                    c.output_weight
+                        == if sub {
+                            SUBWORD_OUTPUT_WEIGHT
+                        } else {
+                            word.output_weight
+                        }
+                }
+                _ => false,
+            }
+        };
+        let derived = |k: &str| {
+            self.subwords.is_some() != saved.subwords.is_some()
+                && kind_default(self, k)
+                && kind_default(saved, k)
+        };
         keys.into_iter()
             .filter(|k| !HARMLESS_ON_RESUME.contains(k))
+            .filter(|k| !derived(k))
             .filter_map(|k| {
                 let (a, b) = (get(&then, k), get(&now, k));
                 // A switch the flags turn off reads as the flag given or not.
@@ -672,6 +705,25 @@ mod tests {
                 "--buckets was 2000000, now not given"
             ]
         );
+        // The settings --subwords chooses when not given (lr, the saved
+        // weights) are not listed beside it when each side took its own
+        // kind's default; one given apart from those still is.
+        sub.lr = SUBWORD_LR;
+        sub.own_weight = SUBWORD_OWN_WEIGHT;
+        sub.output_weight = SUBWORD_OUTPUT_WEIGHT;
+        let c = native(2).resume_conflicts(&sub);
+        assert_eq!(c.len(), 3, "{c:?}");
+        let mut typed = native(2);
+        typed.lr = 0.05;
+        typed.output_weight = 0.3;
+        let c = typed.resume_conflicts(&sub);
+        assert!(
+            c.contains(&"--output-weight was 0.1, now 0.3".to_string()),
+            "{c:?}"
+        );
+        assert!(!c.iter().any(|x| x.starts_with("--lr")), "{c:?}");
+        assert!(!c.iter().any(|x| x.starts_with("--own-weight")), "{c:?}");
+        assert_eq!(sub.resume_conflicts(&sub), Vec::<String>::new());
     }
 
     #[test]

@@ -880,7 +880,7 @@ pub fn run(
         checkpoints: checkpoints.0,
         checkpoint_s: checkpoints.1,
     };
-    fault_save_delay();
+    fault_delay("W2V_FAULT_SAVE_DELAY_MS");
     write_model(cfg, &inputs, &weights, &summary)?;
     log.end(cursor.pairs_done, &Ok(()))?;
     log.commit(&cfg.output)?;
@@ -888,10 +888,11 @@ pub fn run(
     Ok(summary)
 }
 
-/// Test hook: `W2V_FAULT_SAVE_DELAY_MS` holds the final save back that
-/// long, so that a test can send a signal while it runs.
-fn fault_save_delay() {
-    let ms = std::env::var("W2V_FAULT_SAVE_DELAY_MS").ok();
+/// Test hooks: `W2V_FAULT_SAVE_DELAY_MS` holds the final save back that
+/// long, and `W2V_FAULT_CHECKPOINT_DELAY_MS` each checkpoint's write once
+/// its files are open, so that a test can send a signal while they run.
+fn fault_delay(var: &str) {
+    let ms = std::env::var(var).ok();
     if let Some(ms) = ms.and_then(|v| v.parse().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
