@@ -305,13 +305,19 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
         ));
     }
     let mut files = Vec::new();
-    let passed =
-        |s: &ReadStats| s.walk_metadata + s.walk_unread + s.walk_own_outputs + s.walk_special;
+    let counts = |s: &ReadStats| {
+        [
+            s.walk_metadata,
+            s.walk_unread,
+            s.walk_own_outputs,
+            s.walk_special,
+        ]
+    };
     for p in paths {
         if p.as_os_str() == "-" {
             files.push(p.clone());
         } else if p.is_dir() {
-            let (kept, before) = (files.len(), passed(stats));
+            let (kept, before) = (files.len(), counts(stats));
             let mut w = Walk {
                 root: p,
                 root_real: std::fs::canonicalize(p).map_err(io_err(p, "list directory"))?,
@@ -325,15 +331,27 @@ pub fn discover(paths: &[PathBuf], cfg: &ReadConfig, stats: &mut ReadStats) -> R
             // This directory's own examples: the ones in `stats` may name
             // files of a directory given earlier.
             let such = such_as(&w.examples);
-            let n = passed(stats) - before;
             if files.len() == kept {
                 // A mistyped or wrong directory is an error, not an empty corpus.
+                let after = counts(stats);
+                let why: Vec<String> = [
+                    "as metadata (or by --skip-pattern)",
+                    "as kinds prep reads only when named",
+                    "as w2v's own outputs",
+                    "as FIFOs, sockets or dangling links",
+                ]
+                .iter()
+                .zip(after.iter().zip(before))
+                .filter(|(_, (a, b))| *a > b)
+                .map(|(what, (a, b))| format!("{} {what}", a - b))
+                .collect();
+                let empty = std::fs::read_dir(p).is_ok_and(|mut r| r.next().is_none());
                 return Err(invalid(
                     p,
-                    if n == 0 {
-                        "holds no files to read (an empty directory)".to_string()
-                    } else {
-                        format!("holds no file prep reads in a directory: {n} passed over as metadata, by --skip-pattern, as w2v's own outputs, as kinds read only when named or as FIFOs, sockets and dangling links{such}; name the files on the command line")
+                    match (why.is_empty(), empty) {
+                        (true, true) => "holds no files to read (an empty directory)".to_string(),
+                        (true, false) => "holds no files to read (only directories without files, or links to directories already read)".to_string(),
+                        (false, _) => format!("holds no file prep reads in a directory: passed over {}{such}; name the files on the command line", why.join(", ")),
                     },
                 ));
             }
@@ -629,6 +647,44 @@ fn decompressed<'r>(
     })
 }
 
+/// A reader that notes how its stream ended: the tar reader stops at the
+/// first block of zeros, or at the end of the stream between two entries,
+/// and only the first is a whole archive.
+struct Tail<R> {
+    inner: R,
+    read: u64,
+    /// Zero bytes at the end of what was read so far.
+    zeros: u64,
+}
+
+impl<R> Tail<R> {
+    fn new(inner: R) -> Self {
+        Tail {
+            inner,
+            read: 0,
+            zeros: 0,
+        }
+    }
+
+    /// Whether what was read ends with a whole 512-byte block of zeros.
+    fn ended_with_zero_block(&self) -> bool {
+        self.zeros >= 512 && self.read.is_multiple_of(512)
+    }
+}
+
+impl<R: Read> Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        self.read += n as u64;
+        self.zeros = match got.iter().rposition(|&b| b != 0) {
+            Some(i) => (n - 1 - i) as u64,
+            None => self.zeros + n as u64,
+        };
+        Ok(n)
+    }
+}
+
 /// A decompressor whose data errors say what they mean for the file: the
 /// codecs' own words ("Dictionary mismatch", "invalid gzip header") read
 /// like a setting to fix.
@@ -902,6 +958,14 @@ impl<'a> Reader<'a> {
                     (true, None) => Format::Tar,
                     // Read as tar, any other bytes give the tar reader's
                     // errors, which quote the text they misread.
+                    (false, _)
+                        if input.format == Format::Tar && !head.is_empty() && head.len() < 512 =>
+                    {
+                        return Err(invalid(
+                            &path,
+                            format!("is cut short: {} bytes, less than one tar header (512); re-download it", head.len()),
+                        ))
+                    }
                     (false, _) if input.format == Format::Tar && !head.is_empty() => {
                         return Err(invalid(
                             &path,
@@ -1115,20 +1179,25 @@ impl<'a> Reader<'a> {
     }
 
     fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead>, sink: &mut Sink) -> Result<()> {
-        let mut ar = tar::Archive::new(r);
+        let mut ar = tar::Archive::new(Tail::new(r));
         // The entry last read: a cut-short archive fails when the next
         // header is sought, and the message should say where it was cut.
         let mut last: Option<String> = None;
+        let cut = |last: &Option<String>, e: &dyn std::fmt::Display| {
+            let at = last.as_ref().map_or_else(
+                || "in its first header".to_string(),
+                |name| format!("in or after the entry {}", crate::error::shown(name)),
+            );
+            invalid(
+                path,
+                format!("its tar data is damaged or cut short {at} ({e}); re-download it"),
+            )
+        };
         for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
-            let entry = entry.map_err(|e| match &last {
-                Some(name) => invalid(
-                    path,
-                    format!(
-                        "its tar data is damaged or cut short in or after the entry {} ({e}); re-download it",
-                        crate::error::shown(name)
-                    ),
-                ),
-                None => io_err(path, "read tar archive")(e),
+            let entry = entry.map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other => cut(&last, &e),
+                _ if last.is_some() => cut(&last, &e),
+                _ => io_err(path, "read tar archive")(e),
             })?;
             if !entry.header().entry_type().is_file() {
                 continue;
@@ -1141,11 +1210,17 @@ impl<'a> Reader<'a> {
             last = Some(name.clone());
             self.read_entry(path, &name, entry, sink)?;
         }
+        // The entries end at a block of zeros; a stream that ends at an
+        // entry's end without one was cut there (a download stopped between
+        // two entries), and its text would pass for the whole archive.
+        let mut rest = ar.into_inner();
+        if !rest.ended_with_zero_block() {
+            return Err(cut(&last, &"no end-of-archive block"));
+        }
         // The archive ends at its end-of-archive blocks; reading on to the
         // end of the stream lets gzip and zstd check their trailer (a
         // flipped bit in a .tar.gz was read without a word).
-        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
-            .map_err(io_err(path, "read tar archive"))?;
+        std::io::copy(&mut rest, &mut std::io::sink()).map_err(io_err(path, "read tar archive"))?;
         Ok(())
     }
 

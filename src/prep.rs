@@ -407,11 +407,19 @@ pub fn run(cfg: &PrepConfig, progress: &Progress) -> Result<PrepSummary> {
             cfg.min_tokens
         );
         // An empty result never replaces a corpus already there (the next
-        // stages refuse an empty one anyway): the run fails and keeps it.
-        if !to_stdout && is_prep_output(&cfg.output) {
+        // stages refuse an empty one anyway), nor any other file with
+        // something in it: the run fails and keeps it.
+        let kept = if is_prep_output(&cfg.output) {
+            Some("the corpus already here")
+        } else if std::fs::metadata(&cfg.output).is_ok_and(|m| m.is_file() && m.len() > 0) {
+            Some("the file already here")
+        } else {
+            None
+        };
+        if let Some(what) = kept.filter(|_| !to_stdout) {
             return Err(Error::InvalidInput {
                 path: cfg.output.clone(),
-                message: format!("the inputs gave no text ({why}); the corpus already here is kept, not replaced by an empty one"),
+                message: format!("the inputs gave no text ({why}); {what} is kept, not replaced by an empty corpus"),
             });
         }
         progress.warn(&format!(

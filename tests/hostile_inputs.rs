@@ -532,10 +532,22 @@ fn careless_inputs_are_named_for_what_they_are() {
         p,
         &["prep", "short.txt", "-o", "c.txt", "--min-tokens", "5"],
         1,
-        "the corpus already here is kept, not replaced by an empty one",
+        "the corpus already here is kept, not replaced by an empty corpus",
     );
     assert!(err.contains("c.txt"), "{err}");
     assert_eq!(std::fs::read(p.join("c.txt")).unwrap(), before);
+    // Nor any other file with something in it (no manifest beside it).
+    std::fs::write(p.join("notes.txt"), "заметки\n").unwrap();
+    fails(
+        p,
+        &["prep", "short.txt", "-o", "notes.txt", "--min-tokens", "5"],
+        1,
+        "notes.txt: the inputs gave no text (1 text units read, 0 dropped by --min-cyrillic-share, 1 segments under --min-tokens 5); the file already here is kept",
+    );
+    assert_eq!(
+        std::fs::read(p.join("notes.txt")).unwrap(),
+        "заметки\n".as_bytes()
+    );
     // Shards that are a file, or a directory with no manifest.
     fails(
         p,

@@ -1140,8 +1140,19 @@ fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
     fifo(&p.join("pipes/p"));
     let (code, _, err) = plain(p, &["prep", "proj", "pipes", "-o", "out/e.txt"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("pipes: holds no file prep reads"), "{err}");
-    assert!(err.contains("(such as pipes/p)"), "{err}");
+    assert!(
+        err.contains("pipes: holds no file prep reads in a directory: passed over 1 as FIFOs, sockets or dangling links (such as pipes/p)"),
+        "{err}"
+    );
+    // Only a link back into itself: not called empty.
+    std::fs::create_dir_all(p.join("loop/x")).unwrap();
+    std::os::unix::fs::symlink("../x", p.join("loop/x/up")).unwrap();
+    fails(
+        p,
+        &["prep", "loop", "-o", "out/e.txt"],
+        1,
+        "loop: holds no files to read (only directories without files, or links to directories already read)",
+    );
     // A plain tar cut short inside its second entry names that entry.
     let big = "Длинный текст для архива.\n".repeat(80);
     let tar = tar_of(&[
@@ -1155,6 +1166,36 @@ fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
         1,
         "cut.tar: its tar data is damaged or cut short in or after the entry dir/b.txt",
     );
+    // Cut between two entries, the stream has no end-of-archive block: the
+    // first entry alone would pass for the whole archive.
+    let first = 512 + 512;
+    put("cut.tar", &tar[..first]);
+    fails(
+        p,
+        &["prep", "cut.tar", "-o", "out/e.txt"],
+        1,
+        "cut.tar: its tar data is damaged or cut short in or after the entry a.txt (no end-of-archive block)",
+    );
+    put("cut.tar", &tar[..first + 300]);
+    fails(
+        p,
+        &["prep", "cut.tar", "-o", "out/e.txt"],
+        1,
+        "cut.tar: its tar data is damaged or cut short in or after the entry a.txt",
+    );
+    put("cut.tar", &tar[..200]);
+    fails(
+        p,
+        &["prep", "cut.tar", "-o", "out/e.txt"],
+        1,
+        "cut.tar: is cut short: 200 bytes, less than one tar header (512)",
+    );
+    // The whole archive, end blocks and all, reads.
+    put("whole.tar", &tar);
+    ok(p, &["prep", "whole.tar", "-o", "out/whole.txt"]);
+    assert!(std::fs::read_to_string(p.join("out/whole.txt"))
+        .unwrap()
+        .starts_with("текст\n"));
     put("arr.json", "[{\"text\": \"Текст\"}]\n".as_bytes());
     fails(
         p,

@@ -359,6 +359,9 @@ const HARMLESS_ON_RESUME: &[&str] = &[
     "resume",
     "force",
     "save_output",
+    // Applied as the model is written; training is the same.
+    "own_weight",
+    "output_weight",
     "stop_after_pairs",
     "eval_pairs",
     "engine.prefetch",
@@ -572,28 +575,16 @@ impl TrainConfig {
         keys.sort_unstable();
         keys.dedup();
         // With --subwords given on one side only, a setting each side took
-        // from its own kind's default (--lr 0.05 against 0.025) is not a
+        // from its own kind's default (--lr 0.05 against 0.025, the
+        // negative power 0.5 against the vocabulary's table) is not a
         // second conflict: giving --subwords as before settles it too.
         let kind_default = |c: &TrainConfig, k: &str| {
             let word = TrainConfig::default();
             let sub = c.subwords.is_some();
             match k {
                 "lr" => c.lr == if sub { SUBWORD_LR } else { word.lr },
-                "own_weight" => {
-                    c.own_weight
-                        == if sub {
-                            SUBWORD_OWN_WEIGHT
-                        } else {
-                            word.own_weight
-                        }
-                }
-                "output_weight" => {
-                    c.output_weight
-                        == if sub {
-                            SUBWORD_OUTPUT_WEIGHT
-                        } else {
-                            word.output_weight
-                        }
+                "ns_exponent" => {
+                    c.ns_exponent == if sub { Some(SUBWORD_NS_EXPONENT) } else { None }
                 }
                 _ => false,
             }
@@ -693,37 +684,45 @@ mod tests {
             ["--batch-size was 4096, now 8192"]
         );
         // A setting left out reads "not given", not JSON's null, and --subwords
-        // is one value (its two ends were two garbled conflicts).
+        // is one value (its two ends were two garbled conflicts). The
+        // settings --subwords chooses when not given (lr, the negative
+        // power) are not listed beside it when each side took its own
+        // kind's default; one given apart from those still is.
         let mut sub = native(2);
         sub.subwords = Some(crate::subword::SubwordConfig::default());
-        sub.ns_exponent = Some(0.5);
+        sub.ns_exponent = Some(SUBWORD_NS_EXPONENT);
+        sub.lr = SUBWORD_LR;
         assert_eq!(
             native(2).resume_conflicts(&sub),
             [
-                "--ns-exponent was 0.5, now not given",
                 "--subwords was 3-6, now not given",
                 "--buckets was 2000000, now not given"
             ]
         );
-        // The settings --subwords chooses when not given (lr, the saved
-        // weights) are not listed beside it when each side took its own
-        // kind's default; one given apart from those still is.
-        sub.lr = SUBWORD_LR;
-        sub.own_weight = SUBWORD_OWN_WEIGHT;
-        sub.output_weight = SUBWORD_OUTPUT_WEIGHT;
-        let c = native(2).resume_conflicts(&sub);
-        assert_eq!(c.len(), 3, "{c:?}");
         let mut typed = native(2);
-        typed.lr = 0.05;
-        typed.output_weight = 0.3;
+        typed.lr = 0.04;
+        typed.ns_exponent = Some(0.75);
         let c = typed.resume_conflicts(&sub);
+        assert!(c.contains(&"--lr was 0.05, now 0.04".to_string()), "{c:?}");
         assert!(
-            c.contains(&"--output-weight was 0.1, now 0.3".to_string()),
+            c.contains(&"--ns-exponent was 0.5, now 0.75".to_string()),
             "{c:?}"
         );
-        assert!(!c.iter().any(|x| x.starts_with("--lr")), "{c:?}");
-        assert!(!c.iter().any(|x| x.starts_with("--own-weight")), "{c:?}");
-        assert_eq!(sub.resume_conflicts(&sub), Vec::<String>::new());
+        assert_eq!(c.len(), 4, "{c:?}");
+        let mut unset = native(2);
+        unset.ns_exponent = Some(SUBWORD_NS_EXPONENT);
+        let mut word = native(2);
+        word.ns_exponent = Some(0.75);
+        assert_eq!(
+            unset.resume_conflicts(&word),
+            ["--ns-exponent was 0.75, now 0.5"]
+        );
+        // The saved vectors' weights apply as the model is written: a
+        // resumed run may change them.
+        let mut weights = sub.clone();
+        weights.own_weight = 2.0;
+        weights.output_weight = 0.3;
+        assert_eq!(weights.resume_conflicts(&sub), Vec::<String>::new());
     }
 
     #[test]
