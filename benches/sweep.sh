@@ -6,7 +6,8 @@
 #   PHASE=dev  SEEDS="1"      bash benches/sweep.sh   -> bench-out/sweep/dev.jsonl
 #   PHASE=test SEEDS="1 2 3" CONFIGS="base chosen" CHOSEN="vocab args|train args" bash benches/sweep.sh
 #                                                       -> bench-out/sweep/test.jsonl (+ gensim)
-#   SUBWORDS=1 adds --subwords 3-6 --buckets 2000000 --lr 0.05 to every row (-> dev-sub.jsonl / test-sub.jsonl;
+#   SUBWORDS=1 adds --subwords 4-6 --buckets 2000000 --lr 0.05 to every row (4-6 is the default range
+#   since session 19; sessions 15-18 ran these rows at 3-6, the ng3-6 row) (-> dev-sub.jsonl / test-sub.jsonl;
 #   a row's own --lr replaces that one); it can run beside a word-level sweep
 # Needs bench-out/data/corpus.txt (benches/compare.sh prep) and a release w2v
 # (B=..., default target/release/w2v; copy it aside if you rebuild meanwhile).
@@ -22,7 +23,7 @@ SUB=""
 TAG=""
 if [ "${SUBWORDS:-0}" = 1 ]; then
   # fastText's learning rate, as benches/subwords.sh uses.
-  SUB="--subwords 3-6 --buckets 2000000 --lr 0.05"
+  SUB="--subwords 4-6 --buckets 2000000 --lr 0.05"
   TAG="-sub"
 fi
 OUT=$O/$PHASE$TAG.jsonl
@@ -53,11 +54,12 @@ declare -A C=(
   [e10win8]="|--epochs 10 --window 8"
   [e10neg10]="|--epochs 10 --negative 10"
   [e10lr0.035]="|--epochs 10 --lr 0.035"
-  # Subword rows only: the n-gram range (replaces the rows' 3-6) and the width.
+  # Subword rows only: the n-gram range (replaces the rows' 4-6) and the width.
   [ng2-5]="|--subwords 2-5"
   [ng3-5]="|--subwords 3-5"
   [ng4-6]="|--subwords 4-6"
   [ng2-6]="|--subwords 2-6"
+  [ng3-6]="|--subwords 3-6"
   [dim100]="|--dim 100"
   [dim200]="|--dim 200"
   [chosen]="${CHOSEN:-|}"
@@ -82,7 +84,7 @@ for s in ${SEEDS:-1}; do
     sub=$SUB
     [[ $tflags == *--lr* ]] && sub=${sub/--lr 0.05/}
     # So does a row's own --subwords range.
-    [[ $tflags == *--subwords* ]] && sub=${sub/--subwords 3-6/}
+    [[ $tflags == *--subwords* ]] && sub=${sub/--subwords 4-6/}
     /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "max_rss_kb": %M}' -o $O/time$TAG.json \
       $B train --corpus $O/vocab-$key/corpus.ids -o $m --force --engine native --threads $THREADS --seed $s --progress silent $sub $tflags
     row="{\"phase\": \"$PHASE\", \"config\": \"$name\", \"subwords\": \"$SUB\", \"vocab_flags\": \"$vflags\", \"train_flags\": \"$tflags\", \"seed\": $s, \"time\": $(cat $O/time$TAG.json), \"dev\": $(score $m dev)"

@@ -27,6 +27,33 @@ fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
+/// `--subwords` without a range takes the measured default, 4-6, whether
+/// another flag or nothing follows it.
+#[test]
+fn bare_subwords_flag_takes_the_measured_range() {
+    let d = prepared(200_000, 1);
+    let p = d.path();
+    let base = [
+        "train", "--engine", "native", "--dim", "16", "--epochs", "1",
+    ];
+    for (out, tail) in [
+        ("a", &["--subwords", "--buckets", "5000"][..]),
+        ("b", &["--buckets", "5000", "--subwords"][..]),
+    ] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(&["-o", out]);
+        args.extend_from_slice(tail);
+        ok(p, &args);
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(p.join(out).join("model.manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["subwords"]["minn"], 4, "{}", m["subwords"]);
+        assert_eq!(m["subwords"]["maxn"], 6, "{}", m["subwords"]);
+        assert_eq!(m["subwords"]["buckets"], 5000, "{}", m["subwords"]);
+    }
+}
+
 #[test]
 fn subword_model_trains_resumes_and_answers_for_unseen_words() {
     let d = prepared(600_000, 2);

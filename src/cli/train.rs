@@ -129,8 +129,8 @@ pub struct TrainArgs {
     /// Word-pair files (as for `w2v eval --pairs`) scored at each epoch end into OUTPUT/train.jsonl.
     #[arg(long, num_args = 1..)]
     pub eval_pairs: Vec<PathBuf>,
-    /// Character n-grams MINN-MAXN (e.g. 3-6): a word's vector is the mean of its own row and its n-grams' rows, and any word gets a vector (fastText's subwords; native engine).
-    #[arg(long, value_name = "MINN-MAXN")]
+    /// Character n-grams MINN-MAXN: a word's vector is the mean of its own row and its n-grams' rows, and any word gets a vector (fastText's subwords; native engine). Given alone, 4-6, chosen by measurement (fastText's default is 3-6).
+    #[arg(long, value_name = "MINN-MAXN", num_args = 0..=1, default_missing_value = w2v::subword::DEFAULT_RANGE)]
     pub subwords: Option<String>,
     /// Hash buckets (n-gram rows) with --subwords.
     #[arg(long, default_value_t = 2_000_000, requires = "subwords")]

@@ -695,7 +695,7 @@ mod tests {
         assert_eq!(
             native(2).resume_conflicts(&sub),
             [
-                "--subwords was 3-6, now not given",
+                "--subwords was 4-6, now not given",
                 "--buckets was 2000000, now not given"
             ]
         );
