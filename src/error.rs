@@ -57,12 +57,15 @@ pub enum Error {
     Mismatch { path: PathBuf, message: String },
     /// A query word is not in the vocabulary.
     #[error(
-        "'{}' is not in vocabulary{}",
+        "'{}' is not in vocabulary{}{}",
         shown(word),
+        why.as_deref().unwrap_or(""),
         fmt_suggestions(suggestions)
     )]
     UnknownWord {
         word: String,
+        /// Why a subword model has no vector for it either, as a clause.
+        why: Option<String>,
         suggestions: Vec<String>,
     },
     /// A query normalizes to several words (e.g. `кто-то` for a model whose

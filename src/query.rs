@@ -226,6 +226,7 @@ impl Model {
         }
         self.id_exact(&norm).ok_or_else(|| Error::UnknownWord {
             word: q.to_string(),
+            why: None,
             suggestions: self.suggest(&norm, 5),
         })
     }
@@ -269,6 +270,23 @@ impl Model {
         // vocabulary; its n-grams still give it a vector.
         let norm = self.unbounded_norm(q);
         let ids = cfg.ngrams(&norm);
+        if ids.is_empty() && !norm.is_empty() {
+            // `я` in a 4-6 model: `<я>` is 3 characters, shorter than any
+            // n-gram (fastText gives such a word zeros).
+            return Err(match err {
+                Error::UnknownWord {
+                    word, suggestions, ..
+                } => Error::UnknownWord {
+                    word,
+                    why: Some(format!(
+                        ", and too short for the model's n-grams of {}-{} characters (counting the < and > around it)",
+                        cfg.minn, cfg.maxn
+                    )),
+                    suggestions,
+                },
+                e => e,
+            });
+        }
         let mut v = vec![0f32; self.dir.dim()];
         crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

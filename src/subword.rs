@@ -44,9 +44,10 @@ pub struct SubwordConfig {
 /// The n-gram range of `--subwords` given without one: 4-6. On ru_lit over
 /// three seeds it raised full-coverage simlex by 0.027 against fastText's
 /// 3-6 (beyond the seed spread) with hj level, and the test halves by
-/// +0.046 and +0.030; the fixed dev halves tied, and over 400 random
-/// re-splits of the sets 4-6 led on simlex in 98% of halves, so the dev
-/// half was the outlier (BENCHMARKS.md, sessions 18 and 19). It also costs
+/// +0.046 and +0.030; the fixed dev halves tied, but over 400 random
+/// halves of the sets 4-6 led on simlex in 399 (+0.023 on average) and on
+/// hj in 61%, so the dev half was the outlier (BENCHMARKS.md, sessions 18
+/// and 19). It also costs
 /// less: three n-gram lengths instead of four.
 pub const DEFAULT_RANGE: &str = "4-6";
 

@@ -52,6 +52,15 @@ fn bare_subwords_flag_takes_the_measured_range() {
         assert_eq!(m["subwords"]["maxn"], 6, "{}", m["subwords"]);
         assert_eq!(m["subwords"]["buckets"], 5000, "{}", m["subwords"]);
     }
+    // `<ъ>` is shorter than any n-gram of 4-6: no vector, and the error
+    // says why (any word gets a vector only when it has an n-gram).
+    fails(
+        p,
+        &["vector", "--model", "a", "ъ"],
+        1,
+        "'ъ' is not in vocabulary, and too short for the model's n-grams of 4-6 characters",
+    );
+    ok(p, &["vector", "--model", "a", "ъъ"]);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::Fail;
 
 #[derive(Args)]
 pub struct SynthArgs {
-    /// Output text file (the groups go to FILE.groups.json).
+    /// Output text file (the groups go beside it: `data/sample.txt` gives `data/sample.groups.json`).
     #[arg(long, default_value = "data/sample.txt")]
     pub out: PathBuf,
     #[arg(long, default_value_t = 1)]

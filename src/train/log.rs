@@ -396,6 +396,7 @@ impl Evals {
             .copied()
             .ok_or_else(|| Error::UnknownWord {
                 word: q.to_string(),
+                why: None,
                 suggestions: Vec::new(),
             })
     }
