@@ -1180,17 +1180,23 @@ impl<'a> Reader<'a> {
 
     fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead>, sink: &mut Sink) -> Result<()> {
         let mut ar = tar::Archive::new(Tail::new(r));
-        // The entry last read: a cut-short archive fails when the next
-        // header is sought, and the message should say where it was cut.
+        // The entry last read (a file or not): a cut-short archive fails
+        // when the next header is sought, and the message should say where
+        // it was cut.
         let mut last: Option<String> = None;
-        let cut = |last: &Option<String>, e: &dyn std::fmt::Display| {
-            let at = last.as_ref().map_or_else(
+        let after = |last: &Option<String>| {
+            last.as_ref().map_or_else(
                 || "in its first header".to_string(),
                 |name| format!("in or after the entry {}", crate::error::shown(name)),
-            );
+            )
+        };
+        let cut = |last: &Option<String>, e: &dyn std::fmt::Display| {
             invalid(
                 path,
-                format!("its tar data is damaged or cut short {at} ({e}); re-download it"),
+                format!(
+                    "its tar data is damaged or cut short {} ({e}); re-download it",
+                    after(last)
+                ),
             )
         };
         for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
@@ -1199,15 +1205,15 @@ impl<'a> Reader<'a> {
                 _ if last.is_some() => cut(&last, &e),
                 _ => io_err(path, "read tar archive")(e),
             })?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
             let name = entry
                 .path()
                 .map_err(io_err(path, "read tar entry name in"))?
                 .to_string_lossy()
                 .into_owned();
             last = Some(name.clone());
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
             self.read_entry(path, &name, entry, sink)?;
         }
         // The entries end at a block of zeros; a stream that ends at an
@@ -1219,8 +1225,18 @@ impl<'a> Reader<'a> {
         }
         // The archive ends at its end-of-archive blocks; reading on to the
         // end of the stream lets gzip and zstd check their trailer (a
-        // flipped bit in a .tar.gz was read without a word).
-        std::io::copy(&mut rest, &mut std::io::sink()).map_err(io_err(path, "read tar archive"))?;
+        // flipped bit in a .tar.gz was read without a word). The codec's
+        // error says what is wrong; where it was found is said here.
+        std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| {
+            use std::io::ErrorKind as K;
+            match e.kind() {
+                K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other => invalid(
+                    path,
+                    format!("at the end of the archive, {}: {e}", after(&last)),
+                ),
+                _ => io_err(path, "read tar archive")(e),
+            }
+        })?;
         Ok(())
     }
 

@@ -18,14 +18,17 @@
 //! and ё is kept or folded as it was in the corpus). We report the Spearman
 //! and Pearson correlations over the pairs whose words are both in the
 //! vocabulary, and the coverage (found / total), as gensim's
-//! `evaluate_word_pairs` does; fewer than two pairs in the vocabulary is an
-//! error, not a NaN.
+//! `evaluate_word_pairs` does. A file with fewer than two such pairs has no
+//! score: its [`PairScore`] says why (`unscored`), with `null` correlations
+//! in JSON, never a NaN, so one such file among several does not hide the
+//! scores of the others.
 //!
 //! Analogy files: the questions-words format, `: section` lines and
 //! `a b c d` questions; accuracy per section and overall with 3CosAdd over
 //! the `restrict` most frequent words, questions with an unknown word
 //! skipped and counted, lines that are not four words reported by number.
-//! A file with no question to ask is an error.
+//! A file with no well-formed question is an error; one whose questions all
+//! have a word the model cannot answer for has no score (`unscored`).
 //!
 //! A corrupt model row met on the way (see [`crate::query`]) is an error,
 //! not a skipped pair.
@@ -51,8 +54,9 @@ pub struct SkippedLine {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PairScore {
     pub file: PathBuf,
-    pub spearman: f64,
-    pub pearson: f64,
+    /// `None` when fewer than two pairs could be scored (see `unscored`).
+    pub spearman: Option<f64>,
+    pub pearson: Option<f64>,
     pub found: usize,
     pub total: usize,
     pub coverage: f64,
@@ -63,13 +67,23 @@ pub struct PairScore {
     /// are both in the vocabulary, comparable with a word-level model's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_vocab: Option<InVocabScore>,
+    /// Why the file has no score: fewer than two of its pairs have vectors
+    /// for both words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unscored: Option<String>,
 }
 
 /// The in-vocabulary part of a subword model's [`PairScore`].
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct InVocabScore {
-    pub spearman: f64,
+    /// `None` when fewer than two pairs have both words in the vocabulary.
+    pub spearman: Option<f64>,
     pub found: usize,
+}
+
+/// The correlation of two series, or `None` below the two points it needs.
+fn correlation(f: fn(&[f64], &[f64]) -> f64, x: &[f64], y: &[f64]) -> Option<f64> {
+    (x.len() >= 2).then(|| f(x, y))
 }
 
 /// One line of a pair file: two words and the human similarity score.
@@ -328,30 +342,43 @@ pub fn score_pairs(
             Err(e) => return Err(e),
         }
     }
-    if human.len() < 2 {
-        return Err(invalid(
-            path,
-            format!(
-                "only {} of its {} pairs have both words in the model's vocabulary; a correlation needs two",
-                human.len(),
-                file.pairs.len()
-            ),
-        ));
-    }
     let total = file.pairs.len();
+    let unscored = (human.len() < 2).then(|| {
+        format!(
+            "only {} of its {total} pairs {}; a correlation needs two",
+            human.len(),
+            if subword {
+                "have vectors for both words"
+            } else {
+                "have both words in the model's vocabulary"
+            }
+        )
+    });
     Ok(PairScore {
         file: path.to_path_buf(),
-        spearman: spearman(&human, &ours),
-        pearson: pearson(&human, &ours),
+        spearman: correlation(spearman, &human, &ours),
+        pearson: correlation(pearson, &human, &ours),
         found: human.len(),
         total,
         coverage: human.len() as f64 / total as f64,
         malformed: file.malformed.clone(),
         in_vocab: subword.then(|| InVocabScore {
-            spearman: spearman(&human_iv, &ours_iv),
+            spearman: correlation(spearman, &human_iv, &ours_iv),
             found: human_iv.len(),
         }),
+        unscored,
     })
+}
+
+impl PairScore {
+    /// The file's Spearman correlation, or its `unscored` reason as an
+    /// error naming the file.
+    pub fn spearman_or_err(&self) -> Result<f64> {
+        self.spearman.ok_or_else(|| {
+            let why = self.unscored.as_deref().unwrap_or("has no score");
+            invalid(&self.file, why)
+        })
+    }
 }
 
 /// Accuracy of one analogy section.
@@ -361,7 +388,8 @@ pub struct Section {
     pub correct: usize,
     pub total: usize,
     pub skipped: usize,
-    pub accuracy: f64,
+    /// `correct / total`; `None` when no question could be asked.
+    pub accuracy: Option<f64>,
 }
 
 /// The result for one analogy file.
@@ -371,6 +399,10 @@ pub struct AnalogyScore {
     pub sections: Vec<Section>,
     /// Lines that are not a section header nor four words.
     pub malformed: Vec<SkippedLine>,
+    /// Why the file has no score: every question has a word the model
+    /// does not know (or, with `restrict`, a rarer one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unscored: Option<String>,
 }
 
 /// Evaluates a questions-words file.
@@ -383,7 +415,7 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
         correct: 0,
         total: 0,
         skipped: 0,
-        accuracy: 0.0,
+        accuracy: None,
     };
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -428,33 +460,42 @@ pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Re
     }
     let mut all = new("total");
     for s in &mut sections {
-        s.accuracy = s.correct as f64 / s.total.max(1) as f64;
         all.correct += s.correct;
         all.total += s.total;
         all.skipped += s.skipped;
     }
-    if all.total == 0 {
-        let mut why = vec![format!(
-            "{} question(s) with a word outside the vocabulary",
-            all.skipped
-        )];
-        if !malformed.is_empty() {
-            why.push(format!(
+    let (asked, skipped) = (all.total, all.skipped);
+    sections.push(all);
+    for s in &mut sections {
+        s.accuracy = (s.total > 0).then(|| s.correct as f64 / s.total as f64);
+    }
+    if asked + skipped == 0 {
+        let why = if malformed.is_empty() {
+            "no question lines".to_string()
+        } else {
+            format!(
                 "{} malformed line(s): {}",
                 malformed.len(),
                 summarize(&malformed, 3)
-            ));
-        }
+            )
+        };
         return Err(invalid(
             path,
-            format!("holds no question to evaluate ({})", why.join(", ")),
+            format!("holds no question to evaluate ({why})"),
         ));
     }
-    all.accuracy = all.correct as f64 / all.total as f64;
-    sections.push(all);
+    let unscored = (asked == 0).then(|| {
+        let beyond = restrict
+            .map(|n| format!(" or beyond the {n} most frequent words (--restrict)"))
+            .unwrap_or_default();
+        format!(
+            "holds no question to evaluate: each of its {skipped} question(s) has a word outside the vocabulary{beyond}"
+        )
+    });
     Ok(AnalogyScore {
         sections,
         malformed,
+        unscored,
     })
 }
 

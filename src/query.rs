@@ -260,11 +260,21 @@ impl Model {
                     raw: self.vectors().row(i).to_vec(),
                 })
             }
-            Err(e @ Error::UnknownWord { .. }) => e,
+            Err(Error::UnknownWord {
+                word, suggestions, ..
+            }) => (word, suggestions),
             Err(e) => return Err(e),
         };
+        let unknown = |why: Option<String>| {
+            let (word, suggestions) = err;
+            Error::UnknownWord {
+                word,
+                why,
+                suggestions,
+            }
+        };
         let Some((cfg, grams)) = self.dir.subwords() else {
-            return Err(err);
+            return Err(unknown(None));
         };
         // prep drops a token over `max_token_chars`, so it is never in the
         // vocabulary; its n-grams still give it a vector.
@@ -273,25 +283,16 @@ impl Model {
         if ids.is_empty() && !norm.is_empty() {
             // `я` in a 4-6 model: `<я>` is 3 characters, shorter than any
             // n-gram (fastText gives such a word zeros).
-            return Err(match err {
-                Error::UnknownWord {
-                    word, suggestions, ..
-                } => Error::UnknownWord {
-                    word,
-                    why: Some(format!(
-                        ", and too short for the model's n-grams of {}-{} characters (counting the < and > around it)",
-                        cfg.minn, cfg.maxn
-                    )),
-                    suggestions,
-                },
-                e => e,
-            });
+            return Err(unknown(Some(format!(
+                ", and too short for the model's n-grams of {}-{} characters (counting the < and > around it)",
+                cfg.minn, cfg.maxn
+            ))));
         }
         let mut v = vec![0f32; self.dir.dim()];
         crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm.is_empty() || !n.is_finite() || n == 0.0 {
-            return Err(err);
+            return Err(unknown(None));
         }
         let raw = v.clone();
         v.iter_mut().for_each(|x| *x /= n);

@@ -47,8 +47,7 @@ pub struct SubwordConfig {
 /// +0.046 and +0.030; the fixed dev halves tied, but over 400 random
 /// halves of the sets 4-6 led on simlex in 399 (+0.023 on average) and on
 /// hj in 61%, so the dev half was the outlier (BENCHMARKS.md, sessions 18
-/// and 19). It also costs
-/// less: three n-gram lengths instead of four.
+/// and 19). It also costs less: three n-gram lengths instead of four.
 pub const DEFAULT_RANGE: &str = "4-6";
 
 impl Default for SubwordConfig {

@@ -481,6 +481,60 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
     assert!(err.contains("none.csv") && err.contains("line 1"), "{err}");
     let f = write("oov.tsv", "кот\tпес\t1\na\tb\t2\n");
     fails(p, &["eval", "--pairs", &f], 1, "only 0 of its 2 pairs");
+    // Beside a file that scores, one that cannot is reported and the run
+    // goes on: the other file's score is not lost.
+    let (code, out, err) = plain(p, &["eval", "--pairs", "comma.tsv", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("comma.tsv: spearman "), "{out}");
+    assert!(
+        out.contains("oov.tsv: not scored: only 0 of its 2 pairs have both words in the model's vocabulary; a correlation needs two"),
+        "{out}"
+    );
+    let (code, out, err) = plain(p, &["eval", "--pairs", "comma.tsv", &f, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("oov.tsv: not scored: only 0 of its 2"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(j["pairs"][0]["spearman"].is_f64(), "{j}");
+    assert!(j["pairs"][0].get("unscored").is_none(), "{j}");
+    assert!(j["pairs"][1]["spearman"].is_null(), "{j}");
+    assert!(j["pairs"][1]["pearson"].is_null(), "{j}");
+    assert_eq!(j["pairs"][1]["found"], 0, "{j}");
+    assert!(j["pairs"][1]["unscored"]
+        .as_str()
+        .unwrap()
+        .contains("a correlation needs two"));
+    // When no file scores, that is the error, naming each file.
+    let g = write("oov2.tsv", "кот\tw0001\t1\nw0002\tпес\t2\n");
+    let err = fails(
+        p,
+        &["eval", "--pairs", &f, &g],
+        1,
+        "oov.tsv: only 0 of its 2",
+    );
+    assert!(err.contains("; oov2.tsv: only 0 of its 2"), "{err}");
+    // A training run refuses such a file before it starts, not after the
+    // first epoch.
+    let t = super::corpus_only(100_000);
+    ok(t.path(), &["vocab", "--corpus", "data/corpus.txt"]);
+    let err = fails(
+        t.path(),
+        &[
+            "train",
+            "--corpus",
+            "vocab/corpus.ids",
+            "--engine",
+            "native",
+            "--eval-pairs",
+            p.join(&f).to_str().unwrap(),
+        ],
+        1,
+        "--eval-pairs: only 0 of its 2 pairs have both words in the vocabulary",
+    );
+    assert!(err.contains("oov.tsv"), "{err}");
+    assert!(!t.path().join("model").exists());
     let f = write("empty.tsv", "# nothing\n\n");
     fails(p, &["eval", "--pairs", &f], 1, "holds no word pairs");
     // Analogies: malformed lines reported, none usable is an error.
@@ -497,7 +551,31 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
         p,
         &["eval", "--analogies", &f],
         1,
-        "holds no question to evaluate",
+        "bad.txt: holds no question to evaluate: each of its 1 question(s) has a word outside the vocabulary",
+    );
+    // Beside a file that scores, it is reported as not scored.
+    let (code, out, err) = plain(p, &["eval", "--analogies", "an.txt", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("an.txt [total]: "), "{out}");
+    assert!(
+        out.contains("bad.txt: not scored: holds no question to evaluate"),
+        "{out}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(p, &["eval", "--analogies", "an.txt", &f, "--json"])).unwrap();
+    assert!(j["analogies"][0]["unscored"].is_null(), "{j}");
+    assert!(j["analogies"][1]["unscored"].is_string(), "{j}");
+    assert!(
+        j["analogies"][1]["sections"][0]["accuracy"].is_null(),
+        "{j}"
+    );
+    // No well-formed question at all is bad input, whatever else scores.
+    let f = write("junk.txt", ": s\nw0001 w0002\n");
+    fails(
+        p,
+        &["eval", "--analogies", "an.txt", &f],
+        1,
+        "junk.txt: holds no question to evaluate (1 malformed line(s): line 2: 2 words; a question is four)",
     );
 }
 

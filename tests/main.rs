@@ -891,6 +891,11 @@ fn prep_reads_compressed_and_jsonl_archive_entries_and_names_what_it_skips() {
         err.contains("corrupt") || err.contains("checksum") || err.contains("crc"),
         "{err}"
     );
+    // Found after the last entry was read: the message says where.
+    assert!(
+        err.contains("at the end of the archive, in or after the entry t.txt"),
+        "{err}"
+    );
     assert!(!p.join("out/flip.txt").exists());
 }
 
@@ -1182,6 +1187,27 @@ fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
         &["prep", "cut.tar", "-o", "out/e.txt"],
         1,
         "cut.tar: its tar data is damaged or cut short in or after the entry a.txt",
+    );
+    // Cut in the header after a directory entry: named by that entry, not
+    // "in its first header".
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_cksum();
+    b.append_data(&mut h, "d/", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(big.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "d/a.txt", big.as_bytes()).unwrap();
+    put("dcut.tar", &b.into_inner().unwrap()[..512 + 200]);
+    fails(
+        p,
+        &["prep", "dcut.tar", "-o", "out/e.txt"],
+        1,
+        "dcut.tar: its tar data is damaged or cut short in or after the entry d",
     );
     put("cut.tar", &tar[..200]);
     fails(

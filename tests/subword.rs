@@ -171,6 +171,36 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
     let s = &e["pairs"][0];
     assert_eq!(s["found"], 4, "{e}");
     assert_eq!(s["in_vocab"]["found"], 3, "{e}");
+    // Only punctuation has no vector even here; with one pair left, the
+    // file is not scored, and the message does not blame the vocabulary
+    // (an unseen form has a vector).
+    std::fs::write(
+        p.join("punct.tsv"),
+        format!("!!!\t{w2}\t9\n{unseen}\t{w2}\t8\n"),
+    )
+    .unwrap();
+    fails(
+        p,
+        &["eval", "--pairs", "punct.tsv", "--model", "full"],
+        1,
+        "punct.tsv: only 1 of its 2 pairs have vectors for both words; a correlation needs two",
+    );
+    let e: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &[
+            "eval",
+            "--pairs",
+            "pairs.tsv",
+            "punct.tsv",
+            "--json",
+            "--model",
+            "full",
+        ],
+    ))
+    .unwrap();
+    assert!(e["pairs"][0]["spearman"].is_f64(), "{e}");
+    assert!(e["pairs"][1]["spearman"].is_null(), "{e}");
+    assert!(e["pairs"][1]["in_vocab"]["spearman"].is_null(), "{e}");
 
     // fastText export: refused for a word-level model and for stdout.
     ok(

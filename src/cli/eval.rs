@@ -59,6 +59,27 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
         )),
         None => None,
     };
+    // A file the model cannot score (too few pairs or questions it has
+    // vectors for) is reported beside the others; only when nothing at all
+    // was scored is that an error.
+    let unscored: Vec<(&PathBuf, &String)> = pairs
+        .iter()
+        .filter_map(|s| s.unscored.as_ref().map(|u| (&s.file, u)))
+        .chain(
+            analogies
+                .iter()
+                .filter_map(|(f, s)| s.unscored.as_ref().map(|u| (f, u))),
+        )
+        .collect();
+    if groups.is_none() && unscored.len() == pairs.len() + analogies.len() {
+        // One line: the first file as the error's path, then the others.
+        let (first, why) = unscored[0];
+        let mut message = why.clone();
+        for (f, u) in &unscored[1..] {
+            message.push_str(&format!("; {}: {u}", f.display()));
+        }
+        return Err(w2v::error::invalid(first, message).into());
+    }
     let skipped = pairs
         .iter()
         .map(|s| (&s.file, &s.malformed))
@@ -72,8 +93,11 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
         ));
     }
     if a.json {
+        for (f, u) in &unscored {
+            p.warn(&format!("{}: not scored: {u}", f.display()));
+        }
         return json(
-            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s.sections, "malformed": s.malformed})).collect::<Vec<_>>(), "groups": groups.as_ref().map(|(_, b)| b)}),
+            &serde_json::json!({"pairs": pairs, "analogies": analogies.iter().map(|(f, s)| serde_json::json!({"file": f, "sections": s.sections, "malformed": s.malformed, "unscored": s.unscored})).collect::<Vec<_>>(), "groups": groups.as_ref().map(|(_, b)| b)}),
         );
     }
     if let Some((f, bands)) = &groups {
@@ -88,35 +112,44 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
             ))?;
         }
     }
+    let num = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.4}"));
     for s in &pairs {
+        if let Some(u) = &s.unscored {
+            out(&format!("{}: not scored: {u}", s.file.display()))?;
+            continue;
+        }
         out(&format!(
-            "{}: spearman {:.4} pearson {:.4} coverage {}/{} ({:.1}%)",
+            "{}: spearman {} pearson {} coverage {}/{} ({:.1}%)",
             s.file.display(),
-            s.spearman,
-            s.pearson,
+            num(s.spearman),
+            num(s.pearson),
             s.found,
             s.total,
             100.0 * s.coverage
         ))?;
         if let Some(iv) = &s.in_vocab {
             out(&format!(
-                "{}: in-vocabulary spearman {:.4} over {}/{}",
+                "{}: in-vocabulary spearman {} over {}/{}",
                 s.file.display(),
-                iv.spearman,
+                num(iv.spearman),
                 iv.found,
                 s.total
             ))?;
         }
     }
     for (f, score) in &analogies {
+        if let Some(u) = &score.unscored {
+            out(&format!("{}: not scored: {u}", f.display()))?;
+            continue;
+        }
         for s in &score.sections {
             out(&format!(
-                "{} [{}]: {}/{} = {:.4} ({} skipped)",
+                "{} [{}]: {}/{} = {} ({} skipped)",
                 f.display(),
                 s.name,
                 s.correct,
                 s.total,
-                s.accuracy,
+                num(s.accuracy),
                 s.skipped
             ))?;
         }

@@ -66,7 +66,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, Error, Result};
+use crate::error::{invalid, io_err, Error, Result};
 use crate::eval::{PairFile, SkippedLine};
 use crate::manifest::write_atomic;
 use crate::normalize::Normalizer;
@@ -351,8 +351,8 @@ pub struct Evals {
 }
 
 impl Evals {
-    /// Reads `cfg.eval_pairs` (refusing a file without a usable pair) for a
-    /// run on `vocab`.
+    /// Reads `cfg.eval_pairs` for a run on `vocab`, refusing a file without
+    /// a usable pair or with fewer than two pairs in the vocabulary.
     pub fn load(cfg: &TrainConfig, vocab: &Vocab) -> Result<Evals> {
         let mut sets = Vec::new();
         for p in &cfg.eval_pairs {
@@ -373,12 +373,32 @@ impl Evals {
                 .map(|(i, w)| (w.clone(), i))
                 .collect()
         };
-        Ok(Evals {
+        let evals = Evals {
             sets,
             normalizer: Normalizer::new(vocab.normalize.clone()),
             ids,
             kernels: Kernels::detect(),
-        })
+        };
+        // Coverage depends on the vocabulary alone: a set the run could
+        // never score is refused now, not after the first epoch.
+        for s in &evals.sets {
+            let found = s
+                .file
+                .pairs
+                .iter()
+                .filter(|p| evals.id(&p.first).is_ok() && evals.id(&p.second).is_ok())
+                .count();
+            if found < 2 {
+                return Err(invalid(
+                    &s.path,
+                    format!(
+                        "--eval-pairs: only {found} of its {} pairs have both words in the vocabulary; a correlation needs two",
+                        s.file.pairs.len()
+                    ),
+                ));
+            }
+        }
+        Ok(evals)
     }
 
     /// The id of `q` as `w2v eval` finds it in a trained model: normalized
@@ -579,8 +599,8 @@ impl RunLog {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 path: s.file.display().to_string(),
-                spearman: s.spearman,
-                pearson: s.pearson,
+                spearman: s.spearman_or_err()?,
+                pearson: s.pearson.unwrap_or(f64::NAN),
                 coverage: [s.found, s.total],
                 seconds,
             });
