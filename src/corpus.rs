@@ -700,15 +700,48 @@ impl<R: Read> Read for Damaged<R> {
             k @ (K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other) => {
                 std::io::Error::new(
                     k,
-                    format!(
+                    DamagedData(format!(
                         "its {} data is damaged or cut short ({e}); re-download or re-compress it",
                         self.what
-                    ),
+                    )),
                 )
             }
             _ => e,
         })
     }
+}
+
+/// The message of a [`Damaged`] reader's error, whole: one that wraps it
+/// (the tar reader's, naming an entry) says where and quotes it, instead
+/// of adding its own advice around it.
+#[derive(Debug)]
+struct DamagedData(String);
+
+impl std::fmt::Display for DamagedData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DamagedData {}
+
+/// Whether `e` is (or wraps) a compressed stream's damage, already worded.
+fn is_damaged_data(e: &std::io::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|x| x as &(dyn std::error::Error + 'static));
+    while let Some(err) = cur {
+        if err.is::<DamagedData>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            cur = io
+                .get_ref()
+                .map(|x| x as &(dyn std::error::Error + 'static));
+        } else {
+            cur = err.source();
+        }
+    }
+    false
 }
 
 /// What to do with the archive entry `name` (or, `walked`, the file at the
@@ -1201,6 +1234,8 @@ impl<'a> Reader<'a> {
         };
         for entry in ar.entries().map_err(io_err(path, "read tar archive"))? {
             let entry = entry.map_err(|e| match e.kind() {
+                // The gzip or zstd stream under the tar: its own words.
+                _ if is_damaged_data(&e) => invalid(path, format!("{}: {e}", after(&last))),
                 std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other => cut(&last, &e),
                 _ if last.is_some() => cut(&last, &e),
                 _ => io_err(path, "read tar archive")(e),

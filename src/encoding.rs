@@ -265,6 +265,34 @@ pub fn too_invalid(invalid: u64, bytes: u64) -> bool {
     invalid >= MIN_INVALID_TO_REFUSE && invalid as f64 > MAX_INVALID_SHARE * bytes.max(1) as f64
 }
 
+/// A whole small text file (an eval set) read as `prep` reads a document:
+/// its encoding decided from its first [`SAMPLE_BYTES`] ([`detect`]), a
+/// byte-order mark dropped, and lines ended by `\n`, `\r\n` or a lone `\r`
+/// (old Mac files) all ending in `\n`. The error says what the bytes are
+/// instead: binary data, or UTF-8 with too many invalid sequences.
+pub fn decode_text(bytes: &[u8]) -> std::result::Result<(String, Detected), String> {
+    let sample = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    let enc = detect(sample, EncodingChoice::Auto);
+    if enc == Detected::Utf8 && looks_binary(sample) {
+        return Err("is binary data, not text".into());
+    }
+    if enc == Detected::Utf8 {
+        let bad = invalid_sequences(bytes);
+        if bad > 0 {
+            return Err(format!(
+                "is not valid UTF-8 ({bad} invalid sequence(s)), nor windows-1251, KOI8-R or UTF-16 text"
+            ));
+        }
+    }
+    let (text, _) = enc.encoding().decode_with_bom_removal(bytes);
+    let text = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.into_owned()
+    };
+    Ok((text, enc))
+}
+
 /// A reader with its first bytes put back in front ([`peek`]).
 pub type Peeked<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
 

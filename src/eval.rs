@@ -18,10 +18,15 @@
 //! and ё is kept or folded as it was in the corpus). We report the Spearman
 //! and Pearson correlations over the pairs whose words are both in the
 //! vocabulary, and the coverage (found / total), as gensim's
-//! `evaluate_word_pairs` does. A file with fewer than two such pairs has no
+//! `evaluate_word_pairs` does. A file with fewer than two such pairs, or
+//! whose human scores (or the model's similarities) are all equal, has no
 //! score: its [`PairScore`] says why (`unscored`), with `null` correlations
 //! in JSON, never a NaN, so one such file among several does not hide the
 //! scores of the others.
+//!
+//! Files are read as `prep` reads a document: UTF-8, windows-1251, KOI8-R
+//! or UTF-16, decided from their bytes, with `\n`, `\r\n` or a lone `\r`
+//! ending a line.
 //!
 //! Analogy files: the questions-words format, `: section` lines and
 //! `a b c d` questions; accuracy per section and overall with 3CosAdd over
@@ -68,8 +73,8 @@ pub struct PairScore {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_vocab: Option<InVocabScore>,
     /// Why the file has no score: fewer than two of its pairs have vectors
-    /// for both words.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// for both words, or one side of the correlation is constant. `null`
+    /// in JSON when it has one.
     pub unscored: Option<String>,
 }
 
@@ -81,9 +86,15 @@ pub struct InVocabScore {
     pub found: usize,
 }
 
-/// The correlation of two series, or `None` below the two points it needs.
+/// The correlation of two series, or `None` below the two points it needs
+/// or when either series is constant (0/0).
 fn correlation(f: fn(&[f64], &[f64]) -> f64, x: &[f64], y: &[f64]) -> Option<f64> {
-    (x.len() >= 2).then(|| f(x, y))
+    Some(f(x, y)).filter(|r| x.len() >= 2 && r.is_finite())
+}
+
+/// Whether every value of `x` is the same (a correlation is undefined).
+fn constant(x: &[f64]) -> bool {
+    x.windows(2).all(|w| w[0] == w[1])
 }
 
 /// One line of a pair file: two words and the human similarity score.
@@ -101,6 +112,9 @@ pub struct PairFile {
     pub pairs: Vec<RatedPair>,
     /// The header's line number, if the file has one.
     pub header: Option<usize>,
+    /// What the header has where a score goes (for the error when the
+    /// header is the only line).
+    pub header_score: Option<String>,
     /// Lines that gave no pair.
     pub malformed: Vec<SkippedLine>,
 }
@@ -161,7 +175,7 @@ fn digits(s: &str) -> bool {
 
 /// Parses a pair file (see the module docs for the format).
 pub fn read_pairs(path: &Path) -> Result<PairFile> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path, "read pairs file"))?;
+    let text = read_text(path, "read pairs file")?;
     let mut out = PairFile::default();
     let mut header_cols = 0;
     let mut seen_data = false;
@@ -201,6 +215,7 @@ pub fn read_pairs(path: &Path) -> Result<PairFile> {
             if !seen_data && out.header.is_none() {
                 // The first line whose score is not a number: the header.
                 out.header = Some(n);
+                out.header_score = Some(crate::error::shown(&cols[2]));
                 header_cols = cols.len();
             } else {
                 bad(format!("score '{}' is not a number", cols[2]));
@@ -224,6 +239,15 @@ pub fn read_pairs(path: &Path) -> Result<PairFile> {
         });
     }
     Ok(out)
+}
+
+/// The text of an eval file, read as `prep` reads a document (encoding
+/// decided, line ends `\n`, `\r\n` or `\r`; [`crate::encoding::decode_text`]).
+fn read_text(path: &Path, action: &'static str) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(io_err(path, action))?;
+    crate::encoding::decode_text(&bytes)
+        .map(|(text, _)| text)
+        .map_err(|why| invalid(path, why))
 }
 
 /// `n` lines of `skipped` as "line 3 (reason), line 7 (reason)", then how
@@ -299,7 +323,13 @@ pub fn check_pair_file(path: &Path, file: &PairFile) -> Result<()> {
     if file.pairs.is_empty() {
         return Err(invalid(
             path,
-            if file.malformed.is_empty() {
+            if let (true, Some(n), Some(score)) =
+                (file.malformed.is_empty(), file.header, &file.header_score)
+            {
+                format!(
+                    "holds no word pairs: its only line, {n}, was read as a header, since '{score}' is not a number"
+                )
+            } else if file.malformed.is_empty() {
                 "holds no word pairs".to_string()
             } else {
                 format!(
@@ -343,8 +373,12 @@ pub fn score_pairs(
         }
     }
     let total = file.pairs.len();
-    let unscored = (human.len() < 2).then(|| {
-        format!(
+    let (rho, r) = (
+        correlation(spearman, &human, &ours),
+        correlation(pearson, &human, &ours),
+    );
+    let unscored = if human.len() < 2 {
+        Some(format!(
             "only {} of its {total} pairs {}; a correlation needs two",
             human.len(),
             if subword {
@@ -352,12 +386,25 @@ pub fn score_pairs(
             } else {
                 "have both words in the model's vocabulary"
             }
-        )
-    });
+        ))
+    } else if constant(&human) {
+        Some(format!(
+            "the human scores of its {} scored pairs are all {}; a correlation needs them to differ",
+            human.len(),
+            human[0]
+        ))
+    } else if rho.is_none() || r.is_none() {
+        Some(format!(
+            "the model gives its {} scored pairs all the same similarity; a correlation needs them to differ",
+            human.len()
+        ))
+    } else {
+        None
+    };
     Ok(PairScore {
         file: path.to_path_buf(),
-        spearman: correlation(spearman, &human, &ours),
-        pearson: correlation(pearson, &human, &ours),
+        spearman: rho.filter(|_| unscored.is_none()),
+        pearson: r.filter(|_| unscored.is_none()),
         found: human.len(),
         total,
         coverage: human.len() as f64 / total as f64,
@@ -368,17 +415,6 @@ pub fn score_pairs(
         }),
         unscored,
     })
-}
-
-impl PairScore {
-    /// The file's Spearman correlation, or its `unscored` reason as an
-    /// error naming the file.
-    pub fn spearman_or_err(&self) -> Result<f64> {
-        self.spearman.ok_or_else(|| {
-            let why = self.unscored.as_deref().unwrap_or("has no score");
-            invalid(&self.file, why)
-        })
-    }
 }
 
 /// Accuracy of one analogy section.
@@ -401,13 +437,12 @@ pub struct AnalogyScore {
     pub malformed: Vec<SkippedLine>,
     /// Why the file has no score: every question has a word the model
     /// does not know (or, with `restrict`, a rarer one).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unscored: Option<String>,
 }
 
 /// Evaluates a questions-words file.
 pub fn eval_analogies(model: &Model, path: &Path, restrict: Option<usize>) -> Result<AnalogyScore> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path, "read analogies file"))?;
+    let text = read_text(path, "read analogies file")?;
     let mut sections: Vec<Section> = Vec::new();
     let mut malformed = Vec::new();
     let new = |name: &str| Section {

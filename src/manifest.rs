@@ -463,20 +463,52 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
         created,
     };
     let file = std::fs::File::open(dir).map_err(io_err(dir, "open directory to lock"))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::InvalidInput {
-                path: dir.to_path_buf(),
-                message: "another w2v is writing into this directory (it holds the lock); wait for it to finish or choose another directory".into(),
-            })
+    // A reader's probe ([`is_locked`]) holds a shared lock for an instant:
+    // only a lock still held after a few tries is another writer's.
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InvalidInput {
+                    path: dir.to_path_buf(),
+                    message: "another w2v is writing into this directory (it holds the lock); wait for it to finish or choose another directory".into(),
+                })
+            }
+            // No flock here (some network file systems): go on unlocked.
+            Err(std::fs::TryLockError::Error(_)) => return Ok(lock),
         }
-        // No flock here (some network file systems): go on unlocked.
-        Err(std::fs::TryLockError::Error(_)) => return Ok(lock),
     }
     clean_stale_temps(dir);
     lock.file = Some(file);
     Ok(lock)
+}
+
+/// Whether a writer holds `dir`'s lock ([`lock_dir`]) now. The probe takes
+/// a shared lock and drops it at once; [`lock_dir`] waits out such an
+/// instant before it calls the directory taken.
+pub fn is_locked(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
+/// Whether `dir` holds temp files ([`AtomicFile`]'s, or a staging
+/// directory): outputs being written, or left by a killed run.
+pub fn has_temps(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_str().is_some_and(is_temp_name))
+    })
 }
 
 /// True for the name of an [`AtomicFile`] temp file (`.NAME.XXXXXX.tmp`) or

@@ -315,6 +315,9 @@ fn count_lines(text: &str) -> usize {
     n + usize::from(!text.is_empty() && !text.ends_with('\n'))
 }
 
+/// How long [`ModelDir::open`] waits for a writer's swap to complete.
+pub const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl ModelDir {
     /// Writes a model directory into `dir` (created if needed) and returns
     /// the manifest written: claims the directory (it must not hold another
@@ -478,8 +481,36 @@ impl ModelDir {
         Ok(mm)
     }
 
-    /// Opens `dir` and checks it (see the module docs).
+    /// Opens `dir` and checks it (see the module docs). A writer swapping a
+    /// new model in (`train`, `import`; it holds the directory's lock)
+    /// removes the manifest first and puts it back last, so a query caught
+    /// between the two finds no manifest, or files of two models. While the
+    /// lock is held and the writer's temp files are there, such an open is
+    /// tried again for up to [`WRITER_WAIT`], then fails saying a writer is
+    /// at work. (A training that has not reached its swap leaves no temp
+    /// files in the directory, so an open fails at once, as before.)
     pub fn open(dir: &Path) -> Result<ModelDir> {
+        let start = std::time::Instant::now();
+        loop {
+            match Self::open_once(dir) {
+                Err(e) if crate::manifest::has_temps(dir) && crate::manifest::is_locked(dir) => {
+                    if start.elapsed() >= WRITER_WAIT {
+                        return Err(mismatch(
+                            dir.to_path_buf(),
+                            format!(
+                                "another w2v is writing this model directory (it holds the lock), and it did not become complete within {} s: {e}",
+                                WRITER_WAIT.as_secs()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<ModelDir> {
         let mpath = manifest_of(dir);
         let text = match std::fs::read_to_string(&mpath) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -427,6 +427,49 @@ fn class8_imported_words_match_exactly_then_normalized() {
     assert!(sim.trim().parse::<f32>().unwrap() > 0.9, "{sim}");
 }
 
+/// A writer swapping a new model in (`train`, `import`) removes the
+/// manifest first and puts it back last, holding the directory's lock. A
+/// query caught in between waits for the swap instead of calling the
+/// directory incomplete (a careless user's query loop beside a training
+/// failed once in 825 runs before).
+#[test]
+fn a_query_during_a_model_swap_waits_for_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("v.txt"), vectors_text(40, 4)).unwrap();
+    ok(p, &["import", "v.txt", "-o", "model"]);
+    let want = ok(p, &["similarity", "w0001", "w0002", "--model", "model"]);
+    // The swap's middle, as a writer leaves it: locked, a temp file there,
+    // no manifest.
+    let m = p.join("model");
+    let lock = std::fs::File::open(&m).unwrap();
+    lock.lock().unwrap();
+    std::fs::rename(m.join("model.manifest.json"), p.join("aside.json")).unwrap();
+    std::fs::write(m.join(".input.npy.a1b2c3.tmp"), b"").unwrap();
+    let hold = std::time::Duration::from_millis(2000);
+    let start = std::time::Instant::now();
+    let child = Command::new(BIN)
+        .args(["similarity", "w0001", "w0002", "--model", "model"])
+        .current_dir(p)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(hold);
+    std::fs::rename(p.join("aside.json"), m.join("model.manifest.json")).unwrap();
+    std::fs::remove_file(m.join(".input.npy.a1b2c3.tmp")).unwrap();
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It answered after the swap, so it waited (before, it failed at once).
+    assert!(start.elapsed() >= hold);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
+
 #[test]
 fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
     let d = tempfile::tempdir().unwrap();
@@ -498,7 +541,7 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
     );
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(j["pairs"][0]["spearman"].is_f64(), "{j}");
-    assert!(j["pairs"][0].get("unscored").is_none(), "{j}");
+    assert!(j["pairs"][0]["unscored"].is_null(), "{j}");
     assert!(j["pairs"][1]["spearman"].is_null(), "{j}");
     assert!(j["pairs"][1]["pearson"].is_null(), "{j}");
     assert_eq!(j["pairs"][1]["found"], 0, "{j}");
@@ -506,34 +549,119 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
         .as_str()
         .unwrap()
         .contains("a correlation needs two"));
-    // When no file scores, that is the error, naming each file.
-    let g = write("oov2.tsv", "кот\tw0001\t1\nw0002\tпес\t2\n");
-    let err = fails(
-        p,
-        &["eval", "--pairs", &f, &g],
-        1,
-        "oov.tsv: only 0 of its 2",
+    // When no file scores, that is the error, naming each file; the
+    // malformed lines are still reported.
+    let g = write("oov2.tsv", "кот\tw0001\t1\nw0002\tпес\t2\nw0003\n");
+    let (code, _, err) = plain(p, &["eval", "--pairs", &f, &g]);
+    assert_eq!(code, 1, "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert!(
+        last.starts_with("w2v: error: oov.tsv: only 0 of its 2")
+            && last.contains("; oov2.tsv: only 0 of its 2"),
+        "{err}"
     );
-    assert!(err.contains("; oov2.tsv: only 0 of its 2"), "{err}");
+    assert!(
+        err.contains("oov2.tsv: skipped 1 malformed line(s): line 3"),
+        "{err}"
+    );
+    // Human scores all equal: no correlation, said so (not NaN, and not a
+    // null without a reason).
+    let c = write(
+        "const.tsv",
+        "w0001\tw0002\t5\nw0003\tw0004\t5\nw0005\tw0006\t5\n",
+    );
+    fails(
+        p,
+        &["eval", "--pairs", &c],
+        1,
+        "const.tsv: the human scores of its 3 scored pairs are all 5; a correlation needs them to differ",
+    );
+    let (code, out, err) = plain(p, &["eval", "--pairs", "comma.tsv", &c, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("NaN"), "{out}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(j["pairs"][1]["spearman"].is_null(), "{j}");
+    assert!(j["pairs"][1]["unscored"].is_string(), "{j}");
+    // A one-line file whose score is not a number was read as a header:
+    // the error says so instead of calling the file empty.
+    let h = write("typo.tsv", "кот\tпес\tseven\n");
+    fails(
+        p,
+        &["eval", "--pairs", &h],
+        1,
+        "typo.tsv: holds no word pairs: its only line, 1, was read as a header, since 'seven' is not a number",
+    );
+    // Line ends of old Macs (a lone CR), and UTF-16 as prep reads it: the
+    // same pairs score the same.
+    let rows = "w0001\tw0002\t1\nw0003\tw0009\t3\nw0005\tw0006\t2\nw0007\tw0008\t4\n";
+    let spearman = |name: &str, bytes: &[u8]| {
+        std::fs::write(p.join(name), bytes).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(p, &["eval", "--pairs", name, "--json"])).unwrap();
+        assert_eq!(j["pairs"][0]["found"], 4, "{name}: {j}");
+        j["pairs"][0]["spearman"].as_f64().unwrap()
+    };
+    let want = spearman("lf.tsv", rows.as_bytes());
+    assert_eq!(
+        spearman("cr.tsv", rows.replace('\n', "\r").as_bytes()),
+        want
+    );
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(rows.encode_utf16().flat_map(u16::to_le_bytes));
+    assert_eq!(spearman("utf16.tsv", &utf16), want);
+    std::fs::write(
+        p.join("bad.tsv"),
+        b"w0001\tw0002\t1\n\xff\xfe\xfd\x80\x81\tw0003\t2\n",
+    )
+    .unwrap();
+    fails(
+        p,
+        &["eval", "--pairs", "bad.tsv"],
+        1,
+        "bad.tsv: is not valid UTF-8 (",
+    );
     // A training run refuses such a file before it starts, not after the
     // first epoch.
     let t = super::corpus_only(100_000);
     ok(t.path(), &["vocab", "--corpus", "data/corpus.txt"]);
-    let err = fails(
-        t.path(),
-        &[
+    let train_fails = |set: &Path, needle: &str| {
+        let set = set.to_str().unwrap();
+        let args = [
             "train",
             "--corpus",
             "vocab/corpus.ids",
             "--engine",
             "native",
             "--eval-pairs",
-            p.join(&f).to_str().unwrap(),
-        ],
-        1,
+            set,
+        ];
+        fails(t.path(), &args, 1, needle)
+    };
+    let err = train_fails(
+        &p.join(&f),
         "--eval-pairs: only 0 of its 2 pairs have both words in the vocabulary",
     );
     assert!(err.contains("oov.tsv"), "{err}");
+    // Scores all equal among the pairs in the vocabulary: refused too.
+    let words: Vec<String> = std::fs::read_to_string(t.path().join("vocab/words.txt"))
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(str::to_string)
+        .collect();
+    let c = p.join("const-train.tsv");
+    std::fs::write(
+        &c,
+        format!(
+            "{}\t{}\t5\n{}\t{}\t5\nкот\tпес\t1\n",
+            words[0], words[1], words[1], words[2]
+        ),
+    )
+    .unwrap();
+    train_fails(
+        &c,
+        "--eval-pairs: the human scores of its 2 pairs in the vocabulary are all 5",
+    );
     assert!(!t.path().join("model").exists());
     let f = write("empty.tsv", "# nothing\n\n");
     fails(p, &["eval", "--pairs", &f], 1, "holds no word pairs");

@@ -1209,6 +1209,21 @@ fn prep_walk_passes_over_w2v_outputs_links_up_and_duplicates() {
         1,
         "dcut.tar: its tar data is damaged or cut short in or after the entry d",
     );
+    // A .tar.gz cut short anywhere in its last entry, its end blocks or
+    // its trailer: the gzip stream's own words, once, and the entry (not
+    // "damaged … (damaged …; re-download …); re-download").
+    let tgz = gz(&tar);
+    for cut in 1..=40 {
+        put("cut.tar.gz", &tgz[..tgz.len() - cut]);
+        let err = fails(
+            p,
+            &["prep", "cut.tar.gz", "-o", "out/e.txt"],
+            1,
+            "its gzip data is damaged or cut short (",
+        );
+        assert!(err.contains("dir/b.txt"), "cut {cut}: {err}");
+        assert_eq!(err.matches("re-download").count(), 1, "cut {cut}: {err}");
+    }
     put("cut.tar", &tar[..200]);
     fails(
         p,

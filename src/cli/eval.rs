@@ -59,9 +59,21 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
         )),
         None => None,
     };
-    // A file the model cannot score (too few pairs or questions it has
-    // vectors for) is reported beside the others; only when nothing at all
-    // was scored is that an error.
+    let skipped = pairs
+        .iter()
+        .map(|s| (&s.file, &s.malformed))
+        .chain(analogies.iter().map(|(f, s)| (f, &s.malformed)));
+    for (f, lines) in skipped.filter(|(_, l)| !l.is_empty()) {
+        p.warn(&format!(
+            "{}: skipped {} malformed line(s): {}",
+            f.display(),
+            lines.len(),
+            w2v::eval::summarize(lines, 10)
+        ));
+    }
+    // A file the model cannot score (too few pairs with vectors, scores
+    // all equal, no question it can answer) is reported beside the others;
+    // only when nothing at all was scored is that an error.
     let unscored: Vec<(&PathBuf, &String)> = pairs
         .iter()
         .filter_map(|s| s.unscored.as_ref().map(|u| (&s.file, u)))
@@ -79,18 +91,6 @@ pub fn run(a: EvalArgs, p: &Progress) -> std::result::Result<(), Fail> {
             message.push_str(&format!("; {}: {u}", f.display()));
         }
         return Err(w2v::error::invalid(first, message).into());
-    }
-    let skipped = pairs
-        .iter()
-        .map(|s| (&s.file, &s.malformed))
-        .chain(analogies.iter().map(|(f, s)| (f, &s.malformed)));
-    for (f, lines) in skipped.filter(|(_, l)| !l.is_empty()) {
-        p.warn(&format!(
-            "{}: skipped {} malformed line(s): {}",
-            f.display(),
-            lines.len(),
-            w2v::eval::summarize(lines, 10)
-        ));
     }
     if a.json {
         for (f, u) in &unscored {

@@ -164,16 +164,24 @@ pub struct EvalRecord {
     /// The file as given.
     #[serde(default)]
     pub path: String,
-    /// Spearman correlation with the human scores.
+    /// Spearman correlation with the human scores; NaN (`null` in the
+    /// log) when the set could not be scored at that moment (the model gave
+    /// every pair the same similarity).
+    #[serde(deserialize_with = "null_as_nan")]
     pub spearman: f64,
-    /// Pearson correlation.
-    #[serde(default)]
+    /// Pearson correlation, NaN (`null`) as `spearman`.
+    #[serde(default, deserialize_with = "null_as_nan")]
     pub pearson: f64,
     /// Pairs with both words in the vocabulary, and all pairs.
     pub coverage: [usize; 2],
     /// Seconds the evaluation took (copying the weights included).
     #[serde(default)]
     pub seconds: f64,
+}
+
+/// An `f64` that may be `null` (serde_json writes NaN so), read as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// How a run ended.
@@ -382,21 +390,29 @@ impl Evals {
         // Coverage depends on the vocabulary alone: a set the run could
         // never score is refused now, not after the first epoch.
         for s in &evals.sets {
-            let found = s
+            let human: Vec<f64> = s
                 .file
                 .pairs
                 .iter()
                 .filter(|p| evals.id(&p.first).is_ok() && evals.id(&p.second).is_ok())
-                .count();
-            if found < 2 {
-                return Err(invalid(
-                    &s.path,
-                    format!(
-                        "--eval-pairs: only {found} of its {} pairs have both words in the vocabulary; a correlation needs two",
-                        s.file.pairs.len()
-                    ),
-                ));
-            }
+                .map(|p| p.score)
+                .collect();
+            let why = if human.len() < 2 {
+                format!(
+                    "only {} of its {} pairs have both words in the vocabulary; a correlation needs two",
+                    human.len(),
+                    s.file.pairs.len()
+                )
+            } else if human.windows(2).all(|w| w[0] == w[1]) {
+                format!(
+                    "the human scores of its {} pairs in the vocabulary are all {}; a correlation needs them to differ",
+                    human.len(),
+                    human[0]
+                )
+            } else {
+                continue;
+            };
+            return Err(invalid(&s.path, format!("--eval-pairs: {why}")));
         }
         Ok(evals)
     }
@@ -599,7 +615,7 @@ impl RunLog {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 path: s.file.display().to_string(),
-                spearman: s.spearman_or_err()?,
+                spearman: s.spearman.unwrap_or(f64::NAN),
                 pearson: s.pearson.unwrap_or(f64::NAN),
                 coverage: [s.found, s.total],
                 seconds,
@@ -709,6 +725,20 @@ mod tests {
         // Binary garbage is reported, not a panic.
         let junk = parse(&String::from_utf8_lossy(&[0xff, 0xfe, b'\n', 0, 1, 2]));
         assert_eq!(junk.malformed.len(), 2);
+    }
+
+    #[test]
+    fn an_eval_record_without_a_score_reads_back_as_nan() {
+        // serde_json writes a NaN as null; the reader takes null back.
+        let line = r#"{"kind":"eval","epoch":1,"pairs_seen":5,"set":"a.tsv","spearman":null,"pearson":null,"coverage":[3,3]}"#;
+        let log = parse(line);
+        assert!(log.malformed.is_empty(), "{:?}", log.malformed);
+        let [LogRecord::Eval(e)] = &log.records[..] else {
+            panic!("{:?}", log.records);
+        };
+        assert!(e.spearman.is_nan() && e.pearson.is_nan(), "{e:?}");
+        let written = line_of(&LogRecord::Eval(e.clone()));
+        assert!(written.contains(r#""spearman":null"#), "{written}");
     }
 
     #[test]
