@@ -1,6 +1,6 @@
 """Train a peer on our normalized corpus and write word2vec text vectors.
 
-usage: peers.py gensim|fasttext|fasttext-sub|fasttext-sub-defaults CORPUS OUT.vec THREADS [SEED]
+usage: peers.py gensim|gensim-fasttext|fasttext|fasttext-sub|fasttext-sub-defaults CORPUS OUT.vec THREADS [SEED]
 (fasttext-wheel's Python API takes no seed; SEED applies to gensim only.)
 Prints one JSON line: {"peer", "train_s", "words"}.
 Settings follow the bench: dim 128, window 5, negative 5, sample 1e-3,
@@ -11,7 +11,10 @@ OUT.bin and, when EXTRA_WORDS names a file of words (one a line), write
 OUT.full.vec: the vocabulary plus those words, out-of-vocabulary ones
 composed from their n-grams (fastText's get_word_vector), for scoring at
 full coverage. EPOCHS overrides the fastText peers' epochs, NGRAMS=4-6 the
-subword peers' n-gram range.
+subword peers' n-gram range. `gensim-fasttext` is gensim's `FastText`
+(sg=1) at `fasttext-sub`'s settings (lr 0.05, n-grams 3-6, 2M buckets); it
+takes SEED, EPOCHS, NGRAMS and EXTRA_WORDS as well (OOV words composed by
+gensim's `wv[word]`).
 """
 import json
 import sys
@@ -28,6 +31,28 @@ if peer == "gensim":
     dt = time.time() - t0
     m.wv.save_word2vec_format(out)
     n = len(m.wv)
+elif peer == "gensim-fasttext":
+    import os
+
+    from gensim.models import FastText
+
+    minn, maxn = map(int, os.environ.get("NGRAMS", "3-6").split("-"))
+    t0 = time.time()
+    m = FastText(corpus_file=corpus, vector_size=128, window=5, negative=5, sample=1e-3,
+                 min_count=5, epochs=int(os.environ.get("EPOCHS", "5")), sg=1, alpha=0.05,
+                 min_n=minn, max_n=maxn, bucket=2000000, workers=threads, seed=seed)
+    dt = time.time() - t0
+    m.wv.save_word2vec_format(out)
+    n = len(m.wv)
+    extra = os.environ.get("EXTRA_WORDS")
+    if extra:
+        words = list(m.wv.index_to_key)
+        known = set(words)
+        more = sorted({w for w in open(extra).read().split() if w not in known})
+        with open(out.rsplit(".", 1)[0] + ".full.vec", "w") as f:
+            f.write(f"{len(words) + len(more)} {m.wv.vector_size}\n")
+            for w in words + more:
+                f.write(w + " " + " ".join(f"{x:.6f}" for x in m.wv[w]) + "\n")
 elif peer.startswith("fasttext"):
     import fasttext
     import os

@@ -8,6 +8,8 @@
 # (NGRAMS=4-6 in peers.py moves it). Both are scored at full coverage: fastText's vectors
 # for out-of-vocabulary eval words are composed by fastText itself
 # (peers.py EXTRA_WORDS), ours by `w2v eval` on the subword model.
+# ARMS="w2v fasttext gensim-fasttext" adds gensim's FastText (sg=1, same
+# n-grams and settings as the fastText arm); the default is w2v and fastText.
 #   THREADS=2 EPOCHS=5 bash benches/subwords.sh   ->  bench-out/subwords.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,26 +47,40 @@ for path in sys.argv[1:]:
 print("\n".join(sorted(words)))
 PY
 tokens=$(python3 -c "import json;print(json.load(open('$O/vocab/vocab.manifest.json'))['summary']['n_tokens'])")
-for arm in w2v fasttext; do
+for arm in ${ARMS:-w2v fasttext}; do
   sync
   if [[ $arm == w2v ]]; then
     t=$(timed $B train --corpus "$O/vocab/corpus.ids" -o "$O/model-w2v" --force --engine native --threads "$THREADS" --epochs "$EPOCHS" --lr "$LR" --subwords "${W2V_NGRAMS:-4-6}" --buckets 2000000 --progress silent)
     ev=$(evaljson "$O/model-w2v")
+    iv=null # in the eval's in_vocab
   else
-    t=$(EXTRA_WORDS="$O/eval_words.txt" timed $PY benches/peers.py fasttext-sub "$OUT/data/corpus.txt" "$O/ft-sub.vec" "$THREADS")
-    $B import "$O/ft-sub.full.vec" -o "$O/model-ft" --force --progress silent
-    ev=$(evaljson "$O/model-ft")
+    # fastText (fasttext-wheel) or gensim's FastText: the vocabulary with
+    # the eval words composed (full coverage), and the vocabulary alone
+    # (the in-vocabulary score).
+    peer=fasttext-sub
+    [[ $arm == gensim-fasttext ]] && peer=gensim-fasttext
+    t=$(EXTRA_WORDS="$O/eval_words.txt" timed $PY benches/peers.py $peer "$OUT/data/corpus.txt" "$O/$arm.vec" "$THREADS")
+    $B import "$O/$arm.full.vec" -o "$O/model-$arm" --force --progress silent
+    ev=$(evaljson "$O/model-$arm")
+    $B import "$O/$arm.vec" -o "$O/model-$arm-iv" --force --progress silent
+    iv=$(evaljson "$O/model-$arm-iv")
   fi
-  log "{\"bench\": \"subwords\", \"arm\": \"$arm\", \"threads\": $THREADS, \"epochs\": $EPOCHS, \"lr\": $LR, \"tokens\": $tokens, \"time\": $t, \"eval\": $ev}"
+  log "{\"bench\": \"subwords\", \"arm\": \"$arm\", \"threads\": $THREADS, \"epochs\": $EPOCHS, \"lr\": $LR, \"tokens\": $tokens, \"time\": $t, \"eval\": $ev, \"eval_in_vocab\": $iv}"
 done
-python3 - "$RES" <<'PY'
+python3 - "$RES" "${ARMS:-w2v fasttext}" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"subwords"' in l][-2:]
+arms = sys.argv[2].split()
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"subwords"' in l][-len(arms):]
 by = {r["arm"]: r for r in rows}
 for a, r in by.items():
     ws = r["tokens"] * r["epochs"] / r["time"]["wall_s"]
     sc = {e["file"].split("/")[-1]: (round(e["spearman"], 4), e.get("coverage")) for e in r["eval"]["pairs"]}
-    print(a, f"wall {r['time']['wall_s']} s, user {r['time']['user_s']} s, {ws:,.0f} words/s", sc)
-if len(by) == 2:
-    print("w2v vs fastText words/s (wall):", round(by["fasttext"]["time"]["wall_s"] / by["w2v"]["time"]["wall_s"], 2))
+    if r.get("eval_in_vocab"):
+        iv = {e["file"].split("/")[-1]: (round(e["spearman"], 4), e["found"]) for e in r["eval_in_vocab"]["pairs"]}
+    else:
+        iv = {e["file"].split("/")[-1]: (round(e["in_vocab"]["spearman"], 4), e["in_vocab"]["found"]) for e in r["eval"]["pairs"]}
+    print(a, f"wall {r['time']['wall_s']} s, user {r['time']['user_s']} s, rss {r['time']['max_rss_kb'] / 1e6:.2f} GB, {ws:,.0f} words/s", "full", sc, "in-vocab", iv)
+for peer in by:
+    if peer != "w2v" and "w2v" in by:
+        print(f"w2v vs {peer} words/s (wall):", round(by[peer]["time"]["wall_s"] / by["w2v"]["time"]["wall_s"], 2))
 PY
