@@ -711,6 +711,10 @@ impl<R: Read> Read for Damaged<R> {
     }
 }
 
+/// How far past a refused entry of a compressed tar the stream is read,
+/// looking for a checksum that fails (the damage that made its text junk).
+const DAMAGE_LOOKAHEAD: u64 = 256 << 20;
+
 /// The message of a [`Damaged`] reader's error, whole: one that wraps it
 /// (the tar reader's, naming an entry) says where and quotes it, instead
 /// of adding its own advice around it.
@@ -999,10 +1003,14 @@ impl<'a> Reader<'a> {
                             format!("is cut short: {} bytes, less than one tar header (512); re-download it", head.len()),
                         ))
                     }
-                    (false, _) if input.format == Format::Tar && !head.is_empty() => {
+                    (false, forced) if input.format == Format::Tar && !head.is_empty() => {
                         return Err(invalid(
                             &path,
-                            "is not a tar archive (no tar header at its start, after any gzip or zstd): drop --format, or pass the right one",
+                            if forced.is_some() {
+                                "is not a tar archive (no tar header at its start, after any gzip or zstd): drop --format, or pass the right one"
+                            } else {
+                                "is not a tar archive though its name says so (no tar header at its start, after any gzip or zstd): it is damaged (re-download it) or misnamed (pass --format)"
+                            },
                         ))
                     }
                     // `--format text x.tar.gz` would read the tar headers as
@@ -1027,7 +1035,9 @@ impl<'a> Reader<'a> {
                 }
                 self.layer = compression;
                 match format {
-                    Format::Tar => self.read_tar(&path, r, sink)?,
+                    Format::Tar => {
+                        self.read_tar(&path, r, compression != Compression::None, sink)?
+                    }
                     f => self.read_stream(&path, f, r, false, sink)?,
                 }
             }
@@ -1211,12 +1221,19 @@ impl<'a> Reader<'a> {
         self.read_stream(&entry_path, kind, r, true, sink)
     }
 
-    fn read_tar(&mut self, path: &Path, r: Box<dyn BufRead>, sink: &mut Sink) -> Result<()> {
+    fn read_tar(
+        &mut self,
+        path: &Path,
+        r: Box<dyn BufRead>,
+        compressed: bool,
+        sink: &mut Sink,
+    ) -> Result<()> {
         let mut ar = tar::Archive::new(Tail::new(r));
         // The entry last read (a file or not): a cut-short archive fails
         // when the next header is sought, and the message should say where
         // it was cut.
         let mut last: Option<String> = None;
+        let mut failed = None;
         let after = |last: &Option<String>| {
             last.as_ref().map_or_else(
                 || "in its first header".to_string(),
@@ -1249,7 +1266,25 @@ impl<'a> Reader<'a> {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            self.read_entry(path, &name, entry, sink)?;
+            if let Err(e) = self.read_entry(path, &name, entry, sink) {
+                failed = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            // A flipped bit in gzip or zstd data turns the rest of its
+            // block into junk, which the entry's text check refuses as a
+            // wrong encoding before the stream's checksum is reached. Read
+            // on a bounded way: a checksum that fails there is the cause.
+            if compressed && matches!(e, Error::InvalidInput { .. }) {
+                let mut rest = ar.into_inner().take(DAMAGE_LOOKAHEAD);
+                if let Err(d) = std::io::copy(&mut rest, &mut std::io::sink()) {
+                    if is_damaged_data(&d) {
+                        return Err(invalid(path, format!("{}: {d}", after(&last))));
+                    }
+                }
+            }
+            return Err(e);
         }
         // The entries end at a block of zeros; a stream that ends at an
         // entry's end without one was cut there (a download stopped between

@@ -189,9 +189,38 @@ fn utf16_shape(bytes: &[u8]) -> (f64, f64) {
     (le as f64 / pairs as f64, be as f64 / pairs as f64)
 }
 
+/// Russian letters in alphabetical order (ё apart), and how often each is
+/// met in Russian text, per mille (the usual corpus table).
+const RU_LETTERS: &str = "абвгдежзийклмнопрстуфхцчшщъыьэюя";
+const RU_FREQ: [f64; 32] = [
+    80.1, 15.9, 45.4, 17.0, 29.8, 84.5, 9.4, 16.5, 73.5, 12.1, 34.9, 44.0, 32.1, 67.0, 109.7, 28.1,
+    47.3, 54.7, 62.6, 26.2, 2.6, 9.7, 4.8, 14.4, 7.3, 3.6, 0.4, 19.0, 17.4, 3.2, 6.4, 20.1,
+];
+/// KOI8-R's letters at `C0..DF` (lower case; `E0..FF` are their capitals).
+const KOI8_LETTERS: &str = "юабцдефгхийклмнопярстужвьызшэщчъ";
+
+/// How Russian the letters `C0..FF` of `sample` read as windows-1251 and
+/// as KOI8-R: the summed frequencies of the letters each gives. The two
+/// put upper and lower case in opposite halves, so the case of the text
+/// cannot decide (an all-capitals file read by case came out as the other
+/// encoding); the letters' frequencies can.
+fn cyrillic_scores(sample: &[u8]) -> (f64, f64) {
+    let koi8: Vec<usize> = KOI8_LETTERS
+        .chars()
+        .map(|c| RU_LETTERS.chars().position(|x| x == c).unwrap_or(0))
+        .collect();
+    let (mut cp, mut ko) = (0.0, 0.0);
+    for &b in sample.iter().filter(|&&b| b >= 0xC0) {
+        let i = usize::from(b - 0xC0) % 32;
+        cp += RU_FREQ[i];
+        ko += RU_FREQ[koi8[i]];
+    }
+    (cp, ko)
+}
+
 /// windows-1251 or KOI8-R, when at least 80% of the non-ASCII bytes are
 /// letters of either (`C0..FF`) and they are at least half as many as the
-/// ASCII letters; the lower-case half decides.
+/// ASCII letters; the letters' frequencies decide ([`cyrillic_scores`]).
 fn single_byte_cyrillic(sample: &[u8]) -> Option<Detected> {
     let (mut high, mut c0, mut e0, mut latin) = (0usize, 0usize, 0usize, 0usize);
     for &b in sample {
@@ -208,7 +237,8 @@ fn single_byte_cyrillic(sample: &[u8]) -> Option<Detected> {
     if high == 0 || ((c0 + e0) as f64) < 0.8 * high as f64 || 2 * (c0 + e0) < latin {
         return None;
     }
-    Some(if e0 >= c0 {
+    let (cp, ko) = cyrillic_scores(sample);
+    Some(if cp >= ko {
         Detected::Cp1251
     } else {
         Detected::Koi8R
@@ -280,7 +310,7 @@ pub fn decode_text(bytes: &[u8]) -> std::result::Result<(String, Detected), Stri
         let bad = invalid_sequences(bytes);
         if bad > 0 {
             return Err(format!(
-                "is not valid UTF-8 ({bad} invalid sequence(s)), nor windows-1251, KOI8-R or UTF-16 text"
+                "is not valid UTF-8 ({bad} invalid sequence(s)), and its bytes do not read as windows-1251, KOI8-R or UTF-16 text either"
             ));
         }
     }
@@ -365,6 +395,35 @@ mod tests {
             assert!(!looks_binary(&bytes) || got != Detected::Utf8);
             if want != Detected::Utf8 && bytes.len() > 100 {
                 assert_eq!(decode_all(&bytes, got), text, "{want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn single_byte_cyrillic_is_told_by_its_letters_not_their_case() {
+        // The two encodings put capitals and small letters in opposite
+        // halves: all capitals, read by case, came out as the other one.
+        let words = "кошка собака дом лес река город книга окно стол машина\n";
+        for text in [
+            words.to_string(),
+            words.to_uppercase(),
+            words
+                .split(' ')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        ] {
+            for (enc, want) in [
+                (encoding_rs::WINDOWS_1251, Detected::Cp1251),
+                (encoding_rs::KOI8_R, Detected::Koi8R),
+            ] {
+                let bytes = encode(&text, enc);
+                assert_eq!(detect(&bytes, EncodingChoice::Auto), want, "{text}");
+                assert_eq!(decode_text(&bytes).unwrap().0, text);
             }
         }
     }

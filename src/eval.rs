@@ -327,7 +327,7 @@ pub fn check_pair_file(path: &Path, file: &PairFile) -> Result<()> {
                 (file.malformed.is_empty(), file.header, &file.header_score)
             {
                 format!(
-                    "holds no word pairs: its only line, {n}, was read as a header, since '{score}' is not a number"
+                    "holds no word pairs: its only line (line {n}) was read as a header, since '{score}' is not a number"
                 )
             } else if file.malformed.is_empty() {
                 "holds no word pairs".to_string()

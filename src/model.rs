@@ -491,6 +491,10 @@ impl ModelDir {
     /// files in the directory, so an open fails at once, as before.)
     pub fn open(dir: &Path) -> Result<ModelDir> {
         let start = std::time::Instant::now();
+        // The writer may finish between a failed open and the look at its
+        // lock and temp files: one more try after a failure with no writer
+        // in sight (a query loop beside an import loop failed 12 in 2,028).
+        let mut tried_again = false;
         loop {
             match Self::open_once(dir) {
                 Err(e) if crate::manifest::has_temps(dir) && crate::manifest::is_locked(dir) => {
@@ -504,6 +508,10 @@ impl ModelDir {
                         ));
                     }
                     std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(_) if !tried_again => {
+                    tried_again = true;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 r => return r,
             }

@@ -589,7 +589,7 @@ fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
         p,
         &["eval", "--pairs", &h],
         1,
-        "typo.tsv: holds no word pairs: its only line, 1, was read as a header, since 'seven' is not a number",
+        "typo.tsv: holds no word pairs: its only line (line 1) was read as a header, since 'seven' is not a number",
     );
     // Line ends of old Macs (a lone CR), and UTF-16 as prep reads it: the
     // same pairs score the same.

@@ -897,6 +897,41 @@ fn prep_reads_compressed_and_jsonl_archive_entries_and_names_what_it_skips() {
         "{err}"
     );
     assert!(!p.join("out/flip.txt").exists());
+    // A flipped byte inside deflated text turns the rest of its block into
+    // junk, refused as a wrong encoding before gzip's checksum is reached:
+    // the checksum, read on for, names the damage instead of advising
+    // --encoding or --allow-invalid (4 of these 19 before).
+    let words = [
+        "мама",
+        "мыла",
+        "раму",
+        "кошка",
+        "собака",
+        "дом",
+        "лес",
+        "река",
+        "город",
+    ];
+    let (mut text, mut x) = (String::new(), 5u64);
+    for i in 0..48_000usize {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        text.push_str(words[(x >> 33) as usize % words.len()]);
+        text.push(if i % 12 == 11 { '\n' } else { ' ' });
+    }
+    let tgz = tar_gz(&[("a.txt", text.as_bytes()), ("b.txt", "Конец.\n".as_bytes())]);
+    for k in 1..20 {
+        let mut bytes = tgz.clone();
+        bytes[tgz.len() * k / 20] ^= 0x10;
+        std::fs::write(p.join("flip2.tar.gz"), &bytes).unwrap();
+        let (code, _, err) = plain(p, &["prep", "flip2.tar.gz", "-o", "out/flip2.txt"]);
+        assert_eq!(code, 1, "flip at {k}/20: {err}");
+        assert!(
+            err.contains("re-download") && !err.contains("--allow-invalid"),
+            "flip at {k}/20: {err}"
+        );
+    }
 }
 
 #[test]
