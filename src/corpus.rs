@@ -1298,13 +1298,13 @@ impl<'a> Reader<'a> {
         // flipped bit in a .tar.gz was read without a word). The codec's
         // error says what is wrong; where it was found is said here.
         std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| {
-            use std::io::ErrorKind as K;
-            match e.kind() {
-                K::InvalidData | K::InvalidInput | K::UnexpectedEof | K::Other => invalid(
+            if is_damaged_data(&e) {
+                invalid(
                     path,
                     format!("at the end of the archive, {}: {e}", after(&last)),
-                ),
-                _ => io_err(path, "read tar archive")(e),
+                )
+            } else {
+                io_err(path, "read tar archive")(e)
             }
         })?;
         Ok(())

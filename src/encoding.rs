@@ -303,10 +303,10 @@ pub fn too_invalid(invalid: u64, bytes: u64) -> bool {
 pub fn decode_text(bytes: &[u8]) -> std::result::Result<(String, Detected), String> {
     let sample = &bytes[..bytes.len().min(SAMPLE_BYTES)];
     let enc = detect(sample, EncodingChoice::Auto);
-    if enc == Detected::Utf8 && looks_binary(sample) {
-        return Err("is binary data, not text".into());
-    }
     if enc == Detected::Utf8 {
+        if looks_binary(sample) {
+            return Err("is binary data, not text".into());
+        }
         let bad = invalid_sequences(bytes);
         if bad > 0 {
             return Err(format!(

@@ -93,7 +93,7 @@ fn correlation(f: fn(&[f64], &[f64]) -> f64, x: &[f64], y: &[f64]) -> Option<f64
 }
 
 /// Whether every value of `x` is the same (a correlation is undefined).
-fn constant(x: &[f64]) -> bool {
+pub fn constant(x: &[f64]) -> bool {
     x.windows(2).all(|w| w[0] == w[1])
 }
 

@@ -427,6 +427,15 @@ fn class8_imported_words_match_exactly_then_normalized() {
     assert!(sim.trim().parse::<f32>().unwrap() > 0.9, "{sim}");
 }
 
+/// A temp dir holding `model/`, imported from 40 words of 4 dimensions
+/// (`w0000` … `w0039`, written as `v.txt`).
+fn imported_model() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("v.txt"), vectors_text(40, 4)).unwrap();
+    ok(d.path(), &["import", "v.txt", "-o", "model"]);
+    d
+}
+
 /// A writer swapping a new model in (`train`, `import`) removes the
 /// manifest first and puts it back last, holding the directory's lock. A
 /// query caught in between waits for the swap instead of calling the
@@ -434,10 +443,8 @@ fn class8_imported_words_match_exactly_then_normalized() {
 /// failed once in 825 runs before).
 #[test]
 fn a_query_during_a_model_swap_waits_for_it() {
-    let d = tempfile::tempdir().unwrap();
+    let d = imported_model();
     let p = d.path();
-    std::fs::write(p.join("v.txt"), vectors_text(40, 4)).unwrap();
-    ok(p, &["import", "v.txt", "-o", "model"]);
     let want = ok(p, &["similarity", "w0001", "w0002", "--model", "model"]);
     // The swap's middle, as a writer leaves it: locked, a temp file there,
     // no manifest.
@@ -472,10 +479,8 @@ fn a_query_during_a_model_swap_waits_for_it() {
 
 #[test]
 fn class8_eval_reports_malformed_lines_and_fails_when_none_is_usable() {
-    let d = tempfile::tempdir().unwrap();
+    let d = imported_model();
     let p = d.path();
-    std::fs::write(p.join("v.txt"), vectors_text(40, 4)).unwrap();
-    ok(p, &["import", "v.txt", "-o", "model"]);
     let write = |name: &str, s: &str| {
         std::fs::write(p.join(name), s).unwrap();
         name.to_string()
