@@ -755,6 +755,20 @@ fn is_damaged_data(e: &std::io::Error) -> bool {
 /// `--skip-pattern`), or skip it as a kind prep does not read there (named
 /// in a warning). A walk also reads what prep reads as a file of its own:
 /// parquet, JSON, and archives.
+/// A tar entry's name as it is shown: without the `./` segments of an
+/// archive made with `tar -C dir .` (`a.tar/./b.txt` reads as `a.tar/b.txt`).
+fn tar_entry_name(raw: &Path) -> String {
+    let clean: std::path::PathBuf = raw
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        raw.to_string_lossy().into_owned()
+    } else {
+        clean.to_string_lossy().into_owned()
+    }
+}
+
 fn entry_kind(name: &str, skip: Option<&regex::Regex>, walked: bool) -> EntryKind {
     if skip.is_some_and(|re| re.is_match(name)) {
         return EntryKind::Metadata;
@@ -1257,11 +1271,10 @@ impl<'a> Reader<'a> {
                 _ if last.is_some() => cut(&last, &e),
                 _ => io_err(path, "read tar archive")(e),
             })?;
-            let name = entry
+            let raw = entry
                 .path()
-                .map_err(io_err(path, "read tar entry name in"))?
-                .to_string_lossy()
-                .into_owned();
+                .map_err(io_err(path, "read tar entry name in"))?;
+            let name = tar_entry_name(&raw);
             last = Some(name.clone());
             if !entry.header().entry_type().is_file() {
                 continue;

@@ -97,6 +97,18 @@ pub fn constant(x: &[f64]) -> bool {
     x.windows(2).all(|w| w[0] == w[1])
 }
 
+/// A score as a message shows it: as written when short (`6.15`, `10`),
+/// in exponent form when plain digits would run long (`1e300`, not 301
+/// digits).
+pub fn score_text(x: f64) -> String {
+    let plain = format!("{x}");
+    if plain.len() > 16 {
+        format!("{x:e}")
+    } else {
+        plain
+    }
+}
+
 /// One line of a pair file: two words and the human similarity score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RatedPair {
@@ -391,7 +403,7 @@ pub fn score_pairs(
         Some(format!(
             "the human scores of its {} scored pairs are all {}; a correlation needs them to differ",
             human.len(),
-            human[0]
+            score_text(human[0])
         ))
     } else if rho.is_none() || r.is_none() {
         Some(format!(
@@ -613,6 +625,16 @@ pub fn eval_groups(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scores_in_messages_stay_short() {
+        assert_eq!(score_text(6.15), "6.15");
+        assert_eq!(score_text(10.0), "10");
+        assert_eq!(score_text(-0.5), "-0.5");
+        assert_eq!(score_text(1e300), "1e300");
+        assert_eq!(score_text(-2.5e-200), "-2.5e-200");
+        assert_eq!(score_text(123456789.0), "123456789");
+    }
 
     #[test]
     fn correlations_against_hand_computed_values() {

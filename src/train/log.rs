@@ -407,7 +407,7 @@ impl Evals {
                 format!(
                     "the human scores of its {} pairs in the vocabulary are all {}; a correlation needs them to differ",
                     human.len(),
-                    human[0]
+                    crate::eval::score_text(human[0])
                 )
             } else {
                 continue;
