@@ -224,23 +224,39 @@ pub struct Imported {
 /// a header of 0 vectors or 0 dimensions; a record count other than the
 /// header's (a truncated file, or a header claiming more or fewer rows);
 /// records of the wrong width or without values; values that are not
-/// numbers or not finite (NaN, infinity); empty and duplicate words. Words
-/// are kept exactly as the file spells them (see [`crate::query`] for how
-/// queries find them).
+/// numbers or not finite (NaN, infinity); empty and duplicate words, and
+/// words holding ASCII white space or a control character (which word2vec
+/// text cannot hold, or a terminal would act on); a header of two integers
+/// that are not both positive. Text records are split at ASCII white space,
+/// as word2vec and fastText split them, so a word may hold a no-break
+/// space. Words are kept exactly as the file spells them (see
+/// [`crate::query`] for how queries find them). A UTF-8 byte-order mark
+/// before the first line is dropped.
 pub fn import(path: &Path) -> Result<Imported> {
     let f = std::fs::File::open(path).map_err(io_err(path, "open vectors"))?;
     let mut r = BufReader::new(f);
     let mut first = Vec::new();
     r.read_until(b'\n', &mut first)
         .map_err(io_err(path, "read vectors"))?;
+    // A UTF-8 byte-order mark (some editors write one) is not part of the
+    // header or of the first word.
+    if first.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        first.drain(..3);
+    }
     let head = String::from_utf8_lossy(&first).trim().to_string();
-    let nums: Vec<&str> = head.split_whitespace().collect();
+    let nums: Vec<&str> = head.split_ascii_whitespace().collect();
     let header = (nums.len() == 2 && nums.iter().all(|x| x.parse::<usize>().is_ok())).then(|| {
         (
             nums[0].parse::<usize>().unwrap_or(0),
             nums[1].parse::<usize>().unwrap_or(0),
         )
     });
+    if header.is_none() && nums.len() == 2 && nums.iter().all(|x| x.parse::<i64>().is_ok()) {
+        return Err(invalid(
+            path,
+            format!("line 1: the header '{head}' must give the number of vectors and the dimension, both positive"),
+        ));
+    }
     match header {
         Some((_, 0)) => return Err(invalid(path, "line 1: the header says dimension 0")),
         Some((0, _)) => return Err(invalid(path, "line 1: the header says 0 vectors")),
@@ -255,11 +271,17 @@ pub fn import(path: &Path) -> Result<Imported> {
         crate::corpus::decode_lossy(b, &mut scratch, &mut invalid_utf8).to_string()
     };
     let (mut words, mut data) = (Vec::new(), Vec::new());
-    // Binary when the header is there and the body is not plain text (a
-    // character cut at the end of the probe does not count).
+    // Binary when the header is there and the first record is not a line
+    // of text of the header's width, and either the body is not UTF-8 (a
+    // character cut at the end of the probe does not count) or the first
+    // record has a binary record's shape: a word, a space, 4 × dim bytes
+    // and a line end. (Values like 0.5 or 2.0 are valid UTF-8 as bytes.)
     let probe = &rest[..rest.len().min(4096)];
-    let binary =
-        header.is_some() && std::str::from_utf8(probe).is_err_and(|e| e.error_len().is_some());
+    let binary = header.is_some_and(|(_, d)| {
+        !is_text_record(&rest, d)
+            && (std::str::from_utf8(probe).is_err_and(|e| e.error_len().is_some())
+                || has_binary_shape(&rest, d))
+    });
     if binary {
         let (v, d) = header.expect("checked");
         let mut pos = 0;
@@ -319,7 +341,7 @@ pub fn import(path: &Path) -> Result<Imported> {
     let mut lines = Vec::new();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let s = decode(line);
-        let mut parts = s.split_whitespace();
+        let mut parts = s.split_ascii_whitespace();
         let Some(w) = parts.next() else { continue };
         let n = base + i;
         let vals: Vec<f32> = parts
@@ -388,8 +410,33 @@ pub fn import(path: &Path) -> Result<Imported> {
     })
 }
 
-/// Refuses empty and duplicate words and non-finite values; `at(k)` names
-/// record `k` in the file ("line 7", "record 3").
+/// Whether the first line of `body` is a word and `dim` numbers.
+fn is_text_record(body: &[u8], dim: usize) -> bool {
+    let end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    parts.next().is_some() && {
+        let vals: Vec<&str> = parts.collect();
+        vals.len() == dim && vals.iter().all(|x| x.parse::<f32>().is_ok())
+    }
+}
+
+/// Whether `body` starts with a binary record of `dim` values: a word with
+/// no line end in it, a space, `4 × dim` bytes, then a line end or the end.
+fn has_binary_shape(body: &[u8], dim: usize) -> bool {
+    let start = body.iter().take_while(|&&b| b == b'\n').count();
+    let Some(sp) = memchr::memchr(b' ', &body[start..]) else {
+        return false;
+    };
+    let end = start + sp + 1 + 4 * dim;
+    sp > 0
+        && !body[start..start + sp].contains(&b'\n')
+        && (body.len() == end || body.get(end) == Some(&b'\n'))
+}
+
+/// Refuses empty and duplicate words, words holding white space or control
+/// characters, and non-finite values; `at(k)`
+/// names record `k` in the file ("line 7", "record 3").
 fn check_imported(
     path: &Path,
     words: &[String],
@@ -401,6 +448,22 @@ fn check_imported(
     for (k, w) in words.iter().enumerate() {
         if w.is_empty() {
             return Err(invalid(path, format!("{}: empty word", at(k))));
+        }
+        // word2vec text splits its records at ASCII white space, and a
+        // control character would reach the terminal with every query.
+        if let Some(c) = w
+            .chars()
+            .find(|c| c.is_ascii_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                path,
+                format!(
+                    "{}: the word {:?} holds the character {:?}; words cannot hold white space or control characters",
+                    at(k),
+                    w,
+                    c
+                ),
+            ));
         }
         if let Some(j) = seen.insert(w.as_str(), k) {
             return Err(invalid(
@@ -444,5 +507,69 @@ mod tests {
         std::fs::write(&p, "2 2\nа 1 2\nб 3\n").unwrap();
         let e = import(&p).unwrap_err().to_string();
         assert!(e.contains("line 3: 'б' has 1 values, expected 2"), "{e}");
+    }
+
+    fn binary(words: &[&str], rows: &[[f32; 2]]) -> Vec<u8> {
+        let mut b = format!("{} 2\n", words.len()).into_bytes();
+        for (w, r) in words.iter().zip(rows) {
+            b.extend_from_slice(w.as_bytes());
+            b.push(b' ');
+            b.extend_from_slice(bytemuck::cast_slice(r));
+            b.push(b'\n');
+        }
+        b
+    }
+
+    #[test]
+    fn binary_and_text_are_told_by_the_first_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v");
+        // Binary whose values are valid UTF-8 as bytes (0, 0.5, 2): it was
+        // read as text ("bad number in the record of 'кот'").
+        let rows = [[0.5f32, 2.0], [2.0, 0.5]];
+        let b = binary(&["кот", "пёс"], &rows);
+        assert!(std::str::from_utf8(&b).is_ok());
+        std::fs::write(&p, &b).unwrap();
+        let im = import(&p).unwrap();
+        assert_eq!(im.words, ["кот", "пёс"]);
+        assert_eq!(im.data, [0.5, 2.0, 2.0, 0.5]);
+        // Text with windows-1251 words (not UTF-8): it was read as binary
+        // ("record 2 of 2: truncated"); now text, the bytes replaced.
+        std::fs::write(&p, b"2 2\n\xea\xee\xf2 1 0\n\xef\xb8\xf1 0 1\n").unwrap();
+        let im = import(&p).unwrap();
+        assert_eq!(im.words.len(), 2);
+        assert_eq!(im.data, [1.0, 0.0, 0.0, 1.0]);
+        assert!(im.invalid_utf8 > 0);
+        // A byte-order mark before the header.
+        std::fs::write(&p, "\u{feff}2 2\nкот 1 0\nпёс 0 1\n").unwrap();
+        assert_eq!(import(&p).unwrap().words, ["кот", "пёс"]);
+        // A no-break space stays inside a word (fields split at ASCII space).
+        std::fs::write(&p, "1 2\nа\u{a0}б 1 0\n").unwrap();
+        assert_eq!(import(&p).unwrap().words, ["а\u{a0}б"]);
+    }
+
+    #[test]
+    fn words_with_white_space_or_control_characters_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v");
+        for (word, shown) in [
+            ("x\ty", "'\\t'"),
+            ("x\ry", "'\\r'"),
+            ("к\u{1b}от", "'\\u{1b}'"),
+        ] {
+            std::fs::write(&p, binary(&[word, "пёс"], &[[1.0, 0.0], [0.0, 1.0]])).unwrap();
+            let e = import(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("record 1: the word") && e.contains(shown) && e.contains("white space"),
+                "{word:?}: {e}"
+            );
+        }
+        std::fs::write(&p, "2 2\nк\u{1b}от 1 0\nпёс 0 1\n").unwrap();
+        let e = import(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2: the word"), "{e}");
+        // A header of two integers that are not both positive.
+        std::fs::write(&p, "-3 2\nкот 1 0\n").unwrap();
+        let e = import(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1: the header '-3 2'"), "{e}");
     }
 }

@@ -327,9 +327,11 @@ pub fn check_writable(path: &Path) -> Result<()> {
 }
 
 /// [`check_writable`], plus the rules for an output file the user names
-/// for `stage` (`prep -o`, `export -o`): not a manifest's name, and not a
-/// file that a manifest in its directory records as another stage's output
-/// (so `export -o model/input.npy` never replaces the model it reads).
+/// for `stage` (`prep -o`, `export -o`): not a manifest's name, not inside
+/// a vocabulary, shards or model directory (up to three levels down), and
+/// not a file that a manifest in its directory records as another stage's
+/// output (so `export -o model/input.npy` never replaces the model it
+/// reads).
 pub fn check_output_path(path: &Path, stage: &str) -> Result<()> {
     check_writable(path)?;
     let name = path
@@ -361,6 +363,26 @@ pub fn check_output_path(path: &Path, stage: &str) -> Result<()> {
                     mpath.display()
                 ),
             });
+        }
+    }
+    // Inside a vocabulary, shards or model directory (its own files,
+    // its epoch or checkpoint subdirectories), which only its stage writes:
+    // `export -o model/train.jsonl` replaced the training log, and
+    // `-o shards/epoch-00/part-00000.parquet` a shard.
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for dir in full.ancestors().skip(1).take(3) {
+        for (owner, mpath) in owners(dir) {
+            if owner != Owner::Prep && Owner::of_stage(stage) != Some(owner) {
+                return Err(Error::Mismatch {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "is inside {}, which holds {} ({}); write it outside that directory",
+                        dir.display(),
+                        owner.what(),
+                        mpath.display()
+                    ),
+                });
+            }
         }
     }
     Ok(())
@@ -546,6 +568,81 @@ pub fn clean_stale_temps(dir: &Path) {
             Ok(t) if t.is_dir() => std::fs::remove_dir_all(e.path()),
             _ => std::fs::remove_file(e.path()),
         };
+    }
+}
+
+/// Commits in flight, and whether a stop has begun ([`commit_guard`],
+/// [`hold_commits`]).
+static COMMITS: Mutex<(usize, bool)> = Mutex::new((0, false));
+static COMMITS_ENDED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Held while a stage renames its finished outputs into place: from the
+/// old manifest's removal to the new manifest's arrival, the directory has
+/// none. A stop ([`hold_commits`]) waits for the guard, so an interrupted
+/// run leaves the old outputs or the new ones, each with its manifest,
+/// never a directory that the next stage refuses; the thread that
+/// committed then goes no further, and the process exits as stopped. The
+/// window is renames only, so the wait is short.
+pub struct CommitGuard(());
+
+thread_local! {
+    /// The commit guards this thread holds (a commit inside a commit:
+    /// `pairs` commits its vocabulary inside its shards' commit).
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Enters a commit; once a stop has begun, waits for the exit instead (the
+/// old outputs stay as they are), unless this thread is inside a commit
+/// already, which must run to its end.
+pub fn commit_guard() -> CommitGuard {
+    let mut g = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+    if HELD.get() == 0 {
+        while g.1 {
+            g = COMMITS_ENDED.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    g.0 += 1;
+    HELD.set(HELD.get() + 1);
+    CommitGuard(())
+}
+
+impl Drop for CommitGuard {
+    fn drop(&mut self) {
+        let mut g = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        HELD.set(HELD.get() - 1);
+        COMMITS_ENDED.notify_all();
+        if g.1 && HELD.get() == 0 {
+            // A stop came during the commit: the stop's thread exits the
+            // process now (130, 143, 129), and this thread must not win
+            // that race by finishing the stage with 0.
+            drop(g);
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
+/// Test hook: `W2V_FAULT_COMMIT_DELAY_MS` holds a commit back that long
+/// once the old manifest is gone, so that a test can send a stop signal
+/// inside the window.
+pub fn commit_pause() {
+    if let Some(ms) = std::env::var("W2V_FAULT_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// For a stop signal, before [`remove_temp_files`] and the exit: waits for
+/// the commits in flight to end, and lets no other begin.
+pub fn hold_commits() {
+    let mut g = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+    g.1 = true;
+    while g.0 > 0 {
+        g = COMMITS_ENDED.wait(g).unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -841,12 +938,14 @@ impl PendingManifest {
 /// renames, so the window is short; a directory caught inside it has no
 /// manifest and is refused, never read as a mix of old and new files.
 pub fn commit_with_manifest(files: Vec<Finished>, manifest: PendingManifest) -> Result<()> {
+    let _commit = commit_guard();
     match std::fs::remove_file(&manifest.path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(io_err(&manifest.path, "remove the old manifest")(e))
         }
         _ => {}
     }
+    commit_pause();
     for f in files {
         f.commit()?;
     }

@@ -454,8 +454,11 @@ impl ModelDir {
         let manifest_file = mf.finish()?;
 
         // Only renames from here. Until the new manifest lands the directory
-        // has none, so a reader refuses it rather than mixing two models.
+        // has none, so a reader refuses it rather than mixing two models;
+        // a stop signal waits for them.
+        let _commit = crate::manifest::commit_guard();
         remove_if_present(&dir.join(MANIFEST_FILE), "remove the old manifest")?;
+        crate::manifest::commit_pause();
         if Self::existing(dir).is_some() {
             // A legacy model manifest: replaced by the new name below.
             remove_if_present(

@@ -445,6 +445,7 @@ fn swap_in(dir: &Path, staging: &Path) -> Result<()> {
             std::fs::remove_file(&p).map_err(io_err(&p, "remove the old shards manifest"))?;
         }
     }
+    crate::manifest::commit_pause();
     let trash = crate::manifest::staging_dir(dir)?;
     let list = |d: &Path| -> Result<Vec<PathBuf>> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
@@ -644,6 +645,8 @@ pub fn run(cfg: &PairsConfig, progress: &Progress) -> Result<PairsSummary> {
     m.inputs = vec![corpus];
     m.summary = serde_json::to_value(&summary).unwrap_or_default();
     let manifest = m.prepare(&crate::manifest::manifest_path(sdir, "pairs"))?;
+    // A stop signal waits for the renames (shards, vocabulary, manifests).
+    let _commit = crate::manifest::commit_guard();
     swap_in(sdir, staging.path())?;
     drop(staging);
     vocab.commit()?;

@@ -78,6 +78,21 @@ pub fn route_to_signal_thread() -> std::io::Result<()> {
     }
 }
 
+/// A write past the file size limit (`ulimit -f`) fails with `EFBIG`
+/// ("File too large"), which the writer reports as an error naming the
+/// file, instead of SIGXFSZ killing the process with no word and its temp
+/// file left behind.
+pub fn fail_writes_past_the_size_limit() -> std::io::Result<()> {
+    // A handler that does nothing but set a flag nobody reads: with one
+    // installed the kernel no longer kills the process, and the write
+    // returns EFBIG.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .map(|_| ())
+}
+
 /// The signal that stopped this process, if one did.
 pub fn received() -> Option<i32> {
     match LAST.load(Ordering::Relaxed) {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::hostile_diskfull::stray_temps;
 use super::{fails, ok, prepared, read, w2v, BIN};
 
 /// `prepared` plus a small native model in `model/`.
@@ -161,6 +162,38 @@ fn class1_outputs_never_replace_another_stages_files() {
         "manifest",
     );
     assert_eq!(read(p.join("model/input.npy")), input);
+    // Files of a stage's directory that no manifest lists (the training
+    // log), and those of its subdirectories (a shard), were replaced.
+    let log = read(p.join("model/train.jsonl"));
+    fails(
+        p,
+        &[
+            "export",
+            "--format",
+            "word2vec-text",
+            "-o",
+            "model/train.jsonl",
+        ],
+        1,
+        "model/train.jsonl: is inside",
+    );
+    assert_eq!(read(p.join("model/train.jsonl")), log);
+    let shard = std::fs::read_dir(p.join("shards/epoch-00"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|e| e.extension().is_some_and(|x| x == "parquet"))
+        .unwrap();
+    let before = read(shard.clone());
+    let shard_arg = shard.strip_prefix(p).unwrap().to_str().unwrap().to_string();
+    let err = fails(
+        p,
+        &["export", "--format", "word2vec-bin", "-o", &shard_arg],
+        1,
+        "which holds pair shards (`w2v pairs`)",
+    );
+    assert!(err.contains(&shard_arg), "{err}");
+    assert_eq!(read(shard.clone()), before);
     // prep into a directory of another stage.
     std::fs::write(p.join("in.txt"), "Привет, мир!\n").unwrap();
     fails(
@@ -736,6 +769,17 @@ fn class6_a_second_signal_during_a_checkpoint() {
     assert!(!p.join("m/checkpoints/checkpoint.json").exists());
 }
 
+/// A small native training run (one thread, dim 16).
+const TRAIN_SMALL: [&str; 7] = [
+    "train",
+    "--engine",
+    "native",
+    "--threads",
+    "1",
+    "--dim",
+    "16",
+];
+
 /// Runs `train` into `m` with the final save held back 4 s (a test hook),
 /// and returns it once its last block is done, with its stderr to read on.
 /// The caller waits for it (a panic here, which the lint sees, fails the
@@ -750,15 +794,7 @@ fn training_at_its_final_save(
 ) {
     use std::io::BufRead;
     let mut child = Command::new(BIN)
-        .args([
-            "train",
-            "--engine",
-            "native",
-            "--threads",
-            "1",
-            "--dim",
-            "16",
-        ])
+        .args(TRAIN_SMALL)
         .args([
             "--epochs",
             "1",
@@ -1052,4 +1088,87 @@ fn class7_huge_or_binary_words_are_not_echoed_whole() {
             "{f}: control characters in {err:?}"
         );
     }
+}
+
+/// A stop signal that came while a stage renamed its new outputs into
+/// place (the old manifest removed, the new one not yet written) exited at
+/// once: the directory was left without a manifest, so the next stage
+/// refused the old outputs and the new ones alike. Now the signal waits
+/// for the renames: the stage exits 130 with its new outputs complete, each
+/// with its manifest. `W2V_FAULT_COMMIT_DELAY_MS` holds each commit open.
+#[test]
+fn class6_a_stop_signal_inside_a_commit_waits_for_it() {
+    let d = prepared(200_000, 1);
+    let p = d.path();
+    std::fs::write(p.join("a.vec"), "2 3\nкот 1 0 0\nпёс 0 1 0\n").unwrap();
+    std::fs::write(p.join("b.vec"), "2 3\nкот 0 0 1\nпёс 0 1 1\n").unwrap();
+    ok(p, &["import", "a.vec", "-o", "m"]);
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &super::PREP_AGAIN,
+            "data/corpus.txt.prep.manifest.json",
+            "\"yo\": \"keep\"",
+        ),
+        (
+            &["vocab", "--min-count", "3"],
+            "vocab/vocab.manifest.json",
+            "\"min_count\": 3",
+        ),
+        (
+            &[
+                "pairs",
+                "--force",
+                "--seed",
+                "2",
+                "--epochs",
+                "1",
+                "--shard-size",
+                "400000",
+            ],
+            "shards/shards.manifest.json",
+            "\"seed\": 2",
+        ),
+        (
+            &["import", "b.vec", "-o", "m", "--force"],
+            "m/model.manifest.json",
+            "b.vec",
+        ),
+    ];
+    for (args, manifest, new) in cases {
+        let manifest = p.join(manifest);
+        assert!(manifest.exists(), "{}", manifest.display());
+        let child = Command::new(BIN)
+            .args(args)
+            .args(["--progress", "silent"])
+            .env("W2V_FAULT_COMMIT_DELAY_MS", "1500")
+            .current_dir(p)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Inside the window: the old manifest is gone.
+        let start = std::time::Instant::now();
+        while manifest.exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(120),
+                "{args:?} never reached its commit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{args:?} left no {}: {e}", manifest.display()));
+        assert!(text.contains(new), "{args:?}: not the new manifest: {text}");
+        assert!(stray_temps(p).is_empty(), "{:?}", stray_temps(p));
+    }
+    // Each stage's outputs are whole: the next stages take them.
+    ok(
+        p,
+        &[&TRAIN_SMALL[..], &["--epochs", "1", "-o", "m2"]].concat(),
+    );
+    ok(p, &["neighbors", "--model", "m", "кот"]);
 }

@@ -276,3 +276,33 @@ fn disk_full_on_a_real_tmpfs() {
     assert_eq!(snapshot(p, &["small"]), before);
     assert!(stray_temps(&mnt).is_empty(), "{:?}", stray_temps(&mnt));
 }
+
+/// Under a file size limit (`ulimit -f`), a write past it raised SIGXFSZ,
+/// which killed w2v without a word (the shell's "File size limit exceeded",
+/// exit 153) and left its temp file behind. Now the write fails with EFBIG:
+/// one line naming the file, exit 1, the previous output as it was and no
+/// temp file.
+#[test]
+fn a_file_size_limit_fails_the_write_with_one_line() {
+    let d = super::corpus_only(1_500_000);
+    let p = d.path();
+    let before = snapshot(p, &["data"]);
+    assert!(before[Path::new("data/corpus.txt")].0 > 600_000);
+    let out = std::process::Command::new("bash")
+        .args(["-c", "ulimit -f 500; exec \"$0\" \"$@\""])
+        .arg(super::BIN)
+        .args(super::PREP_AGAIN)
+        .args(["--progress", "silent"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("data/corpus.txt") && err.contains("File too large"),
+        "{err}"
+    );
+    assert_eq!(snapshot(p, &["data"]), before);
+    assert!(stray_temps(p).is_empty(), "{:?}", stray_temps(p));
+}

@@ -76,6 +76,17 @@ fn fails_env(dir: &Path, args: &[&str], env: &[(&str, &str)], code: i32, needle:
     err
 }
 
+/// `prep` run again over `corpus_only`'s corpus, with another setting (so
+/// its output differs from the first run's).
+const PREP_AGAIN: [&str; 6] = [
+    "prep",
+    "data/sample.txt",
+    "-o",
+    "data/corpus.txt",
+    "--yo",
+    "keep",
+];
+
 /// synth → prep only, in a fresh temp dir.
 fn corpus_only(bytes: u64) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

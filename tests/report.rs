@@ -391,6 +391,27 @@ fn report_draws_what_it_can_and_refuses_when_there_is_nothing() {
         1,
         "empty: holds no model and no training log (model.manifest.json or train.jsonl)",
     );
+    // A log that is not a regular file: a FIFO hung the report, and a link
+    // to /dev/zero grew it by gigabytes a second.
+    let imp_log = p.join("imp/train.jsonl");
+    std::fs::remove_file(&imp_log).unwrap();
+    let fifo = std::ffi::CString::new(imp_log.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    fails(
+        p,
+        &["report", "--model", "imp", "-o", "r3.html"],
+        1,
+        "cannot read training log imp/train.jsonl: not a regular file",
+    );
+    std::fs::remove_file(&imp_log).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &imp_log).unwrap();
+    fails(
+        p,
+        &["report", "--model", "imp", "-o", "r3.html"],
+        1,
+        "not a regular file",
+    );
     // No output named: a usage error.
     fails(p, &["report", "--model", "model"], 2, "-o FILE.html");
     // A manifest as output: refused.

@@ -160,6 +160,9 @@ fn exit_on_signal(json: bool) {
 /// Removes the temp files of the outputs being written and exits 128 + the
 /// signal received, saying so.
 fn exit_interrupted(json: bool) {
+    // Not inside a stage's renames: the old outputs or the new ones stay,
+    // each with its manifest.
+    w2v::manifest::hold_commits();
     let code = w2v::signals::interrupted_exit_code();
     let what = if w2v::manifest::remove_temp_files() > 0 {
         "interrupted; unfinished outputs removed"
@@ -260,6 +263,7 @@ fn json_asked() -> bool {
 /// Entry point: parse, run, print the final line ([`Error::final_line`]) and set the exit code
 /// (1 runtime, 2 usage, 130/143 interrupted by SIGINT/SIGTERM; a closed pipe is a quiet success).
 pub fn main() -> ExitCode {
+    let _ = w2v::signals::fail_writes_past_the_size_limit();
     let cli = parse();
     let json = matches!(cli.progress, ProgressArg::Json);
     match run(cli) {

@@ -46,6 +46,11 @@ pub struct CheckpointState {
     pub epoch_seconds: f64,
     /// The weights' directory under `checkpoints/`.
     pub dir: String,
+    /// xxh3 of `input.f32` and of `output.f32` as written, checked when
+    /// they are read back (absent in checkpoints made before they were
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_xxh3: Option<[String; 2]>,
 }
 
 /// `model/checkpoints`.
@@ -74,10 +79,15 @@ pub fn save(
             (AtomicFile::create(&dir.join("input.f32"))?, 0usize),
             (AtomicFile::create(&dir.join("output.f32"))?, 0usize),
         ];
+        let mut hashes = [
+            xxhash_rust::xxh3::Xxh3::new(),
+            xxhash_rust::xxh3::Xxh3::new(),
+        ];
         super::fault_delay("W2V_FAULT_CHECKPOINT_DELAY_MS");
         let step = state.cursor.pairs_done;
         visit(&mut |table, chunk| {
-            let (f, seen) = &mut files[usize::from(table != "input")];
+            let k = usize::from(table != "input");
+            let (f, seen) = &mut files[k];
             if let Some(i) = first_bad_in(chunk, WEIGHT_LIMIT) {
                 return Err(Error::Diverged {
                     step,
@@ -87,12 +97,14 @@ pub fn save(
             }
             *seen += chunk.len();
             let path = f.path().to_path_buf();
-            f.write_all(bytemuck::cast_slice(chunk))
-                .map_err(io_err(&path, "write"))
+            let bytes: &[u8] = bytemuck::cast_slice(chunk);
+            hashes[k].update(bytes);
+            f.write_all(bytes).map_err(io_err(&path, "write"))
         })?;
         for (f, _) in files {
             f.commit()?;
         }
+        state.weights_xxh3 = Some(hashes.map(|h| format!("{:016x}", h.digest())));
         let text =
             serde_json::to_string_pretty(&state).map_err(json_err(&ptr, "encode checkpoint"))?;
         write_atomic(&ptr, text.as_bytes())
@@ -194,7 +206,7 @@ pub fn load(
     }
     // A subword model's input table also holds the n-gram rows.
     let n_in = n + cfg.subwords.map_or(0, |s| s.buckets as usize * cfg.dim);
-    let read = |f: &str, n: usize| -> Result<Vec<f32>> {
+    let read = |f: &str, n: usize, k: usize| -> Result<Vec<f32>> {
         let p = root.join(&state.dir).join(f);
         let bytes = std::fs::read(&p).map_err(io_err(&p, "read checkpoint weights"))?;
         if bytes.len() != n * 4 {
@@ -202,6 +214,18 @@ pub fn load(
                 path: p,
                 message: format!("holds {} bytes, expected {}", bytes.len(), n * 4),
             });
+        }
+        if let Some(want) = state.weights_xxh3.as_ref().map(|h| &h[k]) {
+            let got = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+            if &got != want {
+                return Err(Error::Mismatch {
+                    path: p,
+                    message: format!(
+                        "does not match its fingerprint in {} (xxh3 {got}, recorded {want}): it changed after it was written; start afresh with --force instead of --resume",
+                        ptr.display()
+                    ),
+                });
+            }
         }
         let mut v = crate::hogwild::table(n);
         v.extend(
@@ -212,8 +236,8 @@ pub fn load(
         Ok(v)
     };
     let weights = Weights {
-        input: read("input.f32", n_in)?,
-        output: read("output.f32", n)?,
+        input: read("input.f32", n_in, 0)?,
+        output: read("output.f32", n, 1)?,
     };
     if let Some((table, i, x)) = weights.first_bad(WEIGHT_LIMIT) {
         return Err(refuse(format!(
@@ -284,6 +308,7 @@ mod tests {
             epoch_pairs: 0,
             epoch_seconds: 0.0,
             dir: String::new(),
+            weights_xxh3: None,
         }
     }
 
@@ -370,6 +395,43 @@ mod tests {
         let (s, w) = load(dir.path(), &TrainConfig::default(), "v", "s", 2).unwrap();
         assert_eq!(s.cursor.pairs_done, 10);
         assert_eq!(w.input, [0.1, 0.5]);
+    }
+
+    #[test]
+    fn weights_changed_after_the_save_are_refused_by_name() {
+        // A flipped low bit keeps every weight finite and small, which the
+        // value checks cannot see: the recorded xxh3 does.
+        let dir = tempfile::tempdir().unwrap();
+        let w = Weights {
+            input: vec![0.1, 0.2, 0.3, 0.4],
+            output: vec![0.5; 4],
+        };
+        save(dir.path(), &w, state(9)).unwrap();
+        let (_, got) = load(dir.path(), &TrainConfig::default(), "v", "s", 4).unwrap();
+        assert_eq!(got, w);
+        for f in ["input.f32", "output.f32"] {
+            let p = dir.path().join("checkpoints/ckpt-000000000000009").join(f);
+            let good = std::fs::read(&p).unwrap();
+            let mut bad = good.clone();
+            bad[4] ^= 1;
+            std::fs::write(&p, &bad).unwrap();
+            let e = load(dir.path(), &TrainConfig::default(), "v", "s", 4)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(f) && e.contains("does not match its fingerprint in"),
+                "{e}"
+            );
+            std::fs::write(&p, &good).unwrap();
+        }
+        // A checkpoint from before the fingerprints still loads.
+        let ptr = dir.path().join("checkpoints/checkpoint.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ptr).unwrap()).unwrap();
+        assert!(v["weights_xxh3"].is_array());
+        v.as_object_mut().unwrap().remove("weights_xxh3");
+        std::fs::write(&ptr, v.to_string()).unwrap();
+        assert!(load(dir.path(), &TrainConfig::default(), "v", "s", 4).is_ok());
     }
 
     #[test]

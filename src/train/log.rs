@@ -306,8 +306,36 @@ pub fn parse(text: &str) -> TrainLog {
 /// A missing or unreadable file is an error naming it; an empty file is an
 /// empty log.
 pub fn read_log(path: &Path) -> Result<TrainLog> {
-    let bytes = std::fs::read(path).map_err(io_err(path, "read training log"))?;
+    let bytes = read_bounded(path).map_err(io_err(path, "read training log"))?;
     Ok(parse(&String::from_utf8_lossy(&bytes)))
+}
+
+/// The most bytes a training log is read to: a log line per half second
+/// for a month of training is under a tenth of it.
+pub const MAX_LOG_BYTES: u64 = 512 << 20;
+
+/// The bytes of the log at `path`, refusing what is not a regular file (a
+/// FIFO would hang the read, a link to `/dev/zero` would never end) or is
+/// past [`MAX_LOG_BYTES`].
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Asked before the open, which would wait on a FIFO for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let f = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_LOG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_LOG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {MAX_LOG_BYTES} bytes, past what a training log is read to"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The records of the log at `path` (lines that are not records are left
@@ -513,7 +541,7 @@ impl RunLog {
             path.clone()
         };
         let (mut text, offset_s) = if cfg.resume {
-            match std::fs::read(&old) {
+            match read_bounded(&old) {
                 Ok(bytes) => {
                     let old = String::from_utf8_lossy(&bytes);
                     let (kept, elapsed) = cut_at(&old, pairs_done);

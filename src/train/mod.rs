@@ -679,6 +679,7 @@ impl Driver<'_> {
             epoch_pairs: self.epoch.pairs,
             epoch_seconds: self.epoch.start.elapsed().as_secs_f64(),
             dir: String::new(),
+            weights_xxh3: None,
         };
         let engine = &mut self.engine;
         let path = checkpoint::save(&self.cfg.output, state, |sink| engine.visit_weights(sink))?;
