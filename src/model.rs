@@ -802,20 +802,27 @@ impl ModelDir {
                 check_row(&ipath, &self.input, &self.norms, i, self.word(i))?;
             }
         }
-        if let Some((_, g)) = &self.ngrams {
-            check_recorded(
-                &self.manifest,
-                self.legacy,
-                &self.dir.join(NGRAMS),
-                g.file_bytes(),
-            )?;
-        }
+        self.verify_ngrams()?;
         if let Some(out) = self.output()? {
             check_recorded(
                 &self.manifest,
                 self.legacy,
                 &self.dir.join(OUTPUT),
                 out.file_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks `ngrams.npy` (a subword model's) against its fingerprint in
+    /// the manifest; queries ask before their first out-of-vocabulary word.
+    pub fn verify_ngrams(&self) -> Result<()> {
+        if let Some((_, g)) = &self.ngrams {
+            check_recorded(
+                &self.manifest,
+                self.legacy,
+                &self.dir.join(NGRAMS),
+                g.file_bytes(),
             )?;
         }
         Ok(())

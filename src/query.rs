@@ -53,6 +53,9 @@ pub struct Model {
     /// Word ids sorted by word bytes, once [`Model::index_words`] built it:
     /// exact lookups by binary search and prefix completion.
     sorted: OnceLock<Vec<u32>>,
+    /// Set once `ngrams.npy` matched its fingerprint (checked before the
+    /// first out-of-vocabulary word is composed from it).
+    ngrams_ok: OnceLock<()>,
 }
 
 /// A query word's unit vector, and where it came from.
@@ -109,6 +112,7 @@ impl Model {
             dir,
             kernels: Kernels::detect(),
             sorted: OnceLock::new(),
+            ngrams_ok: OnceLock::new(),
         })
     }
 
@@ -287,6 +291,10 @@ impl Model {
                 ", and too short for the model's n-grams of {}-{} characters (counting the < and > around it)",
                 cfg.minn, cfg.maxn
             ))));
+        }
+        if self.ngrams_ok.get().is_none() {
+            self.dir.verify_ngrams()?;
+            let _ = self.ngrams_ok.set(());
         }
         let mut v = vec![0f32; self.dir.dim()];
         crate::subword::compose(None, &ids, |g| grams.row(g as usize), &mut v);

@@ -271,6 +271,26 @@ fn subword_model_trains_resumes_and_answers_for_unseen_words() {
         2,
         "window update",
     );
+
+    // n-gram rows changed after the save (same size): an unseen word was
+    // composed from them with exit 0. Now the first one checks the file.
+    let grams = p.join("full/ngrams.npy");
+    let mut bytes = std::fs::read(&grams).unwrap();
+    // .npy version 1: magic, version, then the header's length at 8..10.
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    for c in bytes[header..].chunks_exact_mut(4) {
+        c.copy_from_slice(&1000f32.to_le_bytes());
+    }
+    std::fs::write(&grams, &bytes).unwrap();
+    fails(
+        p,
+        &["vector", &unseen, "--model", "full"],
+        1,
+        "ngrams.npy: does not match model.manifest.json",
+    );
+    // A word in the vocabulary does not read the n-gram rows.
+    ok(p, &["vector", &word, "--model", "full"]);
 }
 
 /// `--own-weight A --output-weight B` change the saved word vectors only:
